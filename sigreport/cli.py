@@ -1,0 +1,127 @@
+"""Command line: parse, then call the library. No logic lives here.
+
+    sigreport run [CONFIG_OR_PRESET] [--set KEY=VALUE]... [--out DIR] [--standalone] [--force]
+    sigreport site build [--reports DIR] [--out DIR]
+    sigreport site serve [--port N]
+    sigreport datasets
+    sigreport presets
+
+Bad input ends with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+from sigreport import __version__
+from sigreport.errors import SigreportError
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sigreport", description="Activation-path signatures of trained "
+                     "classifiers, measured and published as static HTML reports.")
+    parser.add_argument("--version", action="version", version=f"sigreport {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="train, measure and write one report")
+    run.add_argument("config", nargs="?", default=None,
+                     help="a .toml experiment file or a preset name (default: mnist-1-7)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a key; VALUE is a TOML value, e.g. data.classes=[1,3,7]")
+    run.add_argument("--out", default="site/reports", metavar="DIR",
+                     help="folder that receives <name>/ (default: site/reports)")
+    run.add_argument("--standalone", action="store_true",
+                     help="inline BokehJS: one self-contained HTML file")
+    run.add_argument("--force", action="store_true", help="recompute cached stages")
+
+    site = sub.add_parser("site", help="build or serve the MkDocs site of all reports")
+    site_sub = site.add_subparsers(dest="site_command", required=True, parser_class=_Parser)
+    build = site_sub.add_parser("build", help="generate pages and build the site into public/")
+    build.add_argument("--reports", default="site/reports", metavar="DIR")
+    build.add_argument("--out", default="public", metavar="DIR")
+    serve = site_sub.add_parser("serve", help="build, then serve the site on 127.0.0.1")
+    serve.add_argument("--reports", default="site/reports", metavar="DIR")
+    serve.add_argument("--out", default="public", metavar="DIR")
+    serve.add_argument("--port", type=int, default=8000)
+
+    sub.add_parser("datasets", help="list the data sources and whether each is available here")
+    sub.add_parser("presets", help="list the shipped experiment presets")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from sigreport.config import load_config
+    from sigreport.pipeline import run
+
+    config = load_config(args.config, args.overrides)
+    result = run(config, out=Path(args.out), standalone=args.standalone, force=args.force,
+                 progress=True, log=lambda line: print(line, file=sys.stderr))
+    print(result.folder / "index.html")
+
+
+def _cmd_site(args: argparse.Namespace) -> None:
+    from sigreport.report import build_site
+
+    index = build_site(Path(args.reports), out_dir=Path(args.out))
+    print(index)
+    if args.site_command == "serve":
+        import functools
+        import http.server
+
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                    directory=str(Path(args.out)))
+        with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
+            print(f"serving {args.out} at http://127.0.0.1:{args.port}/ (Ctrl-C stops)")
+            server.serve_forever()
+
+
+def _cmd_datasets(_args: argparse.Namespace) -> None:
+    from sigreport.data import describe_sources
+
+    for row in describe_sources():
+        print(f"{row['name']:<15} {row['available']:<4} {row['description']}: {row['where']}")
+
+
+def _cmd_presets(_args: argparse.Namespace) -> None:
+    from sigreport.config import list_presets, load_config
+
+    for name in list_presets():
+        print(f"{name:<16} {load_config(name).title}")
+
+
+_COMMANDS = {"run": _cmd_run, "site": _cmd_site, "datasets": _cmd_datasets,
+             "presets": _cmd_presets}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``sigreport`` and ``python -m sigreport``; returns the exit status."""
+    args = _build_parser().parse_args(argv)
+    try:
+        _COMMANDS[args.command](args)
+    except SigreportError as exc:
+        one_line = " ".join(str(exc).split())
+        print(f"sigreport: error: {one_line}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("sigreport: interrupted; any earlier report is left as it was", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Shared fixtures: an isolated cache, and one small end-to-end run reused by several tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# A run small enough for the test suite: real data, real training, a few seconds.
+TINY_OVERRIDES = (
+    'name="tiny"',
+    'title="Tiny <b>1 vs 7</b> & \'quotes\'"',
+    "data.n_per_class=150",
+    "data.n_test_per_class=60",
+    "model.hidden=[16, 8]",
+    "train.epochs=3",
+    "train.batch_size=32",
+)
+
+
+def tiny_args(*extra: str) -> list[str]:
+    """CLI arguments of the tiny run: ``run mnist-1-7 --set ...`` plus ``extra``."""
+    args = ["run", "mnist-1-7"]
+    for item in TINY_OVERRIDES:
+        args += ["--set", item]
+    return args + list(extra)
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m sigreport ARGS`` in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, "-m", "sigreport", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test gets the session's private cache, never the user's."""
+    monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The out folder of one tiny ``sigreport run`` in site mode (report in ``<out>/tiny/``)."""
+    import os
+
+    out = tmp_path_factory.mktemp("reports")
+    env = dict(os.environ, SIGREPORT_CACHE=str(tmp_path_factory.getbasetemp() / "cache"))
+    proc = run_cli(*tiny_args("--out", str(out)), env=env)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_standalone_run(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Path:
+    """The out folder of the same tiny run with ``--standalone`` (training comes from the cache)."""
+    import os
+
+    out = tmp_path_factory.mktemp("standalone")
+    env = dict(os.environ, SIGREPORT_CACHE=str(tmp_path_factory.getbasetemp() / "cache"))
+    proc = run_cli(*tiny_args("--out", str(out), "--standalone"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    return out

@@ -95,6 +95,8 @@ class AnalysisConfig:
     separation_threshold: float = 0.95
     knn_k: int = 10
     cka_subsample: int = 2000
+    probe_subsample: int = 10000
+    knn_reference: int = 20000
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,8 @@ def _int_list(lo: int, hi: int | None = None, min_len: int = 0, unique: bool = T
 
 def _name(key: str, value: Any) -> str:
     value = _str(key, value)
-    if not _NAME_RE.match(value):
+    # fullmatch: with match, '$' also accepts a trailing newline in the folder name.
+    if not _NAME_RE.fullmatch(value):
         raise _fail(
             key,
             value,
@@ -269,6 +272,8 @@ _SPEC: dict[str, dict[str, Check]] = {
         "separation_threshold": _float(0.5, 1.0, lo_open=True),
         "knn_k": _int(1, 1000),
         "cka_subsample": _int(10),
+        "probe_subsample": _int(100),
+        "knn_reference": _int(100),
     },
     "report": {
         "projection": _choice(*PROJECTIONS),
@@ -362,7 +367,8 @@ def _read_toml(text: str, where: str) -> dict[str, Any]:
 
 def _load_source(source: str) -> dict[str, Any]:
     path = Path(source)
-    if source.endswith(".toml") or path.exists() or "/" in source or "\\" in source:
+    # is_file, not exists: a folder named like a preset (a report folder) is not a config.
+    if source.endswith(".toml") or path.is_file() or "/" in source or "\\" in source:
         if not path.is_file():
             raise ConfigError(f"config file {source!r} does not exist")
         try:
@@ -451,8 +457,9 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        # JSON string escapes are valid TOML basic-string escapes.
-        return json.dumps(value, ensure_ascii=False)
+        # JSON string escapes are valid TOML basic-string escapes; DEL is the one
+        # control character JSON leaves raw and TOML forbids.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, float):

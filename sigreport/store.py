@@ -38,7 +38,8 @@ def cache_key(stage: str, **parts: Any) -> str:
     """
     from sigreport import __version__
 
-    blob = json.dumps({"stage": stage, "version": __version__, **parts}, sort_keys=True)
+    # parts are nested so that a part named "version" cannot replace the package version.
+    blob = json.dumps({"stage": stage, "version": __version__, "parts": parts}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -55,10 +56,11 @@ def load_cached(stage: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, 
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # The file is opened here: np.load leaks its own handle when the zip is damaged.
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files if k != _META}
             meta = json.loads(str(npz[_META]))
-    except (OSError, ValueError, KeyError, EOFError):
+    except Exception:  # noqa: BLE001 -- any damage (bad zip or CRC, bad JSON, not an npz) is a miss
         path.unlink(missing_ok=True)
         return None
     return arrays, meta
@@ -78,10 +80,17 @@ def save_cached(stage: str, key: str, arrays: dict[str, np.ndarray], meta: dict[
 
 
 def _recover(dest: Path) -> None:
-    """Put back a previous folder left aside by a run killed between two renames."""
-    if dest.exists():
-        return
+    """Put back a previous folder left aside by a run killed between two renames.
+
+    When ``dest`` exists, folders left aside are stale (possibly half deleted by a
+    run killed while removing them): they are removed, so that only a complete
+    previous folder can ever be put back.
+    """
     olds = sorted(dest.parent.glob(f".{dest.name}.old-*"))
+    if dest.exists():
+        for stale in olds:
+            shutil.rmtree(stale, ignore_errors=True)
+        return
     if olds:
         os.replace(olds[-1], dest)
 
@@ -95,9 +104,15 @@ def write_folder_atomic(dest: Path, files: dict[str, bytes | str]) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     _recover(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    # mkdtemp makes the folder 0700, which would hide the report from other users
+    # (a web server); made again under the name it reserved, it follows the umask.
+    tmp.rmdir()
+    tmp.mkdir()
     old: Path | None = None
     try:
         for rel, content in files.items():
+            if Path(rel).is_absolute() or ".." in Path(rel).parts:
+                raise ValueError(f"{rel!r}: not a path inside the folder")
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, str):

@@ -8,6 +8,7 @@ leaves a partial file where a later run would trust it.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -40,14 +41,20 @@ def fetch(mirrors: list[str] | tuple[str, ...], filename: str, md5: str, dest_di
     checksum is reused without a request. Raises :class:`DataError` naming
     every mirror's failure when none succeeds.
     """
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{dest_dir}: cannot create the download folder ({exc})") from None
     dest = dest_dir / filename
     if dest.is_file() and _md5(dest) == md5:
         return dest
     failures = []
     for base in mirrors:
         url = base + filename
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=dest_dir)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=dest_dir)
+        except OSError as exc:
+            raise DataError(f"{dest_dir}: cannot write the download there ({exc})") from None
         tmp = Path(tmp_name)
         try:
             digest = hashlib.md5(usedforsecurity=False)
@@ -60,8 +67,15 @@ def fetch(mirrors: list[str] | tuple[str, ...], filename: str, md5: str, dest_di
                 continue
             os.replace(tmp, dest)
             return dest
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            failures.append(f"{url}: {getattr(exc, 'reason', exc)}")
+        # HTTPException: a garbled or cut-short response (BadStatusLine, IncompleteRead),
+        # which is not an OSError.
+        except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as exc:
+            # HTTPError's str keeps the status code ("HTTP Error 404: Not Found"); it
+            # also holds the open response, closed here rather than whenever GC runs.
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()
+            reason = exc if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
+            failures.append(f"{url}: {reason or type(exc).__name__}")
         finally:
             tmp.unlink(missing_ok=True)
     raise DataError(f"could not download {filename}: " + "; ".join(failures))

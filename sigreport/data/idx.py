@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,8 @@ def parse_idx(raw: bytes, name: str) -> np.ndarray:
     if len(raw) < header:
         raise DataError(f"{name}: truncated IDX header ({len(raw)} of {header} bytes)")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=n_dims, offset=4))
-    expected = int(np.prod(shape, dtype=np.uint64))
+    # Python ints: a uint64 product can wrap around to match the data length.
+    expected = math.prod(shape)
     actual = len(raw) - header
     if actual != expected:
         problem = "truncated" if actual < expected else "has trailing bytes"
@@ -81,14 +83,28 @@ def read_idx(path: str | Path) -> IdxArray:
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as fh:
-                raw = fh.read(_MAX_BYTES + 1)
+                raw = _read_limited(fh)
         else:
             raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: corrupt or truncated gzip data ({exc})") from None
+        what = "corrupt or truncated gzip data" if path.suffix == ".gz" else "cannot be read"
+        raise DataError(f"{path}: {what} ({exc})") from None
     if len(raw) > _MAX_BYTES:
         raise DataError(f"{path}: larger than {_MAX_BYTES} bytes, not an IDX data set")
     data = parse_idx(raw, str(path))
     return IdxArray(data=data, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def _read_limited(fh: gzip.GzipFile) -> bytes:
+    """At most ``_MAX_BYTES + 1`` decompressed bytes, read in chunks.
+
+    A single ``read(_MAX_BYTES + 1)`` allocates that whole buffer up front.
+    """
+    chunks = []
+    total = 0
+    while total <= _MAX_BYTES and (chunk := fh.read(min(1 << 24, _MAX_BYTES + 1 - total))):
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)

@@ -167,7 +167,8 @@ def _locate(source: Source, cfg: DataConfig) -> Path:
 def _read_folder(folder: Path, name: str) -> RawData:
     source = SOURCES[name]
     parts = [read_idx(_find(folder, stem)) for stem in FILES]  # type: ignore[arg-type]
-    if source.sha256 is not None and folder == _embedded_dir():
+    # load_raw passes a resolved folder; a symlink on the way must not skip the check.
+    if source.sha256 is not None and folder == _embedded_dir().resolve():
         for stem, part in zip(FILES, parts):
             if part.sha256 != source.sha256[stem]:
                 raise DataError(
@@ -175,19 +176,22 @@ def _read_folder(folder: Path, name: str) -> RawData:
                     f"expected {source.sha256[stem]}); the installed package is damaged"
                 )
     train_x, train_y, test_x, test_y = (p.data for p in parts)
-    for split, x, y, stem in (("train", train_x, train_y, FILES[0]), ("test", test_x, test_y, FILES[2])):
+    paths = [_find(folder, stem) for stem in FILES]
+    for split, x, y, x_path, y_path in (("train", train_x, train_y, paths[0], paths[1]),
+                                        ("test", test_x, test_y, paths[2], paths[3])):
         if x.ndim != 3 or x.shape[1:] != (28, 28):
-            raise DataError(f"{folder / stem}: expected images of 28x28, got shape {x.shape}")
+            raise DataError(f"{x_path}: expected images of 28x28, got shape {x.shape}")
         if y.ndim != 1:
-            raise DataError(f"{folder / stem}: labels file has {y.ndim} dimensions, expected 1")
+            raise DataError(f"{y_path}: labels file has {y.ndim} dimensions, expected 1")
         if len(x) != len(y):
             raise DataError(
-                f"{folder}: {split} images and labels do not match "
+                f"{x_path} and {y_path}: {split} images and labels do not match "
                 f"({len(x)} images, {len(y)} labels)"
             )
         if len(y) and int(y.max()) >= len(source.class_names):
             raise DataError(
-                f"{folder}: {split} label {int(y.max())} is outside 0..{len(source.class_names) - 1}"
+                f"{y_path}: {split} label {int(y.max())} is outside "
+                f"0..{len(source.class_names) - 1}"
             )
     combined = hashlib.sha256("".join(p.sha256 for p in parts).encode()).hexdigest()
     return RawData(

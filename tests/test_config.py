@@ -1,0 +1,348 @@
+"""Configuration: every bad input is a one-line ConfigError naming the key and the value."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sigreport.config import (
+    DEFAULT_PRESET,
+    Config,
+    DataConfig,
+    ModelConfig,
+    SignaturesConfig,
+    TrainConfig,
+    config_to_dict,
+    config_to_toml,
+    list_presets,
+    load_config,
+)
+from sigreport.errors import ConfigError
+
+PRESETS = ["mnist-1-3-7", "mnist-1-7", "mnist-open-set", "original-2021"]
+
+
+def _error(source: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(source, list(overrides))
+    message = str(info.value)
+    assert "\n" not in message, message  # the CLI prints it as one line
+    return message
+
+
+# (--set assignment, key the message must name, value text the message must show)
+BAD_OVERRIDES = [
+    # unknown keys, with a suggestion
+    ("trian.epochs=3", "trian.epochs", "'train.epochs'"),
+    ("data.n_per_clas=5", "data.n_per_clas", "'data.n_per_class'"),
+    ("sed=1", "sed", "'seed'"),
+    ("model.hiden=[8]", "model.hiden", "'model.hidden'"),
+    ("train.epochs.max=3", "train.epochs.max", "unknown key"),
+    # wrong types
+    ('train.epochs="3"', "train.epochs", "'3'"),
+    ("train.epochs=3.5", "train.epochs", "3.5"),
+    ("train.epochs=true", "train.epochs", "true"),
+    ("data.n_per_class=100.0", "data.n_per_class", "100.0"),
+    ('data.classes=["1", "7"]', "data.classes", "'1'"),
+    ('model.hidden=["64", "32"]', "model.hidden", "'64'"),
+    ("data.classes=1", "data.classes", "= 1"),
+    ('data.download="yes"', "data.download", "'yes'"),
+    ('train.learning_rate="fast"', "train.learning_rate", "'fast'"),
+    ("train.learning_rate=true", "train.learning_rate", "true"),
+    ("name=3", "name", "3"),
+    ("title=[1]", "title", "[1]"),
+    ("data=3", "data", "3"),
+    ("data.path=0", "data.path", "0"),
+    ('model.activation="softplus"', "model.activation", "'softplus'"),
+    ('model.loss="hinge"', "model.loss", "'hinge'"),
+    ('train.optimizer="rmsprop"', "train.optimizer", "'rmsprop'"),
+    ('data.dataset="cifar"', "data.dataset", "'cifar'"),
+    ('signatures.method="dbscan"', "signatures.method", "'dbscan'"),
+    # out of range
+    ("seed=-1", "seed", "-1"),
+    ("seed=2147483648", "seed", "2147483648"),
+    ("seeds=[0, -3]", "seeds", "-3"),
+    ("train.epochs=0", "train.epochs", "0"),
+    ("train.momentum=1.5", "train.momentum", "1.5"),
+    ("train.learning_rate=0", "train.learning_rate", "0"),
+    ("train.learning_rate=-1e-3", "train.learning_rate", "-0.001"),
+    ("train.learning_rate=inf", "train.learning_rate", "inf"),
+    ("train.learning_rate=nan", "train.learning_rate", "nan"),
+    ("train.weight_decay=-0.1", "train.weight_decay", "-0.1"),
+    ("train.snapshot_epochs=[1, 50]", "train.snapshot_epochs", "50"),
+    ("signatures.k=1", "signatures.k", "1"),
+    ("signatures.k=20", "signatures.k", "20"),
+    ("signatures.specific_threshold=0.3", "signatures.specific_threshold", "0.3"),
+    ("signatures.subsample=5", "signatures.subsample", "5"),
+    ("analysis.separation_threshold=1.5", "analysis.separation_threshold", "1.5"),
+    ("analysis.knn_k=0", "analysis.knn_k", "0"),
+    ("report.max_points=5", "report.max_points", "5"),
+    # duplicate classes, fewer than two classes
+    ("data.classes=[1, 1, 7]", "data.classes", "[1, 1, 7]"),
+    ("data.probe_classes=[3, 3]", "data.probe_classes", "[3, 3]"),
+    ("data.classes=[7]", "data.classes", "[7]"),
+    ("data.classes=[]", "data.classes", "[]"),
+    # class ids the data sets lack
+    ("data.classes=[1, 10]", "data.classes", "10"),
+    ("data.classes=[-1, 7]", "data.classes", "-1"),
+    ("data.probe_classes=[10]", "data.probe_classes", "10"),
+    # probes overlapping the trained classes
+    ("data.probe_classes=[7]", "data.probe_classes", "[7]"),
+    ("data.probe_classes=[3, 1]", "data.probe_classes", "[3, 1]"),
+    # non-positive sizes
+    ("data.n_per_class=0", "data.n_per_class", "0"),
+    ("data.n_per_class=-5", "data.n_per_class", "-5"),
+    ("data.n_test_per_class=0", "data.n_test_per_class", "0"),
+    ("train.batch_size=0", "train.batch_size", "0"),
+    ("model.hidden=[0]", "model.hidden", "0"),
+    ("model.hidden=[64, -1]", "model.hidden", "-1"),
+    ("model.hidden=[]", "model.hidden", "[]"),
+    # names that would write outside the output folder
+    ('name="../x"', "name", "'../x'"),
+    ('name="/abs"', "name", "'/abs'"),
+    ('name="a/b"', "name", "'a/b'"),
+    ('name="a\\\\b"', "name", "'a\\\\b'"),
+    ('name=".hidden"', "name", "'.hidden'"),
+    ('name=".."', "name", "'..'"),
+    ('name=""', "name", "''"),
+    ('name="x\\n"', "name", "'x\\n'"),  # regression: '$' matched before a final newline
+    # --set without '=' and with a value that is not TOML
+    ("train.epochs", "train.epochs", "KEY=VALUE"),
+    ("=3", "=3", "KEY=VALUE"),
+    ("name=x", "name=x", "not a TOML value"),
+    ("data.classes=[1, 7", "data.classes=[1, 7", "not a TOML value"),
+    ("train.epochs=3 4", "train.epochs=3 4", "not a TOML value"),
+    ("train.epochs=", "train.epochs", "not a TOML value"),
+]
+
+
+@pytest.mark.parametrize("assignment,key,shown", BAD_OVERRIDES,
+                         ids=[case[0] for case in BAD_OVERRIDES])
+def test_bad_override(assignment, key, shown):
+    message = _error(None, [assignment])
+    assert key in message, message
+    assert shown in message, message
+
+
+# (TOML file text, key, value text)
+BAD_FILES = [
+    ("[trian]\nepochs = 3\n", "trian", "'train'"),
+    ("[data]\nn_per_clas = 5\n", "data.n_per_clas", "'data.n_per_class'"),
+    ("[train]\nepochs = 'ten'\n", "train.epochs", "'ten'"),
+    ("[data]\nclasses = [3]\nprobe_classes = []\n", "data.classes", "[3]"),
+    ("[data]\nclasses = [1, 7]\nprobe_classes = [7]\n", "data.probe_classes", "[7]"),
+    ("name = '../../etc'\n", "name", "'../../etc'"),
+    ("data = 'mnist'\n", "data", "'mnist'"),
+    ("[data.extra]\nx = 1\n", "data.extra", "unknown key"),
+]
+
+
+@pytest.mark.parametrize("text,key,shown", BAD_FILES, ids=[c[1] for c in BAD_FILES])
+def test_bad_file(tmp_path, text, key, shown):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    message = _error(str(path))
+    assert key in message and shown in message, message
+
+
+def test_missing_file(tmp_path):
+    for source in (str(tmp_path / "nope.toml"), "nope.toml", str(tmp_path / "sub" / "x")):
+        message = _error(source)
+        assert repr(source) in message and "does not exist" in message
+
+
+def test_malformed_toml_file(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("name = \n[data\n")
+    message = _error(str(path))
+    assert str(path) in message and "malformed TOML" in message and "line 1" in message
+
+
+def test_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("title = 'caf\u00e9'\n".encode("latin-1"))
+    message = _error(str(path))
+    assert str(path) in message and "cannot be read" in message
+
+
+def test_unknown_preset_with_suggestion():
+    message = _error("mnist-1-8")
+    assert "unknown preset 'mnist-1-8'" in message
+    assert "did you mean 'mnist-1-7'" in message
+    for name in PRESETS:
+        assert name in message
+
+
+def test_unknown_preset_without_suggestion():
+    message = _error("zzzzzz")
+    assert "unknown preset 'zzzzzz'" in message and "did you mean" not in message
+
+
+def test_regression_folder_named_like_a_preset(tmp_path, monkeypatch):
+    # Running from the report folder, where mnist-1-7/ is a report: the preset
+    # name was taken for a config file path that "does not exist".
+    (tmp_path / "mnist-1-7").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_config("mnist-1-7").name == "mnist-1-7"
+    assert load_config(None).name == DEFAULT_PRESET
+
+
+def test_a_file_path_without_toml_suffix(tmp_path, monkeypatch):
+    (tmp_path / "myexp").write_text("name = 'mine'\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_config("myexp").name == "mine"
+
+
+# --- good input --------------------------------------------------------------------
+
+
+def test_defaults_are_the_default_preset():
+    cfg = load_config()
+    assert cfg.name == DEFAULT_PRESET == "mnist-1-7"
+    assert cfg.data.classes == (1, 7) and cfg.data.probe_classes == (3,)
+    assert cfg.all_seeds == (0,)
+
+
+def test_set_parses_toml_values():
+    cfg = load_config(None, [
+        "data.classes=[1,3,7]",
+        "data.probe_classes=[8]",
+        'name="x"',
+        "train.learning_rate=1e-3",
+        " train.epochs = 3 ",
+        'title="a = b"',
+        "seeds=[0, 1, 2]",
+        "data.download=true",
+        "train.snapshot_epochs=[0, 1, 3]",
+        "signatures.k=4",
+    ])
+    assert cfg.data.classes == (1, 3, 7) and cfg.data.probe_classes == (8,)
+    assert cfg.name == "x"
+    assert cfg.train.learning_rate == 1e-3 and isinstance(cfg.train.learning_rate, float)
+    assert cfg.train.epochs == 3
+    assert cfg.title == "a = b"
+    assert cfg.seeds == (0, 1, 2) and cfg.all_seeds == (0, 1, 2)
+    assert cfg.data.download is True
+    assert cfg.train.snapshot_epochs == (0, 1, 3)
+    assert cfg.signatures.k == 4
+
+
+def test_set_int_for_float_key():
+    cfg = load_config(None, ["train.learning_rate=1"])
+    assert cfg.train.learning_rate == 1.0 and isinstance(cfg.train.learning_rate, float)
+
+
+def test_later_overrides_win():
+    assert load_config(None, ["train.epochs=3", "train.epochs=4"]).train.epochs == 4
+
+
+def test_overrides_on_a_file(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text("name = 'exp'\n[train]\nepochs = 2\n")
+    cfg = load_config(str(path), ["train.batch_size=7"])
+    assert cfg.name == "exp" and cfg.train.epochs == 2 and cfg.train.batch_size == 7
+    # Keys absent from the file take the dataclass defaults.
+    assert cfg.model == ModelConfig() and cfg.signatures == SignaturesConfig()
+
+
+def test_config_is_frozen():
+    cfg = load_config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 3  # type: ignore[misc]
+
+
+def test_list_presets():
+    assert list_presets() == PRESETS
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_loads(preset):
+    cfg = load_config(preset)
+    assert isinstance(cfg, Config)
+    assert cfg.name == preset
+    assert cfg.title
+    assert not set(cfg.data.classes) & set(cfg.data.probe_classes)
+
+
+def test_preset_contents():
+    assert load_config("mnist-1-3-7").data.classes == (1, 3, 7)
+    assert load_config("mnist-1-3-7").data.probe_classes == (8,)
+    open_set = load_config("mnist-open-set")
+    assert open_set.data.classes == (0, 1, 2, 3, 4)
+    assert open_set.data.probe_classes == (5, 6, 7, 8, 9)
+
+
+def test_original_2021_is_the_original_setup():
+    cfg = load_config("original-2021")
+    assert cfg.data == DataConfig(dataset="mnist", classes=(1, 7), probe_classes=(3,),
+                                  n_per_class=100)
+    assert cfg.model == ModelConfig(hidden=(32, 64), activation="relu", loss="mse")
+    assert cfg.train == TrainConfig(epochs=15, batch_size=12, learning_rate=1e-4,
+                                    optimizer="adam")
+    assert cfg.signatures.method == "kmeans"
+    assert cfg.signatures.k_rule == "silhouette-max-classes"
+    assert cfg.signatures.standardize is True
+
+
+# --- round trip ------------------------------------------------------------------
+
+
+def _round_trip(cfg: Config, tmp_path) -> Config:
+    path = tmp_path / "resolved.toml"
+    path.write_text(config_to_toml(cfg), encoding="utf-8")
+    return load_config(str(path))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_config_to_toml_round_trips_presets(preset, tmp_path):
+    cfg = load_config(preset)
+    assert _round_trip(cfg, tmp_path) == cfg
+
+
+def test_config_to_toml_round_trips_every_field_set(tmp_path):
+    cfg = load_config(None, [
+        "data.n_test_per_class=40", "signatures.k=5", "seeds=[3, 4]",
+        "train.snapshot_epochs=[0, 5]", "train.learning_rate=1e-05", "train.weight_decay=1e16",
+        'data.path="/some where/ü"', 'data.dataset="fashion-mnist"',
+    ])
+    again = _round_trip(cfg, tmp_path)
+    assert again == cfg
+    assert config_to_dict(again)["signatures"]["k"] == 5
+    assert "k" not in config_to_dict(load_config())["signatures"]  # None is omitted
+
+
+TRICKY_TITLES = [
+    'say "hi"',
+    "back\\slash \\n not a newline",
+    "line one\nline two\r\n\ttabbed",
+    "<script>alert('x')</script>",
+    "''' \"\"\" ''",
+    "\x00\x1f\x7f control",  # regression: DEL was written raw, which TOML forbids
+    "émoji 🎉 \u2028 sep",
+]
+
+
+@pytest.mark.parametrize("title", TRICKY_TITLES)
+def test_config_to_toml_round_trips_tricky_titles(title, tmp_path):
+    cfg = dataclasses.replace(load_config(), title=title)
+    again = _round_trip(cfg, tmp_path)
+    assert again.title == title
+    assert again == cfg
+
+
+@settings(max_examples=200, deadline=None)
+@given(title=st.text(max_size=40))
+def test_config_to_toml_round_trips_any_title(title):
+    cfg = dataclasses.replace(load_config(), title=title)
+    assert load_config_from_text(config_to_toml(cfg)) == cfg
+
+
+def load_config_from_text(text: str) -> Config:
+    """What load_config does with a file, without the file."""
+    from sigreport import config as config_module
+
+    return config_module._validate(tomllib.loads(text))

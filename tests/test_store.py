@@ -1,0 +1,372 @@
+"""The stage cache and atomic report folders, including a writer killed at random moments."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sigreport
+from sigreport.store import cache_key, cache_root, load_cached, save_cached, write_folder_atomic
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "cache"
+    monkeypatch.setenv("SIGREPORT_CACHE", str(root))
+    return root
+
+
+# --- cache keys --------------------------------------------------------------------
+
+
+def test_cache_root_follows_the_environment(cache, monkeypatch):
+    assert cache_root() == cache
+    monkeypatch.delenv("SIGREPORT_CACHE")
+    assert cache_root().name == "sigreport"
+
+
+def test_cache_key_is_stable():
+    parts = {"cfg": {"hidden": [64, 32], "lr": 1e-3}, "data": "ab" * 32, "seed": 0}
+    key = cache_key("train", **parts)
+    assert key == cache_key("train", **parts)
+    assert key == cache_key("train", seed=0, data="ab" * 32, cfg={"lr": 1e-3, "hidden": [64, 32]})
+    assert len(key) == 24 and int(key, 16) >= 0
+
+
+BASE = {"cfg": {"hidden": [64, 32], "lr": 0.001}, "data": "abc", "seed": 0}
+CHANGES = [
+    {"cfg": {"hidden": [64, 16], "lr": 0.001}},
+    {"cfg": {"hidden": [32, 64], "lr": 0.001}},
+    {"cfg": {"hidden": [64, 32], "lr": 0.0001}},
+    {"cfg": {"hidden": [64, 32], "lr": 0.001, "extra": None}},
+    {"data": "abd"},
+    {"seed": 1},
+    {"seed": "0"},
+    {"extra": 0},
+]
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=[str(c) for c in CHANGES])
+def test_cache_key_is_sensitive_to_each_part(change):
+    assert cache_key("train", **{**BASE, **change}) != cache_key("train", **BASE)
+
+
+def test_cache_key_is_sensitive_to_the_stage_and_a_missing_part():
+    assert cache_key("signatures", **BASE) != cache_key("train", **BASE)
+    assert cache_key("train", cfg=BASE["cfg"], data="abc") != cache_key("train", **BASE)
+
+
+def test_cache_key_is_sensitive_to_the_package_version(monkeypatch):
+    before = cache_key("train", **BASE)
+    monkeypatch.setattr(sigreport, "__version__", "999.0")
+    assert cache_key("train", **BASE) != before
+
+
+def test_regression_a_part_named_version_keeps_the_package_version(monkeypatch):
+    # The parts were merged into the hashed mapping, so a part named "version"
+    # replaced the package version and a new release reused stale results.
+    before = cache_key("train", version=3)
+    monkeypatch.setattr(sigreport, "__version__", "999.0")
+    assert cache_key("train", version=3) != before
+
+
+# --- save and load -----------------------------------------------------------------
+
+
+def _arrays() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        "w": rng.normal(size=(5, 3)).astype(np.float32),
+        "labels": np.arange(7, dtype=np.int64),
+        "mask": np.array([True, False]),
+        "empty": np.zeros((0, 4)),
+        "scalar": np.float64(2.5) * np.ones(()),
+    }
+
+
+def test_save_load_round_trip(cache):
+    meta = {"seed": 3, "layers": ["input", "hidden1"], "nested": {"a": [1.5, None]}}
+    save_cached("train", "k1", _arrays(), meta)
+
+    loaded = load_cached("train", "k1")
+
+    assert loaded is not None
+    arrays, got_meta = loaded
+    assert got_meta == meta
+    assert set(arrays) == set(_arrays())
+    for name, array in _arrays().items():
+        np.testing.assert_array_equal(arrays[name], array)
+        assert arrays[name].dtype == array.dtype and arrays[name].shape == array.shape
+    # One file per entry, nothing else left in the folder.
+    assert sorted(p.name for p in (cache / "stages" / "train").iterdir()) == ["k1.npz"]
+
+
+def test_save_overwrites(cache):
+    save_cached("s", "k", {"a": np.zeros(2)}, {"v": 1})
+    save_cached("s", "k", {"b": np.ones(3)}, {"v": 2})
+    arrays, meta = load_cached("s", "k")
+    assert list(arrays) == ["b"] and meta == {"v": 2}
+
+
+def test_miss_returns_none(cache):
+    assert load_cached("train", "nothing-here") is None
+    save_cached("train", "k1", {"a": np.zeros(1)}, {})
+    assert load_cached("train", "k2") is None
+    assert load_cached("other-stage", "k1") is None
+
+
+def _flip(raw: bytes, pos: int) -> bytes:
+    return raw[:pos] + bytes([raw[pos] ^ 0xFF]) + raw[pos + 1:]
+
+
+DAMAGE = {
+    "empty": lambda b: b"",
+    "garbage": lambda b: b"not a zip file at all",
+    "truncated": lambda b: b[: len(b) // 2],
+    "zip magic only": lambda b: b"PK\x03\x04" + b"\x00" * 40,
+    "bit flip in data": lambda b: _flip(b, b.index(b"\x93NUMPY") + 200),
+    "npy instead of npz": lambda b: b"\x93NUMPY\x01\x00v\x00" + b" " * 118 + b"\n",
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_corrupt_cache_file_is_a_miss(cache, damage):
+    save_cached("train", "k", {"a": np.arange(1000)}, {"m": 1})
+    path = cache / "stages" / "train" / "k.npz"
+    path.write_bytes(DAMAGE[damage](path.read_bytes()))
+    assert load_cached("train", "k") is None
+    assert not path.exists()  # removed, so the next save starts clean
+    save_cached("train", "k", {"a": np.arange(3)}, {"m": 2})
+    assert load_cached("train", "k")[1] == {"m": 2}
+
+
+def test_cache_file_without_header_is_a_miss(cache):
+    path = cache / "stages" / "train" / "k.npz"
+    path.parent.mkdir(parents=True)
+    np.savez(path, a=np.zeros(2))
+    assert load_cached("train", "k") is None
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_damaged_cache_file_never_raises(cache, data):
+    arrays = {"a": np.arange(50, dtype=np.int32), "b": np.ones((3, 2))}
+    save_cached("fuzz", "k", arrays, {"m": [1, 2]})
+    path = cache / "stages" / "fuzz" / "k.npz"
+    raw = bytearray(path.read_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(raw) - 1))
+        raw[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        raw = raw[: data.draw(st.integers(0, len(raw)))]
+    path.write_bytes(bytes(raw))
+    loaded = load_cached("fuzz", "k")
+    if loaded is not None:
+        # Whatever survives a damage the CRCs did not see must still be the content.
+        got, meta = loaded
+        assert meta == {"m": [1, 2]}
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(got[name], array)
+
+
+# --- atomic folders ----------------------------------------------------------------
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _siblings(dest: Path) -> list[str]:
+    return sorted(p.name for p in dest.parent.iterdir() if p.name != dest.name)
+
+
+def test_write_folder_atomic_creates(tmp_path):
+    dest = tmp_path / "out" / "exp"
+    write_folder_atomic(dest, {"index.html": "<p>é</p>", "data/a.bin": b"\x00\x01",
+                               "deep/er/x.json": "{}"})
+    assert _tree(dest) == {"index.html": "<p>é</p>".encode(), "data/a.bin": b"\x00\x01",
+                           "deep/er/x.json": b"{}"}
+    assert _siblings(dest) == []
+
+
+def test_write_folder_atomic_replaces(tmp_path):
+    dest = tmp_path / "exp"
+    write_folder_atomic(dest, {"index.html": "old", "old-only.txt": "x", "sub/a": "1"})
+    write_folder_atomic(dest, {"index.html": "new", "sub/b": "2"})
+    assert _tree(dest) == {"index.html": b"new", "sub/b": b"2"}
+    assert _siblings(dest) == []
+
+
+def test_write_folder_atomic_leaves_other_folders_alone(tmp_path):
+    write_folder_atomic(tmp_path / "a", {"f": "a"})
+    write_folder_atomic(tmp_path / "ab", {"f": "ab"})
+    write_folder_atomic(tmp_path / "a", {"f": "a2"})
+    assert _tree(tmp_path / "ab") == {"f": b"ab"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "ab"]
+
+
+def test_exception_while_writing_keeps_the_previous_folder(tmp_path):
+    dest = tmp_path / "exp"
+    write_folder_atomic(dest, {"index.html": "old", "metrics.json": "{}"})
+    before = _tree(dest)
+    with pytest.raises(TypeError):
+        write_folder_atomic(dest, {"index.html": "new", "broken.bin": 12345, "later": "x"})
+    assert _tree(dest) == before
+    assert _siblings(dest) == []  # no temporary folder left behind
+
+
+def test_exception_while_writing_the_first_time(tmp_path):
+    dest = tmp_path / "exp"
+    with pytest.raises(TypeError):
+        write_folder_atomic(dest, {"a": "x", "b": object()})
+    assert not dest.exists()
+    assert _siblings(dest) == []
+
+
+def test_interrupt_while_writing_keeps_the_previous_folder(tmp_path, monkeypatch):
+    dest = tmp_path / "exp"
+    write_folder_atomic(dest, {"index.html": "old"})
+    real = Path.write_text
+
+    def interrupted(self, text, *args, **kwargs):
+        if text == "boom":
+            raise KeyboardInterrupt
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_folder_atomic(dest, {"a": "x", "index.html": "boom"})
+    assert _tree(dest) == {"index.html": b"old"}
+    assert _siblings(dest) == []
+
+
+def test_previous_folder_left_aside_is_recovered(tmp_path):
+    # A run killed between its two renames: the old report is set aside and
+    # the new one is not yet in place.
+    dest = tmp_path / "exp"
+    aside = tmp_path / ".exp.old-abc123"
+    aside.mkdir()
+    (aside / "index.html").write_text("previous")
+    # The next call puts it back first; failing midway shows it was recovered.
+    with pytest.raises(TypeError):
+        write_folder_atomic(dest, {"index.html": "new", "bad": 1.5})
+    assert _tree(dest) == {"index.html": b"previous"}
+    assert _siblings(dest) == []
+    write_folder_atomic(dest, {"index.html": "new"})
+    assert _tree(dest) == {"index.html": b"new"}
+    assert _siblings(dest) == []
+
+
+def test_regression_stale_folder_set_aside_is_removed(tmp_path):
+    # A run killed while deleting the folder it had set aside leaves a half
+    # deleted copy beside a complete dest; it must never be put back later.
+    dest = tmp_path / "exp"
+    write_folder_atomic(dest, {"index.html": "current", "a": "1"})
+    stale = tmp_path / ".exp.old-zzzzzz"
+    stale.mkdir()
+    (stale / "a").write_text("half deleted")
+    write_folder_atomic(dest, {"index.html": "newer", "a": "2"})
+    assert _siblings(dest) == []
+    assert _tree(dest) == {"index.html": b"newer", "a": b"2"}
+
+
+# --- a writer killed at random moments ---------------------------------------------
+
+N_FILES = 150
+FILE_BYTES = 40_000
+
+_WRITER = textwrap.dedent(
+    f"""
+    import sys
+    from pathlib import Path
+    from sigreport.store import write_folder_atomic
+
+    dest = Path(sys.argv[1])
+    generation = int(sys.argv[2])
+    while True:
+        generation += 1
+        tag = f"{{generation:08d}}"
+        files = {{f"part/{{i:03d}}.bin": (tag * ({FILE_BYTES} // 8)).encode()
+                 for i in range({N_FILES})}}
+        files["index.html"] = tag
+        write_folder_atomic(dest, files)
+        sys.stdout.write(tag + "\\n")  # this generation is complete
+        sys.stdout.flush()
+    """
+)
+
+
+def _check_complete(dest: Path) -> str:
+    """``dest`` holds one whole generation; returns its tag."""
+    assert dest.is_dir(), f"{dest} is missing"
+    assert (dest / "index.html").is_file(), f"{dest} is half written"
+    tag = (dest / "index.html").read_text()
+    names = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert names == sorted([f"part/{i:03d}.bin" for i in range(N_FILES)] + ["index.html"])
+    expected = (tag * (FILE_BYTES // 8)).encode()
+    for i in range(N_FILES):
+        assert (dest / f"part/{i:03d}.bin").read_bytes() == expected, f"file {i} not {tag}"
+    return tag
+
+
+def test_writer_killed_at_random_moments_never_damages_the_folder(tmp_path):
+    dest = tmp_path / "reports" / "exp"
+    tag = "00000000"
+    write_folder_atomic(dest, {f"part/{i:03d}.bin": (tag * (FILE_BYTES // 8)).encode()
+                               for i in range(N_FILES)} | {"index.html": tag})
+    rng = random.Random(20240611)
+    env = {**os.environ, "PYTHONPATH": str(Path(sigreport.__file__).parents[1])}
+    for round_ in range(6):
+        first = round_ * 1_000_000
+        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(dest), str(first)],
+                                stdout=subprocess.PIPE, env=env, cwd=tmp_path)
+        try:
+            # Once one write is complete, kill the writer at a random moment of the next ones.
+            assert proc.stdout.readline().strip() == f"{first + 1:08d}".encode()
+            time.sleep(rng.uniform(0.0, 0.3))
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        reported = proc.stdout.read().split() or [f"{first + 1:08d}".encode()]
+        proc.stdout.close()
+        assert proc.returncode == -signal.SIGKILL
+        tag = _check_complete(dest)
+        # The last generation reported complete, or the one completed just before the kill.
+        last = int(reported[-1])
+        assert int(tag) in (last, last + 1), (tag, last)
+    # Whatever the kills left set aside, the next call tidies up the set-aside copies.
+    write_folder_atomic(dest, {"index.html": "final"})
+    assert not any(name.startswith(".exp.old-") for name in _siblings(dest))
+
+
+def test_regression_report_folder_follows_the_umask(tmp_path):
+    # mkdtemp's 0700 made the report folder unreadable to other users, unlike
+    # the folders inside it.
+    dest = tmp_path / "exp"
+    write_folder_atomic(dest, {"index.html": "x", "sub/a": "y"})
+    assert (dest.stat().st_mode & 0o777) == ((dest / "sub").stat().st_mode & 0o777)
+
+
+@pytest.mark.parametrize("rel", ["../escape.html", "ABSOLUTE", "sub/../../x"])
+def test_paths_outside_the_folder_are_refused(tmp_path, rel):
+    if rel == "ABSOLUTE":  # inside tmp_path, so that a regression writes nowhere else
+        rel = str(tmp_path / "abs.html")
+    dest = tmp_path / "reports" / "exp"
+    write_folder_atomic(dest, {"index.html": "old"})
+    with pytest.raises(ValueError, match="not a path inside the folder"):
+        write_folder_atomic(dest, {"index.html": "new", rel: "x"})
+    assert _tree(dest) == {"index.html": b"old"}
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["exp", "index.html", "reports"]

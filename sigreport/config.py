@@ -431,6 +431,9 @@ def load_config(source: str | None = None, overrides: list[str] | tuple[str, ...
         With a one-line message naming the key, the value and what was expected.
     """
     raw = _load_source(source or DEFAULT_PRESET)
+    if source is not None and source not in list_presets():
+        # A file without a name reports under its own name, never over the default's.
+        raw.setdefault("name", Path(source).stem)
     for assignment in overrides:
         _apply_override(raw, assignment)
     return _validate(raw)

@@ -346,3 +346,11 @@ def load_config_from_text(text: str) -> Config:
     from sigreport import config as config_module
 
     return config_module._validate(tomllib.loads(text))
+
+
+def test_file_without_name_reports_under_its_own_name(tmp_path):
+    """Regression: a file with no `name` used to default to mnist-1-7 and overwrite its report."""
+    path = tmp_path / "my-run.toml"
+    path.write_text("[train]\nepochs = 2\n")
+    assert load_config(str(path)).name == "my-run"
+    assert load_config(str(path), ['name="other"']).name == "other"

@@ -114,9 +114,11 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
     """
     from sigreport.activations import capture_activations
     from sigreport.analysis import compute_metrics
-    from sigreport.report import render_report, vendor_bokeh
+    from sigreport.report import check_projection, render_report, vendor_bokeh
     from sigreport.signatures import fit_signatures
 
+    # Checked before any work, so a missing optional package does not cost a training run.
+    check_projection(config.report.projection)
     out = Path(out)
     timer = _Timer(log)
     cache_hits: dict[str, bool] = {}

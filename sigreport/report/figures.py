@@ -1,0 +1,810 @@
+"""Bokeh figures from numbers: no file, no template, no network.
+
+Every function takes plain values (metrics entries, numpy arrays, colours)
+and returns a Bokeh model. Colours come from :func:`class_palette`, so a
+class has the same colour in every figure and probe classes (never seen in
+training) always stand out in warm reds against the trained classes' cool
+and earthy hues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from bokeh.core.properties import value
+from bokeh.layouts import gridplot
+from bokeh.models import (
+    BasicTicker,
+    BoxAnnotation,
+    ColumnDataSource,
+    HoverTool,
+    LabelSet,
+    Legend,
+    LegendItem,
+    Range1d,
+    Span,
+)
+from bokeh.plotting import figure
+
+__all__ = [
+    "NOVEL_COLOR",
+    "PROBE_PALETTE",
+    "TRAINED_PALETTE",
+    "AlluvialLayout",
+    "alluvial_figure",
+    "cka_figure",
+    "class_palette",
+    "cluster_palette",
+    "heatmap_figure",
+    "layer_curves_figure",
+    "layout_alluvial",
+    "path_share_figure",
+    "projection_figure",
+    "roc_figure",
+    "snapshot_figure",
+    "training_figure",
+]
+
+# Trained classes: no red or pink, so the probe classes' warm hues never collide.
+TRAINED_PALETTE = ("#2f6db5", "#e69f00", "#2a9d5c", "#7b4fa0", "#8c5a3c",
+                   "#17a2b8", "#9a9a2a", "#5f6b7a", "#1c3f73", "#e377c2")
+PROBE_PALETTE = ("#d62246", "#a4133c", "#ff6b81", "#e8590c", "#6a040f")
+NOVEL_COLOR = "#3d3d3d"
+OTHER_COLOR = "#d4d4d4"
+NODE_COLOR = "#3a3f47"
+_TEXT = "#2b2f36"
+_MUTED = "#6b7280"
+_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+
+
+def class_palette(classes: Sequence[int], probe_classes: Sequence[int]) -> dict[int, str]:
+    """One colour per class id: trained classes from the cool palette, probes from the warm one."""
+    colors = {c: TRAINED_PALETTE[i % len(TRAINED_PALETTE)] for i, c in enumerate(classes)}
+    colors.update({c: PROBE_PALETTE[i % len(PROBE_PALETTE)] for i, c in enumerate(probe_classes)})
+    return colors
+
+
+def _mix(hex_color: str, t: float) -> str:
+    """Lighten (t > 0, towards white) or darken (t < 0, towards black) a #rrggbb colour."""
+    rgb = np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    target = 255.0 if t > 0 else 0.0
+    out = rgb + (target - rgb) * abs(t)
+    return "#" + "".join(f"{round(float(v)):02x}" for v in np.clip(out, 0, 255))
+
+
+def cluster_palette(dominant: Sequence[int | None], colors: dict[int, str]) -> list[str]:
+    """A colour per cluster: a shade of its dominant class's colour.
+
+    Clusters that share a dominant class get distinct shades (dark to light),
+    so "coloured by cluster" still reads as "which class owns this cluster".
+    """
+    out: list[str] = []
+    groups: dict[int | None, list[int]] = {}
+    for k, cls in enumerate(dominant):
+        groups.setdefault(cls, []).append(k)
+    shade = {}
+    for cls, members in groups.items():
+        n = len(members)
+        for rank, k in enumerate(members):
+            shade[k] = -0.35 + 0.8 * rank / (n - 1) if n > 1 else 0.0
+    for k, cls in enumerate(dominant):
+        base = colors.get(cls, "#888888") if cls is not None else "#888888"
+        out.append(_mix(base, shade[k]))
+    return out
+
+
+def _style(fig, grid: bool = True) -> None:
+    fig.toolbar.logo = None
+    fig.outline_line_color = None
+    fig.background_fill_color = "#ffffff"
+    fig.border_fill_color = "#ffffff"
+    for axis in (*fig.xaxis, *fig.yaxis):
+        axis.axis_line_color = "#9ca3af"
+        axis.major_tick_line_color = "#9ca3af"
+        axis.minor_tick_line_color = None
+        axis.major_label_text_color = _TEXT
+        axis.major_label_text_font = _FONT
+        axis.major_label_text_font_size = "11px"
+        axis.axis_label_text_font = _FONT
+        axis.axis_label_text_font_size = "12px"
+        axis.axis_label_text_font_style = "normal"
+        axis.axis_label_text_color = _MUTED
+    for g in (*fig.xgrid, *fig.ygrid):
+        g.grid_line_color = "#eceef1" if grid else None
+    if fig.title is not None:
+        fig.title.text_font = _FONT
+        fig.title.text_font_size = "13px"
+        fig.title.text_font_style = "bold"
+        fig.title.text_color = _TEXT
+
+
+def _legend(fig, items: list[tuple[str, list]], location: str = "top_left",
+            outside: bool = False) -> None:
+    legend = Legend(items=[LegendItem(label=label, renderers=r) for label, r in items],
+                    location=location, label_text_font=_FONT, label_text_font_size="11px",
+                    background_fill_alpha=0.85, border_line_color=None, spacing=1,
+                    padding=4, glyph_height=14, glyph_width=18)
+    if outside:
+        legend.location = "top_left"
+        fig.add_layout(legend, "right")
+    else:
+        fig.add_layout(legend)
+
+
+def _strings(values: Sequence[str]) -> np.ndarray:
+    return np.asarray(list(values), dtype=str)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+# --- alluvial diagram ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlluvialLayout:
+    """Geometry and counts of an alluvial diagram.
+
+    ``nodes`` are dicts with ``col``, ``key`` (node id within its column),
+    ``y0``/``y1`` (top and bottom, in sample units), ``count`` and ``by_class``
+    ({class id: count}); ``ribbons`` are dicts with ``col`` (left column),
+    ``src``/``dst`` node keys, ``cls``, ``count``, ``path`` (specific path label
+    or ""), and ``xs``/``ys`` float32 polygon coordinates.
+    """
+
+    columns: tuple[str, ...]
+    nodes: list[dict] = field(default_factory=list)
+    ribbons: list[dict] = field(default_factory=list)
+    height: float = 0.0
+    node_width: float = 0.1
+
+
+def _smooth(n: int) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, n)
+    return t * t * (3 - 2 * t)
+
+
+def layout_alluvial(node_ids: np.ndarray, sample_class: np.ndarray, class_order: Sequence[int],
+                    columns: Sequence[str], path_label: Sequence[str] | None = None,
+                    gap: float = 0.035, node_width: float = 0.09,
+                    n_curve: int = 14) -> AlluvialLayout:
+    """Place the nodes and ribbons of an alluvial diagram.
+
+    Parameters
+    ----------
+    node_ids:
+        int64 (n_samples, n_columns): each sample's node in each column (column 0
+        is usually the true class, the last the predicted class).
+    sample_class:
+        int64 (n_samples,): the class that colours each sample's ribbons.
+    class_order:
+        Class ids in display order (trained classes, then probes).
+    columns:
+        One name per column.
+    path_label:
+        (n_samples,) str: the label of the specific path each sample takes, "" if none.
+        Ribbons are split by it, so specific paths can be drawn highlighted.
+    gap:
+        Space between nodes as a fraction of the number of samples.
+
+    Returns
+    -------
+    AlluvialLayout
+        Nodes ordered to limit crossings: the first and last columns follow
+        ``class_order`` when their ids are class ids; the others are ordered by
+        the mean position of their samples in the previous column, then refined
+        by a backward pass.
+    """
+    node_ids = np.asarray(node_ids, dtype=np.int64)
+    n, n_cols = node_ids.shape
+    if path_label is None:
+        path_label = np.full(n, "", dtype=object)
+    path_label = np.asarray(path_label, dtype=object)
+    rank_of_class = {c: i for i, c in enumerate(class_order)}
+    g = max(1.0, gap * n)
+
+    def place(order: list[int], col: int) -> dict[int, tuple[float, float]]:
+        y, out = 0.0, {}
+        for key in order:
+            size = int(np.sum(node_ids[:, col] == key))
+            out[key] = (y, y + size)
+            y += size + g
+        return out
+
+    def class_like_order(col: int) -> list[int]:
+        keys = np.unique(node_ids[:, col]).tolist()
+        return sorted(keys, key=lambda k: (rank_of_class.get(k, len(class_order) + k)))
+
+    def bary_order(col: int, ref_col: int, ref: dict[int, tuple[float, float]]) -> list[int]:
+        keys = np.unique(node_ids[:, col]).tolist()
+        centre = {k: (a + b) / 2 for k, (a, b) in ref.items()}
+        ref_y = np.array([centre[k] for k in node_ids[:, ref_col]])
+        mean = {k: float(ref_y[node_ids[:, col] == k].mean()) for k in keys}
+        # Noise (-1) always goes last.
+        return sorted(keys, key=lambda k: (k < 0, mean[k], k))
+
+    orders: list[list[int]] = [[] for _ in range(n_cols)]
+    pos: list[dict] = [{} for _ in range(n_cols)]
+    orders[0] = class_like_order(0)
+    pos[0] = place(orders[0], 0)
+    for col in range(1, n_cols):
+        if col == n_cols - 1 and all(k in rank_of_class for k in np.unique(node_ids[:, col])):
+            orders[col] = class_like_order(col)
+        else:
+            orders[col] = bary_order(col, col - 1, pos[col - 1])
+        pos[col] = place(orders[col], col)
+    for col in range(n_cols - 2, 0, -1):  # backward refinement of the middle columns
+        fwd = {k: (a + b) / 2 for k, (a, b) in pos[col].items()}
+        back_keys = bary_order(col, col + 1, pos[col + 1])
+        back = {k: i for i, k in enumerate(back_keys)}
+        fwd_rank = {k: i for i, k in enumerate(sorted(fwd, key=fwd.get))}
+        orders[col] = sorted(orders[col], key=lambda k: (k < 0, fwd_rank[k] + back[k], k))
+        pos[col] = place(orders[col], col)
+    height = max(max(b for _a, b in p.values()) for p in pos if p)
+    # Centre shorter columns vertically.
+    for col in range(n_cols):
+        top = max(b for _a, b in pos[col].values())
+        shift = (height - top) / 2
+        pos[col] = {k: (a + shift, b + shift) for k, (a, b) in pos[col].items()}
+
+    layout = AlluvialLayout(columns=tuple(columns), height=float(height), node_width=node_width)
+    for col in range(n_cols):
+        for key in orders[col]:
+            mask = node_ids[:, col] == key
+            classes, counts = np.unique(sample_class[mask], return_counts=True)
+            y0, y1 = pos[col][key]
+            layout.nodes.append({"col": col, "key": int(key), "y0": y0, "y1": y1,
+                                 "count": int(mask.sum()),
+                                 "by_class": {int(c): int(k) for c, k in zip(classes, counts)}})
+
+    curve = _smooth(n_curve)
+    labels_sorted = sorted({str(p) for p in path_label if p})
+    label_rank = {p: i for i, p in enumerate(labels_sorted)}
+    for col in range(n_cols - 1):
+        src, dst = node_ids[:, col], node_ids[:, col + 1]
+        keys = np.stack([src, dst, sample_class], axis=1)
+        groups: dict[tuple, int] = {}
+        for (s, d, c), lab in zip(keys.tolist(), path_label.tolist()):
+            k = (s, d, c, lab or "")
+            groups[k] = groups.get(k, 0) + 1
+        src_pos = {k: i for i, k in enumerate(orders[col])}
+        dst_pos = {k: i for i, k in enumerate(orders[col + 1])}
+
+        def lab_key(lab: str) -> int:
+            return label_rank.get(lab, -1)
+
+        out_order = sorted(groups, key=lambda k: (src_pos[k[0]], dst_pos[k[1]],
+                                                  rank_of_class.get(k[2], 99), lab_key(k[3])))
+        in_order = sorted(groups, key=lambda k: (dst_pos[k[1]], src_pos[k[0]],
+                                                 rank_of_class.get(k[2], 99), lab_key(k[3])))
+        y_out = {k: pos[col][k][0] for k in orders[col]}
+        y_in = {k: pos[col + 1][k][0] for k in orders[col + 1]}
+        start, end = {}, {}
+        for k in out_order:
+            start[k] = y_out[k[0]]
+            y_out[k[0]] += groups[k]
+        for k in in_order:
+            end[k] = y_in[k[1]]
+            y_in[k[1]] += groups[k]
+        x0, x1 = col + node_width / 2, col + 1 - node_width / 2
+        xs_edge = x0 + (x1 - x0) * np.linspace(0.0, 1.0, n_curve)
+        for k in out_order:
+            count = groups[k]
+            a, b = start[k], end[k]
+            top = a + (b - a) * curve
+            bottom = top + count
+            xs = np.concatenate([xs_edge, xs_edge[::-1]]).astype(np.float32)
+            ys = np.concatenate([top, bottom[::-1]]).astype(np.float32)
+            layout.ribbons.append({"col": col, "src": k[0], "dst": k[1], "cls": k[2],
+                                   "path": k[3], "count": count, "xs": xs, "ys": ys})
+    return layout
+
+
+def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label: dict[int, str],
+                    node_label: list[dict[int, str]], height: int = 520,
+                    path_owner: dict[str, int] | None = None):
+    """Draw an :class:`AlluvialLayout` with quads (nodes) and patches (ribbons).
+
+    Parameters
+    ----------
+    colors:
+        class id -> colour of its ribbons.
+    class_label:
+        class id -> text for hovers ("7", "3 (unseen)").
+    node_label:
+        per column, node key -> short label ("c3", "7").
+    path_owner:
+        specific path label -> its class; the label is drawn on that class's ribbon.
+    """
+    n_cols = len(layout.columns)
+    pad = layout.height * 0.02
+    fig = figure(height=height, sizing_mode="stretch_width", tools="",
+                 x_range=Range1d(-0.45, n_cols - 1 + 0.45),
+                 y_range=Range1d(layout.height + pad, -layout.height * 0.075),
+                 toolbar_location=None, min_border_left=10, min_border_right=10)
+    _style(fig, grid=False)
+    fig.xaxis.visible = False
+    fig.yaxis.visible = False
+
+    per_total = {}
+    for node in layout.nodes:
+        if node["col"] == 0:
+            for c, k in node["by_class"].items():
+                per_total[c] = per_total.get(c, 0) + k
+    rib = layout.ribbons
+    highlighted = [bool(r["path"]) for r in rib]
+    src_label = [node_label[r["col"]].get(r["src"], str(r["src"])) for r in rib]
+    dst_label = [node_label[r["col"] + 1].get(r["dst"], str(r["dst"])) for r in rib]
+    ribbons = ColumnDataSource({
+        "xs": [r["xs"] for r in rib],
+        "ys": [r["ys"] for r in rib],
+        "color": [colors.get(r["cls"], "#888888") for r in rib],
+        "alpha": np.array([0.78 if h else 0.32 for h in highlighted], dtype=np.float32),
+        "cls": [class_label.get(r["cls"], str(r["cls"])) for r in rib],
+        "step": [f"{layout.columns[r['col']]} {s} \u2192 {layout.columns[r['col'] + 1]} {d}"
+                 for r, s, d in zip(rib, src_label, dst_label)],
+        "count": [f"{r['count']:,}" for r in rib],
+        "share": [_pct(r["count"] / max(1, per_total.get(r["cls"], 1))) for r in rib],
+        "path": [f"specific path {r['path']}" if r["path"] else "no specific path"
+                 for r in rib],
+    })
+    ribbon_r = fig.patches("xs", "ys", source=ribbons, fill_color="color", fill_alpha="alpha",
+                           line_color="color", line_alpha="alpha", line_width=0.4,
+                           hover_fill_alpha=0.95, hover_line_color=_TEXT, hover_line_alpha=1.0)
+    fig.add_tools(HoverTool(renderers=[ribbon_r], tooltips=[
+        ("class", "@cls"), ("flow", "@step"), ("images", "@count (@share of the class)"),
+        ("", "@path")]))
+
+    nodes = layout.nodes
+    w = layout.node_width / 2
+    compositions, purities = [], []
+    for node in nodes:
+        parts = sorted(node["by_class"].items(), key=lambda kv: -kv[1])
+        compositions.append(", ".join(f"{class_label.get(c, c)}: {k:,}" for c, k in parts))
+        purities.append(_pct(parts[0][1] / node["count"]) + f" ({class_label.get(parts[0][0])})"
+                        if node["count"] else "")
+    node_src = ColumnDataSource({
+        "left": np.array([nd["col"] - w for nd in nodes], np.float32),
+        "right": np.array([nd["col"] + w for nd in nodes], np.float32),
+        "top": np.array([nd["y0"] for nd in nodes], np.float32),
+        "bottom": np.array([nd["y1"] for nd in nodes], np.float32),
+        "color": [colors.get(nd["key"], NODE_COLOR) if nd["col"] == 0 else NODE_COLOR
+                  for nd in nodes],
+        "column": [layout.columns[nd["col"]] for nd in nodes],
+        "node": [node_label[nd["col"]].get(nd["key"], str(nd["key"])) for nd in nodes],
+        "count": [f"{nd['count']:,}" for nd in nodes],
+        "purity": purities,
+        "composition": compositions,
+    })
+    node_r = fig.quad(left="left", right="right", top="top", bottom="bottom", source=node_src,
+                      fill_color="color", line_color="white", line_width=0.5,
+                      hover_fill_color="#000000")
+    fig.add_tools(HoverTool(renderers=[node_r], tooltips=[
+        ("node", "@column @node"), ("images", "@count"), ("purity", "@purity"),
+        ("by class", "@composition")]))
+
+    # Node labels: left of the first column, right of the others, when tall enough.
+    min_h = layout.height * 0.028
+    lx, ly, lt, align = [], [], [], []
+    for nd in nodes:
+        if nd["y1"] - nd["y0"] < min_h and nd["col"] not in (0, n_cols - 1):
+            continue
+        label = node_label[nd["col"]].get(nd["key"], str(nd["key"]))
+        if nd["col"] == 0:
+            lx.append(nd["col"] - w - 0.02)
+            align.append("right")
+        else:
+            lx.append(nd["col"] + w + 0.015)
+            align.append("left")
+        ly.append((nd["y0"] + nd["y1"]) / 2)
+        lt.append(label)
+    fig.add_layout(LabelSet(x="x", y="y", text="text", text_align="align",
+                            source=ColumnDataSource({"x": lx, "y": ly, "text": lt,
+                                                     "align": align}),
+                            text_baseline="middle", text_font=value(_FONT), text_font_size="11px",
+                            text_color=_TEXT))
+    # Letter tags of specific paths, on their ribbon into the prediction column.
+    # Staggered along the ribbon so tags of neighbouring paths do not overlap.
+    tx, ty, tt, tc = [], [], [], []
+    thick = layout.height * 0.018
+    seen: set[str] = set()
+    placed: list[tuple[int, float]] = []
+    n_pts = len(rib[0]["xs"]) // 2 if rib else 0
+    for r in sorted(rib, key=lambda r: -r["count"]):
+        if not r["path"] or r["col"] != n_cols - 2 or r["path"] in seen or r["count"] < thick:
+            continue
+        if path_owner is not None and r["path"] not in path_owner:
+            continue
+        if path_owner is not None and path_owner.get(r["path"]) != r["cls"]:
+            continue
+        for slot in (n_pts // 4, n_pts // 2, 3 * n_pts // 4, n_pts // 8, 7 * n_pts // 8):
+            y = float(r["ys"][slot]) + r["count"] / 2
+            if all(s != slot or abs(y - py) > layout.height * 0.03 for s, py in placed):
+                break
+        else:
+            continue
+        seen.add(r["path"])
+        placed.append((slot, y))
+        tx.append(float(r["xs"][slot]))
+        ty.append(y)
+        tt.append(r["path"])
+        tc.append(_mix(colors.get(r["cls"], "#888888"), -0.35))
+    if tt:
+        fig.add_layout(LabelSet(
+            x="x", y="y", text="text", source=ColumnDataSource({"x": tx, "y": ty, "text": tt,
+                                                                "color": tc}),
+            text_align="center", text_baseline="middle", text_font=value(_FONT),
+            text_font_size="11px", text_font_style="bold", text_color="#ffffff",
+            background_fill_color="color", background_fill_alpha=0.95,
+            border_line_color="color"))
+    fig.add_layout(LabelSet(
+        x="x", y="y", text="text",
+        source=ColumnDataSource({"x": list(range(n_cols)),
+                                 "y": [-layout.height * 0.035] * n_cols,
+                                 "text": list(layout.columns)}),
+        text_align="center", text_baseline="middle", text_font=value(_FONT), text_font_size="12px",
+        text_font_style="bold", text_color=_TEXT))
+    return fig
+
+
+# --- projections -----------------------------------------------------------------------
+
+
+def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: Sequence[str],
+                      point_color: Sequence[str], point_marker: Sequence[str],
+                      point_info: dict[str, Sequence[str]], cluster_label: dict[str, Sequence[str]],
+                      cluster_color: dict[str, Sequence[str]], thumbs: Sequence[str],
+                      n_cols: int = 3, size: int = 300):
+    """Small multiples of 2-D projections, one per layer, sharing one data source.
+
+    Sharing the ColumnDataSource links selection: points picked with the box or
+    lasso tool in one layer light up in every other layer. Each panel has two
+    scatter renderers on that source, "by class" (visible) and "by cluster"
+    (hidden), named ``proj-class-<i>`` and ``proj-cluster-<i>`` so a page
+    script can switch them.
+
+    Parameters
+    ----------
+    xy:
+        layer -> float32 (n_points, 2).
+    point_color, point_marker:
+        (n_points,) class colour and marker ("circle" for trained, "triangle" for probes).
+    point_info:
+        column name -> (n_points,) strings shown in the hover ("label", "pred", "path").
+    cluster_label, cluster_color:
+        layer -> (n_points,) cluster name and colour.
+    thumbs:
+        (n_points,) PNG data URIs of each point's image.
+    """
+    # numpy string arrays, not lists: Bokeh walks lists item by item looking for models.
+    data: dict[str, object] = {"color": _strings(point_color), "marker": _strings(point_marker),
+                               "thumb": _strings(thumbs)}
+    data.update({k: _strings(v) for k, v in point_info.items()})
+    for i, layer in enumerate(layers):
+        data[f"x{i}"] = np.asarray(xy[layer][:, 0], np.float32)
+        data[f"y{i}"] = np.asarray(xy[layer][:, 1], np.float32)
+        data[f"c{i}"] = _strings(cluster_label[layer])
+        data[f"cc{i}"] = _strings(cluster_color[layer])
+    source = ColumnDataSource(data)
+    panels = []
+    for i, (layer, title) in enumerate(zip(layers, titles)):
+        fig = figure(width=size, height=size, title=title,
+                     tools="pan,wheel_zoom,box_select,lasso_select,reset",
+                     active_drag="box_select", toolbar_location="above")
+        _style(fig)
+        fig.xaxis.visible = False
+        fig.yaxis.visible = False
+        common = {"source": source, "size": 6, "line_color": "white", "line_width": 0.4,
+                  "marker": "marker", "nonselection_fill_alpha": 0.08,
+                  "nonselection_line_alpha": 0.0, "selection_line_color": "#111111",
+                  "selection_line_width": 0.8}
+        by_class = fig.scatter(f"x{i}", f"y{i}", fill_color="color", fill_alpha=0.75,
+                               name=f"proj-class-{i}", **common)
+        by_cluster = fig.scatter(f"x{i}", f"y{i}", fill_color=f"cc{i}", fill_alpha=0.8,
+                                 name=f"proj-cluster-{i}", visible=False, **common)
+        tooltip = (
+            '<div style="display:flex;gap:8px;align-items:center;font:12px ' + _FONT + '">'
+            '<img src="@thumb" width="56" height="56" alt="digit" '
+            'style="image-rendering:pixelated;border:1px solid #ddd">'
+            "<div><b>@label</b><br>predicted @pred<br>"
+            f"cluster @c{i}<br><span style=\"color:{_MUTED}\">path @path</span></div></div>"
+        )
+        fig.add_tools(HoverTool(renderers=[by_class, by_cluster], tooltips=tooltip))
+        panels.append(fig)
+    return gridplot(panels, ncols=n_cols, merge_tools=True, toolbar_location="above")
+
+
+# --- class x cluster heatmaps ------------------------------------------------------------
+
+
+def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_classes: Sequence[int],
+                   colors: dict[int, str], class_label: dict[int, str], max_width: int = 980):
+    """Class x cluster count tables, one panel per layer.
+
+    Each cell is tinted with its row's class colour, its opacity the share of
+    that class in the cluster (row-normalised), and shows the exact count.
+    ``layers`` are metrics "layers" entries (``cluster_counts``,
+    ``probe_cluster_counts``, ``cluster_dominant_class``).
+    """
+    panels = []
+    for lay in layers:
+        n_clusters = int(lay["n_clusters"])
+        counts = {int(c): v for c, v in lay.get("cluster_counts", {}).items()}
+        counts.update({int(c): v for c, v in (lay.get("probe_cluster_counts") or {}).items()})
+        rows = [c for c in row_classes if c in counts]
+        dominant = list(lay.get("cluster_dominant_class") or [None] * n_clusters)
+        # Order clusters by dominant class, then size.
+        size = np.sum([counts[c] for c in rows if c not in probe_classes], axis=0) \
+            if any(c not in probe_classes for c in rows) else np.zeros(n_clusters)
+        rank = {c: i for i, c in enumerate(row_classes)}
+        order = sorted(range(n_clusters), key=lambda k: (rank.get(dominant[k], 99), -size[k]))
+        xs, ys, fill, alpha, text, hover_n, hover_f = [], [], [], [], [], [], []
+        for c in rows:
+            row = np.asarray(counts[c], dtype=float)
+            total = row.sum()
+            for pos, k in enumerate(order):
+                share = row[k] / total if total else 0.0
+                xs.append(f"c{k}")
+                ys.append(class_label.get(c, str(c)))
+                fill.append(colors.get(c, "#888888"))
+                alpha.append(0.06 + 0.94 * share)
+                text.append(f"{int(row[k]):,}" if row[k] else "")
+                hover_n.append(f"{int(row[k]):,}")
+                hover_f.append(_pct(share))
+        text_color = ["#ffffff" if a > 0.55 else _TEXT for a in alpha]
+        source = ColumnDataSource({"x": xs, "y": ys, "fill": fill,
+                                   "alpha": np.asarray(alpha, np.float32), "text": text,
+                                   "text_color": text_color, "n": hover_n, "f": hover_f})
+        cell = 44 if n_clusters <= 8 else 36
+        width = 90 + cell * n_clusters
+        fig = figure(x_range=[f"c{k}" for k in order],
+                     y_range=[class_label.get(c, str(c)) for c in reversed(rows)],
+                     width=max(240, width), height=70 + 34 * len(rows),
+                     title=f"{lay['name']} \u00b7 {n_clusters} clusters",
+                     tools="", toolbar_location=None)
+        _style(fig, grid=False)
+        r = fig.rect("x", "y", 0.95, 0.9, source=source, fill_color="fill", fill_alpha="alpha",
+                     line_color=None)
+        fig.text("x", "y", text="text", source=source, text_align="center",
+                 text_baseline="middle", text_font_size="10px", text_color="text_color",
+                 text_font=value(_FONT))
+        fig.add_tools(HoverTool(renderers=[r], tooltips=[
+            ("class", "@y"), ("cluster", "@x"), ("images", "@n (@f of the class)")]))
+        fig.xaxis.major_label_text_font_size = "10px"
+        fig.axis.axis_line_color = None
+        fig.axis.major_tick_line_color = None
+        panels.append(fig)
+    widest = max((p.width for p in panels), default=max_width)
+    return gridplot(panels, ncols=max(1, max_width // widest), toolbar_location=None)
+
+
+# --- per-layer curves --------------------------------------------------------------------
+
+
+def layer_curves_figure(layers: Sequence[dict], separation_layer: str | None,
+                        threshold: float | None = None, width: int = 330, height: int = 300):
+    """Linear probe accuracy, cluster/class NMI and class divergence across layers.
+
+    Three panels, each with its own scale (probe accuracies are often all close
+    to 1). The input (layer 0) is each curve's dashed baseline; the separation
+    layer is marked with a band.
+    """
+    names = [lay["name"] for lay in layers]
+    x = np.arange(len(layers), dtype=np.float32)
+    series = (("linear_probe_accuracy", "linear probe accuracy (test)", "#2f6db5", "circle"),
+              ("cluster_class_nmi", "cluster / class NMI", "#e69f00", "square"),
+              ("class_divergence_js", "class divergence (JS)", "#7b4fa0", "diamond"))
+    panels = []
+    for key, label, color, marker in series:
+        y = np.array([np.nan if lay.get(key) is None else lay[key] for lay in layers],
+                     dtype=np.float32)
+        finite = y[np.isfinite(y)]
+        if key == "linear_probe_accuracy" and len(finite):
+            lo = float(min(finite.min(), threshold if threshold is not None else 1.0))
+            span = max(1.0 - lo, 0.02)
+            y_range = Range1d(max(0.0, lo - 0.15 * span), 1.0 + 0.08 * span)
+        else:
+            top = float(max(1.0, finite.max())) if len(finite) else 1.0
+            y_range = Range1d(-0.02 * top, 1.05 * top)
+        fig = figure(width=width, height=height, title=label, tools="", toolbar_location=None,
+                     y_range=y_range, x_range=Range1d(-0.4, len(layers) - 0.6))
+        _style(fig)
+        fig.xaxis.ticker = list(range(len(layers)))
+        fig.xaxis.major_label_overrides = {i: n for i, n in enumerate(names)}
+        fig.xaxis.major_label_orientation = 0.6 if len(layers) > 5 else 0.0
+        if separation_layer in names:
+            i = names.index(separation_layer)
+            fig.add_layout(BoxAnnotation(left=i - 0.3, right=len(layers) - 0.6,
+                                         fill_color="#2a9d5c", fill_alpha=0.07, line_color=None))
+            fig.add_layout(Span(location=i, dimension="height", line_color="#2a9d5c",
+                                line_dash="dashed", line_width=1.5))
+        if key == "linear_probe_accuracy" and threshold is not None:
+            fig.add_layout(Span(location=threshold, dimension="width", line_color="#9ca3af",
+                                line_dash="dotted", line_width=1))
+        src = ColumnDataSource({"x": x, "y": y, "layer": names,
+                                "v": ["n/a" if np.isnan(v) else f"{v:.4f}" for v in y]})
+        if len(y) and not np.isnan(y[0]):
+            fig.add_layout(Span(location=float(y[0]), dimension="width", line_color=color,
+                                line_alpha=0.5, line_dash="dashed", line_width=1))
+        fig.line("x", "y", source=src, line_color=color, line_width=2.2)
+        dots = fig.scatter("x", "y", source=src, marker=marker, size=9, fill_color=color,
+                           line_color="white")
+        fig.add_tools(HoverTool(renderers=[dots], tooltips=[(label, "@v"), ("layer", "@layer")]))
+        panels.append(fig)
+    return gridplot(panels, ncols=3, toolbar_location=None)
+
+
+# --- CKA -----------------------------------------------------------------------------------
+
+
+def _sequential(v: float) -> str:
+    lo = np.array([247, 249, 252], dtype=float)
+    hi = np.array([28, 63, 115], dtype=float)
+    rgb = lo + (hi - lo) * float(np.clip(v, 0, 1))
+    return "#" + "".join(f"{round(float(c)):02x}" for c in rgb)
+
+
+def cka_figure(layers: Sequence[str], matrix: Sequence[Sequence[float]], size: int = 360):
+    """Linear CKA between every pair of layers, as an annotated heatmap."""
+    xs, ys, fill, text, text_color = [], [], [], [], []
+    for i, a in enumerate(layers):
+        for j, b in enumerate(layers):
+            v = float(matrix[i][j])
+            xs.append(b)
+            ys.append(a)
+            fill.append(_sequential(v))
+            text.append(f"{v:.2f}")
+            text_color.append("#ffffff" if v > 0.55 else _TEXT)
+    src = ColumnDataSource({"x": xs, "y": ys, "fill": fill, "text": text, "tc": text_color})
+    n = len(layers)
+    fig = figure(x_range=list(layers), y_range=list(reversed(layers)), width=120 + 62 * n,
+                 height=90 + 52 * n, tools="", toolbar_location=None, x_axis_location="above")
+    _style(fig, grid=False)
+    r = fig.rect("x", "y", 0.96, 0.94, source=src, fill_color="fill", line_color=None)
+    fig.text("x", "y", text="text", source=src, text_align="center", text_baseline="middle",
+             text_font_size="11px", text_color="tc", text_font=value(_FONT))
+    fig.add_tools(HoverTool(renderers=[r], tooltips=[("layers", "@y \u00d7 @x"),
+                                                     ("CKA", "@text")]))
+    fig.axis.axis_line_color = None
+    fig.axis.major_tick_line_color = None
+    return fig
+
+
+# --- path distribution per class ---------------------------------------------------------------
+
+
+def path_share_figure(rows: Sequence[str], segments: Sequence[dict], height: int | None = None):
+    """Horizontal stacked bars: the share of each class's images on each path.
+
+    Parameters
+    ----------
+    rows:
+        Row labels, top to bottom ("1", "7", "3 (unseen)").
+    segments:
+        Dicts with ``name`` (legend text), ``color``, ``hatch`` (bool) and
+        ``shares`` (one fraction per row) and ``counts`` (one int per row).
+    """
+    height = height or 110 + 44 * len(rows)
+    fig = figure(y_range=list(reversed(rows)), x_range=Range1d(0, 1), height=height,
+                 sizing_mode="stretch_width", tools="", toolbar_location=None)
+    _style(fig)
+    fig.xaxis.axis_label = "share of the class's images"
+    fig.xaxis.formatter.use_scientific = False
+    left = np.zeros(len(rows))
+    items = []
+    for seg in segments:
+        shares = np.asarray(seg["shares"], dtype=float)
+        src = ColumnDataSource({
+            "y": list(rows), "left": left.astype(np.float32),
+            "right": (left + shares).astype(np.float32),
+            "name": [seg["name"]] * len(rows),
+            "share": [_pct(s) for s in shares], "count": [f"{c:,}" for c in seg["counts"]],
+        })
+        r = fig.hbar(y="y", left="left", right="right", height=0.62, source=src,
+                     fill_color=seg["color"], line_color="white", line_width=1,
+                     hatch_pattern="/" if seg.get("hatch") else None, hatch_color="#ffffff",
+                     hatch_alpha=0.6)
+        fig.add_tools(HoverTool(renderers=[r], tooltips=[
+            ("class", "@y"), ("path", "@name"), ("images", "@count (@share)")]))
+        items.append((seg["name"], [r]))
+        left = left + shares
+    _legend(fig, items, outside=True)
+    return fig
+
+
+# --- detection ---------------------------------------------------------------------------------
+
+
+def roc_figure(curves: Sequence[dict], size: int = 400):
+    """ROC curves, one line per detection method; ``curves`` have ``label``, ``fpr``, ``tpr``, ``auroc``."""
+    fig = figure(width=size + 250, height=size, tools="", toolbar_location=None,
+                 x_range=Range1d(0, 1), y_range=Range1d(0, 1.01))
+    _style(fig)
+    fig.xaxis.axis_label = "false positive rate (trained-class images flagged)"
+    fig.yaxis.axis_label = "true positive rate (unseen images flagged)"
+    fig.line([0, 1], [0, 1], line_color="#c0c4cc", line_dash="dashed")
+    palette = ("#2f6db5", "#e69f00", "#2a9d5c", "#7b4fa0", "#8c5a3c", "#17a2b8", "#9a9a2a",
+               "#5f6b7a", "#d62246", "#1c3f73")
+    items = []
+    for i, c in enumerate(curves):
+        src = ColumnDataSource({"x": np.asarray(c["fpr"], np.float32),
+                                "y": np.asarray(c["tpr"], np.float32)})
+        r = fig.line("x", "y", source=src, line_color=palette[i % len(palette)],
+                     line_width=2.4 if i == 0 else 1.6)
+        fig.add_tools(HoverTool(renderers=[r], tooltips=[
+            ("method", c["label"]), ("AUROC", f"{c['auroc']:.3f}"),
+            ("FPR / TPR", "@x{0.000} / @y{0.000}")], line_policy="nearest"))
+        items.append((f"{c['label']} \u00b7 {c['auroc']:.3f}", [r]))
+    _legend(fig, items, outside=True)
+    return fig
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+def training_figure(history: dict, width: int = 430, height: int = 260):
+    """Loss and accuracy per epoch, side by side."""
+    epoch = np.asarray(history.get("epoch", []), dtype=np.float32)
+    loss = figure(width=width, height=height, title="training loss", tools="",
+                  toolbar_location=None)
+    acc = figure(width=width, height=height, title="accuracy", tools="", toolbar_location=None)
+    for fig in (loss, acc):
+        _style(fig)
+        fig.xaxis.axis_label = "epoch"
+        fig.xaxis.ticker = BasicTicker(min_interval=1, desired_num_ticks=8)
+    src = ColumnDataSource({"e": epoch,
+                            "loss": np.asarray(history.get("train_loss", []), np.float32),
+                            "tr": np.asarray(history.get("train_accuracy", []), np.float32),
+                            "te": np.asarray(history.get("test_accuracy", []), np.float32)})
+    r = loss.line("e", "loss", source=src, line_width=2.2, line_color="#2f6db5")
+    loss.scatter("e", "loss", source=src, size=6, fill_color="#2f6db5", line_color="white")
+    loss.add_tools(HoverTool(renderers=[r], tooltips=[("epoch", "@e"), ("loss", "@loss{0.0000}")],
+                             mode="vline"))
+    a = acc.line("e", "tr", source=src, line_width=2.2, line_color="#2f6db5")
+    b = acc.line("e", "te", source=src, line_width=2.2, line_color="#e69f00")
+    acc.add_tools(HoverTool(renderers=[b], tooltips=[("epoch", "@e"), ("train", "@tr{0.0000}"),
+                                                     ("test", "@te{0.0000}")], mode="vline"))
+    _legend(acc, [("train", [a]), ("test", [b])], location="bottom_right")
+    return gridplot([loss, acc], ncols=2, toolbar_location=None)
+
+
+def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width: int = 430,
+                    height: int = 260):
+    """How signatures form during training: per-layer NMI, and path count and purity, per epoch."""
+    epochs = np.array([s["epoch"] for s in snapshots], dtype=np.float32)
+    nmi = figure(width=width, height=height, title="cluster / class NMI per layer", tools="",
+                 toolbar_location=None, y_range=Range1d(-0.02, 1.05))
+    paths = figure(width=width, height=height, title="distinct paths and their purity",
+                   tools="", toolbar_location=None, y_range=Range1d(-0.02, 1.05))
+    for fig in (nmi, paths):
+        _style(fig)
+        fig.xaxis.axis_label = "epoch"
+        fig.xaxis.ticker = BasicTicker(min_interval=1, desired_num_ticks=8)
+    shades = [_mix("#2f6db5", t) for t in np.linspace(0.6, -0.45, max(1, len(layer_names)))]
+    items = []
+    for name, color in zip(layer_names, shades):
+        y = [next((lay.get("cluster_class_nmi") for lay in s.get("layers", [])
+                   if lay.get("name") == name), None) for s in snapshots]
+        y = np.array([np.nan if v is None else v for v in y], np.float32)
+        r = nmi.line(epochs, y, line_color=color, line_width=2)
+        nmi.scatter(epochs, y, size=5, fill_color=color, line_color="white")
+        items.append((name, [r]))
+    _legend(nmi, items, location="bottom_right")
+    purity = np.array([np.nan if s.get("path_purity") is None else s["path_purity"]
+                       for s in snapshots], np.float32)
+    count = np.array([s.get("n_distinct_paths") or 0 for s in snapshots], np.float32)
+    top = float(count.max()) * 1.1 if len(count) and count.max() > 0 else 1.0
+    paths.extra_y_ranges = {"count": Range1d(0, top)}
+    from bokeh.models import LinearAxis
+
+    paths.add_layout(LinearAxis(y_range_name="count", axis_label="distinct paths"), "right")
+    paths.yaxis[0].axis_label = "path purity"
+    a = paths.line(epochs, purity, line_color="#2a9d5c", line_width=2.2)
+    b = paths.line(epochs, count, line_color="#5f6b7a", line_width=2.2, line_dash="dashed",
+                   y_range_name="count")
+    _legend(paths, [("purity", [a]), ("distinct paths", [b])], location="bottom_right")
+    _style(paths)
+    return gridplot([nmi, paths], ncols=2, toolbar_location=None)

@@ -1,0 +1,165 @@
+"""2-D projections of each layer's activations for the report's scatter plots.
+
+Only the points the report shows are projected: a class-stratified subsample
+of the test split (trained classes) and the probe split, at most
+``report.max_points`` in all. PCA and UMAP are fitted on training activations
+and then applied to the shown points; t-SNE has no out-of-sample transform, so
+it embeds the shown points themselves.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import numpy as np
+
+from sigreport.activations import Activations
+from sigreport.config import ReportConfig
+from sigreport.errors import ConfigError
+
+__all__ = ["Projections", "check_projection", "compute_projections", "select_points"]
+
+_FIT_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class Projections:
+    """Where each shown point lands in each layer's 2-D projection.
+
+    Attributes
+    ----------
+    method:
+        "pca", "tsne" or "umap".
+    layers:
+        Layer names, in order (input, hidden layers, logits).
+    split:
+        (n_points,) str array, "test" or "probe": the split each point comes from.
+    row:
+        int64 (n_points,), the point's row in that split.
+    xy:
+        layer name -> float32 (n_points, 2).
+    explained:
+        layer name -> fraction of variance the two axes explain (PCA only, else None).
+    """
+
+    method: str
+    layers: tuple[str, ...]
+    split: np.ndarray
+    row: np.ndarray
+    xy: dict[str, np.ndarray]
+    explained: dict[str, float | None]
+
+
+def check_projection(projection: str) -> None:
+    """Raise :class:`ConfigError` when ``projection`` cannot run here (UMAP not installed).
+
+    Call it before training so a long run does not fail at the last stage.
+    """
+    if projection == "umap" and importlib.util.find_spec("umap") is None:
+        raise ConfigError(
+            "report.projection = 'umap': expected an installed umap-learn package "
+            "(pip install umap-learn), or use 'pca' or 'tsne'"
+        )
+
+
+def select_points(acts: Activations, max_points: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A class-balanced subsample of the test and probe splits.
+
+    Each class (trained or probe) gets an equal share of ``max_points``; what a
+    small class cannot use goes to the others.
+
+    Returns
+    -------
+    split:
+        (n_points,) str array of "test" / "probe".
+    row:
+        int64 (n_points,), row in that split, sorted within each split.
+    """
+    rng = np.random.default_rng([seed, 0x9107])
+    groups = [("test", c, np.flatnonzero(acts.test.y == c)) for c in np.unique(acts.test.y)]
+    groups += [("probe", c, np.flatnonzero(acts.probe.y == c)) for c in np.unique(acts.probe.y)]
+    sizes = np.array([len(g[2]) for g in groups], dtype=np.int64)
+    quota = np.zeros_like(sizes)
+    left = min(max_points, int(sizes.sum()))
+    # Water-filling: equal shares, capped by each class's size.
+    while left > 0:
+        open_ = np.flatnonzero(quota < sizes)
+        share = max(1, left // len(open_))
+        for i in open_:
+            take = min(share, sizes[i] - quota[i], left)
+            quota[i] += take
+            left -= take
+            if left == 0:
+                break
+    splits, rows = [], []
+    for (split, _c, idx), q in zip(groups, quota):
+        chosen = np.sort(rng.choice(idx, size=int(q), replace=False))
+        splits += [split] * len(chosen)
+        rows.append(chosen)
+    row = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
+    return np.asarray(splits, dtype=str), row
+
+
+def _gather(acts: Activations, layer: str, split: np.ndarray, row: np.ndarray) -> np.ndarray:
+    out = np.zeros((len(row), acts.train.layers[layer].shape[1]), np.float32)
+    for name in ("test", "probe"):
+        mask = split == name
+        if mask.any():
+            out[mask] = acts.split(name).layers[layer][row[mask]]
+    return out
+
+
+def compute_projections(acts: Activations, layers: tuple[str, ...], cfg: ReportConfig,
+                        seed: int) -> Projections:
+    """Project the shown points of every layer in ``layers`` to 2-D.
+
+    Parameters
+    ----------
+    acts:
+        Recorded activations; ``acts.train.layers[name]`` is float32 (n_train, width).
+    layers:
+        The layer names to project.
+    cfg:
+        ``projection`` ("pca", "tsne", "umap") and ``max_points``.
+
+    Raises
+    ------
+    ConfigError
+        For "umap" when the umap-learn package is not installed.
+    """
+    check_projection(cfg.projection)
+    split, row = select_points(acts, cfg.max_points, seed)
+    rng = np.random.default_rng([seed, 0x9C4])
+    n_train = len(acts.train.y)
+    fit_rows = np.sort(rng.choice(n_train, size=min(_FIT_ROWS, n_train), replace=False))
+    xy: dict[str, np.ndarray] = {}
+    explained: dict[str, float | None] = {}
+    for layer in layers:
+        shown = _gather(acts, layer, split, row)
+        fit = acts.train.layers[layer][fit_rows]
+        if cfg.projection == "pca":
+            from sklearn.decomposition import PCA
+
+            n_comp = min(2, fit.shape[1], max(1, len(fit) - 1))
+            pca = PCA(n_components=n_comp, random_state=seed).fit(fit)
+            out = pca.transform(shown) if len(shown) else np.zeros((0, n_comp))
+            explained[layer] = float(pca.explained_variance_ratio_.sum())
+        elif cfg.projection == "tsne":
+            from sklearn.manifold import TSNE
+
+            perplexity = float(min(30.0, max(2.0, (len(shown) - 1) / 3)))
+            out = TSNE(n_components=2, perplexity=perplexity, init="pca",
+                       random_state=seed).fit_transform(shown)
+            explained[layer] = None
+        else:
+            import umap  # checked above
+
+            reducer = umap.UMAP(n_components=2, random_state=seed).fit(fit)
+            out = reducer.transform(shown)
+            explained[layer] = None
+        out = np.asarray(out, dtype=np.float32)
+        if out.shape[1] == 1:
+            out = np.concatenate([out, np.zeros_like(out)], axis=1)
+        xy[layer] = out
+    return Projections(cfg.projection, tuple(layers), split, row, xy, explained)

@@ -1,0 +1,307 @@
+"""The report stage: PNG encoding, figure geometry, rendering, escaping, both modes."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+import struct
+import zlib
+from collections import Counter
+
+import bokeh
+import numpy as np
+import pytest
+from browser_fixtures import default_run, make_run, with_config
+
+from sigreport.config import ReportConfig
+from sigreport.errors import ConfigError
+from sigreport.report import check_projection, render_report, vendor_bokeh
+from sigreport.report import figures as F
+from sigreport.report.images import build_mosaic, encode_png, png_data_uri
+from sigreport.report.projection import compute_projections, select_points
+from sigreport.report.render import bokeh_files, format_path
+
+BOKEH_JS = f"../_bokeh/bokeh-{bokeh.__version__}.min.js"
+
+
+@pytest.fixture(scope="session")
+def small_run():
+    return default_run()
+
+
+def _decode_png(data: bytes) -> tuple[int, int, int, np.ndarray]:
+    """Width, height, bit depth and the filter-0 rows of a grayscale PNG (enough for ours)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        assert crc == zlib.crc32(kind + body)
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, bits = header[0], header[1], header[2]
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, -1)
+    assert (raw[:, 0] == 0).all()
+    return width, height, bits, raw[:, 1:]
+
+
+# --- images ------------------------------------------------------------------------
+
+
+def test_png_roundtrip_8bit():
+    img = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
+    w, h, bits, rows = _decode_png(encode_png(img))
+    assert (w, h, bits) == (28, 28, 8)
+    np.testing.assert_array_equal(rows, img)
+
+
+def test_png_4bit_keeps_16_levels_of_an_odd_width_image():
+    img = np.array([[0, 17, 34, 255, 128]], dtype=np.uint8)
+    w, h, bits, rows = _decode_png(encode_png(img, bits=4))
+    assert (w, h, bits) == (5, 1, 4)
+    levels = np.stack([rows >> 4, rows & 15], axis=-1).reshape(1, -1)[:, :5]
+    np.testing.assert_array_equal(levels, [[0, 1, 2, 15, 8]])
+
+
+def test_png_data_uri_is_small_for_a_digit(small_run):
+    digit = small_run.dataset.test.images()[0]
+    uri = png_data_uri(255 - digit, bits=4)
+    assert uri.startswith("data:image/png;base64,")
+    assert len(uri) < 600
+
+
+def test_mosaic_places_images_row_by_row():
+    imgs = np.stack([np.full((2, 3), v, np.uint8) for v in (10, 20, 30)])
+    grid = build_mosaic(imgs, n_cols=2, pad=1, background=0, invert=False)
+    assert grid.shape == (2 * 3 + 1, 2 * 4 + 1)
+    assert (grid[1:3, 1:4] == 10).all() and (grid[1:3, 5:8] == 20).all()
+    assert (grid[4:6, 1:4] == 30).all() and (grid[4:6, 5:8] == 0).all()
+
+
+# --- colours ---------------------------------------------------------------------------
+
+
+def test_probe_classes_never_share_a_hue_with_trained_classes():
+    colors = F.class_palette(range(10), [])
+    assert len(set(colors.values())) == 10
+    colors = F.class_palette([0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
+    trained = {colors[c] for c in range(5)}
+    probes = {colors[c] for c in range(5, 10)}
+    assert not trained & probes and len(probes) == 5
+    assert not set(F.PROBE_PALETTE) & set(F.TRAINED_PALETTE)
+
+
+def test_cluster_shades_are_distinct_within_a_class():
+    colors = F.class_palette([1, 7], [3])
+    shades = F.cluster_palette([1, 7, 1, 1, None], colors)
+    assert len({shades[k] for k in (0, 2, 3)}) == 3
+    assert shades[1] == colors[7]
+
+
+# --- alluvial geometry: an oracle check against naive counting -------------------------------
+
+
+def test_alluvial_counts_match_a_naive_count():
+    rng = np.random.default_rng(1)
+    n = 300
+    y = rng.choice([1, 7, 3], size=n)
+    hidden = rng.integers(-1, 4, size=(n, 2))
+    pred = np.where(rng.random(n) < 0.8, np.where(y == 3, 7, y), 1)
+    ids = np.column_stack([y, hidden, pred])
+    labels = np.where(rng.random(n) < 0.3, "A", "")
+    layout = F.layout_alluvial(ids, y, [1, 7, 3], ["class", "h1", "h2", "prediction"], labels)
+
+    for node in layout.nodes:
+        naive = sum(1 for i in range(n) if ids[i, node["col"]] == node["key"])
+        assert node["count"] == naive
+        assert node["y1"] - node["y0"] == pytest.approx(naive)
+        by_class = Counter(int(y[i]) for i in range(n) if ids[i, node["col"]] == node["key"])
+        assert node["by_class"] == dict(by_class)
+    for col in range(3):
+        flows = Counter()
+        for r in layout.ribbons:
+            if r["col"] == col:
+                flows[(r["src"], r["dst"], r["cls"])] += r["count"]
+        naive = Counter((int(ids[i, col]), int(ids[i, col + 1]), int(y[i])) for i in range(n))
+        assert flows == naive
+    # Ribbons leave and enter each node without overlapping: they tile it exactly.
+    for node in layout.nodes:
+        col, key = node["col"], node["key"]
+        if col < 3:
+            tops = sorted((r["ys"][0], r["ys"][0] + r["count"]) for r in layout.ribbons
+                          if r["col"] == col and r["src"] == key)
+            assert tops[0][0] == pytest.approx(node["y0"])
+            for (_a0, a1), (b0, _b1) in itertools.pairwise(tops):
+                assert a1 == pytest.approx(b0)
+            assert tops[-1][1] == pytest.approx(node["y1"])
+    # Noise (-1) sits at the bottom of its column.
+    for col in (1, 2):
+        nodes = [nd for nd in layout.nodes if nd["col"] == col]
+        assert max(nodes, key=lambda nd: nd["y0"])["key"] == -1
+
+
+def test_alluvial_first_and_last_columns_follow_the_class_order():
+    y = np.array([7, 1, 3, 1, 7, 3])
+    ids = np.column_stack([y, [0, 1, 0, 1, 0, 2], np.where(y == 3, 7, y)])
+    layout = F.layout_alluvial(ids, y, [1, 7, 3], ["class", "h1", "prediction"])
+    first = [nd["key"] for nd in sorted(layout.nodes, key=lambda nd: nd["y0"]) if nd["col"] == 0]
+    last = [nd["key"] for nd in sorted(layout.nodes, key=lambda nd: nd["y0"]) if nd["col"] == 2]
+    assert first == [1, 7, 3] and last == [1, 7]
+
+
+def test_format_path():
+    assert format_path([3, -1, 5, 7], {7: "seven"}) == "c3 \u00b7 noise \u00b7 c5 \u2192 seven"
+
+
+# --- projections -----------------------------------------------------------------------------
+
+
+def test_select_points_is_balanced_capped_and_deterministic(small_run):
+    acts = small_run.acts
+    split, row = select_points(acts, 150, seed=0)
+    assert len(row) == 150
+    labels = np.where(split == "test", acts.test.y[np.where(split == "test", row, 0)],
+                      acts.probe.y[np.where(split == "probe", row, 0)])
+    assert sorted(Counter(labels.tolist()).values()) == [50, 50, 50]
+    _, row2 = select_points(acts, 150, seed=0)
+    np.testing.assert_array_equal(row, row2)
+    _, row3 = select_points(acts, 10**6, seed=0)
+    assert len(row3) == len(acts.test.y) + len(acts.probe.y)
+
+
+def test_pca_projection_shapes(small_run):
+    proj = compute_projections(small_run.acts, ("input", "hidden1"),
+                               ReportConfig(projection="pca", max_points=60), seed=0)
+    assert proj.xy["input"].shape == (60, 2) and proj.xy["input"].dtype == np.float32
+    assert 0 < proj.explained["hidden1"] <= 1
+
+
+def test_umap_without_the_package_is_a_config_error(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "umap" else real(name, *a))
+    with pytest.raises(ConfigError, match="report.projection = 'umap'"):
+        check_projection("umap")
+    check_projection("pca")
+    check_projection("tsne")
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pages(small_run):
+    site = render_report(small_run.metrics, small_run.manifest, small_run.dataset,
+                         small_run.acts, small_run.sigs, small_run.config, standalone=False)
+    alone = render_report(small_run.metrics, small_run.manifest, small_run.dataset,
+                          small_run.acts, small_run.sigs, small_run.config, standalone=True)
+    return site["index.html"], alone["index.html"]
+
+
+def _external_refs(page: str) -> list[str]:
+    """src/href attributes of tags that point outside the file (not counting inlined JS text)."""
+    tags = re.sub(r"<script>.*?</script>", "", page, flags=re.DOTALL)
+    return re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", tags)
+
+
+def test_site_mode_loads_vendored_bokeh_by_relative_path(pages):
+    site, _ = pages
+    assert f'<script src="{BOKEH_JS}"></script>' in site
+    assert "cdn.bokeh.org" not in site and "cdn.jsdelivr" not in site
+    assert not _external_refs(site)
+
+
+def test_standalone_inlines_bokeh_and_references_nothing(pages):
+    _, alone = pages
+    assert "../_bokeh/" not in alone.split("</head>")[0].split("<style>")[0]
+    assert 'src="../_bokeh' not in alone
+    assert len(alone) > len(bokeh_files()[f"bokeh-{bokeh.__version__}.min.js"].read_bytes())
+    assert not _external_refs(alone)
+
+
+def test_one_bokeh_document_holds_every_figure(pages):
+    site, _ = pages
+    roots = re.findall(r'data-root-id="([^"]+)"', site)
+    assert len(roots) >= 8 and len(set(roots)) == len(roots)
+    assert site.count("const docs_json") == 1
+
+
+def test_every_section_is_present_with_a_text_alternative(pages):
+    site, _ = pages
+    for anchor in ("summary", "paths", "projections", "clusters", "layers", "similarity",
+                   "unseen", "exemplars", "training", "reproduce"):
+        assert f'id="{anchor}"' in site
+        assert f'href="#{anchor}"' in site
+    # Each Bokeh root is inside a figure with an accessible name.
+    assert site.count('role="img" aria-label=') == len(re.findall(r"data-root-id=", site))
+    assert site.count("<table") >= 8
+
+
+def test_answers_come_from_the_metrics(small_run):
+    metrics = copy.deepcopy(small_run.metrics)
+    metrics["model"]["test_accuracy"] = 0.123456
+    metrics["answers"]["separation_layer"] = "hidden2"
+    metrics["answers"]["unseen"][0]["novel_path_fraction"] = 0.4321
+    page = render_report(metrics, small_run.manifest, small_run.dataset, small_run.acts,
+                         small_run.sigs, small_run.config, standalone=False)["index.html"]
+    assert "12.35%" in page
+    assert "From <span class=\"mono\">hidden2</span> on" in page
+    assert "43.2%</b> of them take a path no training image took" in page
+
+
+def test_config_strings_are_escaped(small_run):
+    evil = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
+    run = with_config(small_run, title=evil)
+    page = render_report(run.metrics, run.manifest, run.dataset, run.acts, run.sigs,
+                         run.config, standalone=False)["index.html"]
+    assert "<script>window.__xss" not in page
+    assert "<img src=x" not in page
+    assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page
+
+
+def test_report_without_probe_classes_or_optional_metrics(small_run):
+    run = make_run(probes=(), n_per_class=60, n_test=30, hidden=(8, 6), k=3, max_points=60)
+    metrics = copy.deepcopy(run.metrics)
+    metrics["stability"] = None
+    metrics["snapshots"] = []
+    metrics["ood"] = []
+    page = render_report(metrics, run.manifest, run.dataset, run.acts, run.sigs, run.config,
+                         standalone=False)["index.html"]
+    assert "holds out no class" in page
+    assert "One seed was trained" in page
+    assert "No snapshot was recorded" in page
+
+
+def test_numbers_are_exact_while_scatter_points_are_capped(small_run, pages):
+    site, _ = pages
+    acts = small_run.acts
+    n_points = min(small_run.config.report.max_points, len(acts.test.y) + len(acts.probe.y))
+    assert f"showing {n_points:,} test and unseen images" in re.sub(r"\s+", " ", site)
+    # The node table counts every held-out image, not the subsample.
+    n_test = len(small_run.acts.test.y)
+    assert f"Ribbons follow the {n_test:,} held-out test images" in re.sub(r"\s+", " ", site)
+
+
+def test_vendor_bokeh_copies_once(tmp_path):
+    folder = vendor_bokeh(tmp_path)
+    js = folder / f"bokeh-{bokeh.__version__}.min.js"
+    assert js.read_bytes() == bokeh_files()[js.name].read_bytes()
+    mtime = js.stat().st_mtime_ns
+    vendor_bokeh(tmp_path)
+    assert js.stat().st_mtime_ns == mtime
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+    assert any(p.name.startswith("LICENSE-bokeh") for p in folder.iterdir())
+
+
+def test_tsne_projection_embeds_the_shown_points(small_run):
+    proj = compute_projections(small_run.acts, ("hidden1",),
+                               ReportConfig(projection="tsne", max_points=40), seed=0)
+    assert proj.method == "tsne" and proj.xy["hidden1"].shape == (40, 2)
+    assert proj.explained["hidden1"] is None and np.isfinite(proj.xy["hidden1"]).all()

@@ -1,6 +1,16 @@
-"""sigreport: activation-path signatures of trained classifiers, as static reports."""
+"""sigreport: activation-path signatures of trained classifiers, as static reports.
 
+The stages, each a function of plain values::
+
+    load_config -> load_raw, prepare_dataset -> fit_model -> capture_activations
+      -> fit_signatures -> compute_metrics -> render_report   (pipeline.run does all)
+
+Stage functions are imported on first use, so ``import sigreport`` stays light.
+"""
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 try:
     __version__ = version("sigreport")
@@ -10,6 +20,22 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from sigreport.config import Config, load_config
 from sigreport.errors import ConfigError, DataError, SigreportError, TrainingError
 
+_LAZY = {
+    "load_raw": "sigreport.data",
+    "prepare_dataset": "sigreport.data",
+    "Dataset": "sigreport.data",
+    "fit_model": "sigreport.train",
+    "TrainResult": "sigreport.train",
+    "capture_activations": "sigreport.activations",
+    "Activations": "sigreport.activations",
+    "fit_signatures": "sigreport.signatures",
+    "Signatures": "sigreport.signatures",
+    "compute_metrics": "sigreport.analysis",
+    "render_report": "sigreport.report",
+    "build_site": "sigreport.report",
+    "run": "sigreport.pipeline",
+}
+
 __all__ = [
     "__version__",
     "Config",
@@ -18,4 +44,11 @@ __all__ = [
     "DataError",
     "SigreportError",
     "TrainingError",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sigreport' has no attribute {name!r}")

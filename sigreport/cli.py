@@ -64,11 +64,22 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _enable_compilation_cache() -> None:
+    """Keep XLA's compiled programs across runs (a process-wide JAX setting)."""
+    import jax
+
+    from sigreport.store import cache_root
+
+    jax.config.update("jax_compilation_cache_dir", str(cache_root() / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
 def _cmd_run(args: argparse.Namespace) -> None:
     from sigreport.config import load_config
     from sigreport.pipeline import run
 
     config = load_config(args.config, args.overrides)
+    _enable_compilation_cache()
     result = run(config, out=Path(args.out), standalone=args.standalone, force=args.force,
                  progress=True, log=lambda line: print(line, file=sys.stderr))
     print(result.folder / "index.html")

@@ -138,12 +138,16 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
     with timer.stage("activations"):
         acts = {seed: capture_activations(t.params, dataset, config.model.activation)
                 for seed, t in trained.items()}
-        snap_acts = {epoch: capture_activations(params, dataset, config.model.activation)
+        last_epoch = config.train.epochs
+        # The last snapshot is the trained network itself: reuse its activations.
+        snap_acts = {epoch: acts[main_seed] if epoch == last_epoch else
+                     capture_activations(params, dataset, config.model.activation)
                      for epoch, params in sorted(main.snapshots.items())}
 
     with timer.stage("signatures"):
         sigs = {seed: fit_signatures(acts[seed], config.signatures, seed) for seed in trained}
-        snapshots = {epoch: (a, fit_signatures(a, config.signatures, main_seed))
+        snapshots = {epoch: (a, sigs[main_seed] if epoch == last_epoch else
+                             fit_signatures(a, config.signatures, main_seed))
                      for epoch, a in snap_acts.items()}
 
     with timer.stage("analysis"):

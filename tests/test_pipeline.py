@@ -14,7 +14,9 @@ from sigreport.pipeline import run
 
 
 @pytest.fixture()
-def tiny_config():
+def tiny_config(tmp_path, monkeypatch):
+    """The tiny run's config, with a cache of this test's own (so the first run misses)."""
+    monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
     return load_config("mnist-1-7", list(TINY_OVERRIDES))
 
 
@@ -23,19 +25,20 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def test_cache_hit_skips_training_and_force_recomputes(tiny_config, tmp_path, monkeypatch):
-    first = run(tiny_config, out=tmp_path)
+    out = tmp_path / "out"
+    first = run(tiny_config, out=out)
     assert first.manifest["cache_hits"] == {"train_seed_0": False}
 
     def no_training(*_args, **_kwargs):
         raise AssertionError("training ran although its result was cached")
 
     monkeypatch.setattr(sigreport.train, "fit_model", no_training)
-    second = run(tiny_config, out=tmp_path)
+    second = run(tiny_config, out=out)
     assert second.manifest["cache_hits"] == {"train_seed_0": True}
     assert second.metrics == first.metrics
 
     with pytest.raises(AssertionError, match="training ran"):
-        run(tiny_config, out=tmp_path, force=True)
+        run(tiny_config, out=out, force=True)
 
 
 def test_cache_misses_when_a_training_key_changes(tiny_config, tmp_path):

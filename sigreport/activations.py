@@ -1,0 +1,148 @@
+"""Activation capture: what every layer outputs for every sample.
+
+Everything downstream of this module is numpy and scikit-learn only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sigreport.errors import TrainingError
+
+if TYPE_CHECKING:  # the dataclasses stay importable without JAX
+    from sigreport.data.prepare import Dataset, Split
+    from sigreport.model import Params
+
+__all__ = ["Activations", "LayerInfo", "SplitActivations", "capture_activations"]
+
+SPLITS = ("train", "test", "probe")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One recorded layer.
+
+    ``kind`` is "input", "pre" (before the activation function), "post"
+    (after it), "logits" or "probs". ``index`` is 0 for the input, N for
+    hidden layer N and n_hidden + 1 for the output.
+    """
+
+    name: str
+    kind: str
+    index: int
+    width: int
+
+
+@dataclass(frozen=True)
+class SplitActivations:
+    """Every layer's output for the samples of one split.
+
+    Attributes
+    ----------
+    layers:
+        layer name -> float32 array (n_samples, width); "input" is the split's x.
+    y:
+        int64 (n_samples,), original class ids.
+    index:
+        int64 (n_samples,), each sample's row in the source split.
+    predicted:
+        int64 (n_samples,), the predicted ORIGINAL class id.
+    """
+
+    layers: dict[str, np.ndarray]
+    y: np.ndarray
+    index: np.ndarray
+    predicted: np.ndarray
+
+
+@dataclass(frozen=True)
+class Activations:
+    """Recorded layers for the train, test and probe splits."""
+
+    layers: tuple[LayerInfo, ...]
+    classes: tuple[int, ...]
+    train: SplitActivations
+    test: SplitActivations
+    probe: SplitActivations
+
+    def split(self, name: str) -> SplitActivations:
+        """The split called ``name``: "train", "test" or "probe"."""
+        if name not in SPLITS:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        """Names of the hidden layers after their activation function, in order."""
+        return tuple(layer.name for layer in self.layers if layer.kind == "post")
+
+
+def _split_activations(params: Params, split: Split, activation: str, classes: np.ndarray,
+                       batch_size: int) -> SplitActivations:
+    from sigreport.model import forward_layers
+
+    layers = forward_layers(params, split.x, activation, batch_size)
+    return SplitActivations(
+        layers=layers,
+        y=split.y,
+        index=split.index,
+        predicted=classes[np.argmax(layers["logits"], axis=1)].astype(np.int64),
+    )
+
+
+def capture_activations(params: Params, dataset: Dataset, activation: str,
+                        batch_size: int = 4096) -> Activations:
+    """Record every layer's output for every sample of the train, test and probe splits.
+
+    A jitted forward pass runs over ``batch_size`` samples at a time and each
+    batch is copied into preallocated numpy arrays, so memory beyond the
+    outputs themselves stays bounded.
+
+    Parameters
+    ----------
+    params:
+        ((W float32 (in, out), b float32 (out,)), ...) per dense layer, hidden
+        layers first (``TrainResult.params`` or one of its snapshots).
+    dataset:
+        The prepared data the network was trained on.
+    activation:
+        The network's activation function (``ModelConfig.activation``).
+    batch_size:
+        Samples per forward pass.
+
+    Returns
+    -------
+    Activations
+        Per split, layer name -> float32 (n_samples, width): "input" (the
+        split's x itself), "hiddenN.pre" and "hiddenN" for each hidden layer,
+        "logits" and "probs"; with the int64 labels, source indices and
+        predicted original class ids.
+    """
+    n_hidden = len(params) - 1
+    n_outputs = params[-1][0].shape[1]
+    if n_outputs != dataset.n_classes:
+        raise ValueError(f"params: the output layer has {n_outputs} units, "
+                         f"the data set has {dataset.n_classes} classes")
+    widths = [params[0][0].shape[0]] + [w.shape[1] for w, _ in params]
+    infos = [LayerInfo("input", "input", 0, widths[0])]
+    for i in range(1, n_hidden + 1):
+        infos.append(LayerInfo(f"hidden{i}.pre", "pre", i, widths[i]))
+        infos.append(LayerInfo(f"hidden{i}", "post", i, widths[i]))
+    infos.append(LayerInfo("logits", "logits", n_hidden + 1, n_outputs))
+    infos.append(LayerInfo("probs", "probs", n_hidden + 1, n_outputs))
+    classes = np.asarray(dataset.classes, dtype=np.int64)
+    splits = {name: _split_activations(params, getattr(dataset, name), activation, classes,
+                                       batch_size)
+              for name in SPLITS}
+    # Weights can grow huge but finite (loss still finite) and then overflow float32
+    # in the forward pass: such a network is diverged, not analysable.
+    for name, split in splits.items():
+        if not np.isfinite(split.layers["logits"]).all():
+            raise TrainingError(
+                f"the trained network's outputs on the {name} split are not finite: "
+                "training diverged; lower train.learning_rate"
+            )
+    return Activations(layers=tuple(infos), classes=tuple(dataset.classes), **splits)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the dataclasses stay importable without JAX
 __all__ = ["Activations", "LayerInfo", "SplitActivations", "capture_activations"]
 
 SPLITS = ("train", "test", "probe")
+_MAX_OUTPUT = 1e15
 
 
 @dataclass(frozen=True)
@@ -137,12 +138,17 @@ def capture_activations(params: Params, dataset: Dataset, activation: str,
     splits = {name: _split_activations(params, getattr(dataset, name), activation, classes,
                                        batch_size)
               for name in SPLITS}
-    # Weights can grow huge but finite (loss still finite) and then overflow float32
-    # in the forward pass: such a network is diverged, not analysable.
+    # Weights can grow huge with a finite loss; the analysis squares and sums these
+    # values in float32 (max 3.4e38), so a layer output beyond 1e15 means a diverged network.
     for name, split in splits.items():
-        if not np.isfinite(split.layers["logits"]).all():
-            raise TrainingError(
-                f"the trained network's outputs on the {name} split are not finite: "
-                "training diverged; lower train.learning_rate"
-            )
+        for layer, values in split.layers.items():
+            if layer == "input":
+                continue
+            finite = np.isfinite(values).all()
+            peak = float(np.max(np.abs(values), initial=0.0)) if finite else np.inf
+            if peak > _MAX_OUTPUT:
+                raise TrainingError(
+                    f"the trained network's {layer} outputs on the {name} split reach {peak:.3g}: "
+                    "training diverged; lower train.learning_rate"
+                )
     return Activations(layers=tuple(infos), classes=tuple(dataset.classes), **splits)

@@ -132,3 +132,13 @@ def test_activation_dataclasses_import_without_jax():
     code = ("import sys; import sigreport.activations; "
             "sys.exit(1 if 'jax' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_overflowing_network_is_reported_as_diverged(trained, mnist):
+    """Regression: SGD at a huge learning rate left finite weights near 1e30 and a finite
+    loss; the hidden layers then overflowed float32 statistics downstream."""
+    from sigreport.errors import TrainingError
+
+    huge = tuple((w * np.float32(1e12), b) for w, b in trained.params)
+    with pytest.raises(TrainingError, match="diverged; lower train.learning_rate"):
+        capture_activations(huge, mnist, "relu")

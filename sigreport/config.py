@@ -95,8 +95,8 @@ class AnalysisConfig:
     separation_threshold: float = 0.95
     knn_k: int = 10
     cka_subsample: int = 2000
-    probe_subsample: int = 10000
-    knn_reference: int = 20000
+    probe_subsample: int = 20000
+    knn_reference: int = 30000
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,219 @@
+"""Scores for "this input belongs to no trained class", and how well they separate.
+
+Every score is larger for inputs that look less like the training data. All
+of them are fitted (and, when layers are combined, standardised) on the
+TRAINING split only; the probe classes are used for nothing but the final
+evaluation against the trained classes' test samples.
+
+Conventions
+-----------
+- ``auroc``: probability that a random probe sample scores higher than a
+  random test sample of a trained class (ties count one half).
+- ``fpr95``: the share of probe samples still accepted as known when the
+  threshold accepts 95% of the trained classes' test samples (the "FPR at 95%
+  TPR" of the ODIN, Mahalanobis and deep-nearest-neighbour papers, where the
+  trained classes are the positives). Lower is better.
+- ``roc``: false-positive rate = share of trained-class test samples flagged,
+  true-positive rate = share of probe samples flagged; at most 101 points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+from sklearn.covariance import OAS
+from sklearn.neighbors import NearestNeighbors
+
+__all__ = [
+    "Calibration",
+    "Mahalanobis",
+    "auroc",
+    "fit_calibration",
+    "fit_mahalanobis",
+    "fpr_at_95",
+    "kth_neighbour_distance",
+    "l2_normalize",
+    "roc_points",
+]
+
+def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
+    """Area under the ROC curve of a novelty score (Mann-Whitney U, ties averaged).
+
+    Parameters
+    ----------
+    known:
+        float (n_known,), scores of samples of the trained classes.
+    unknown:
+        float (n_unknown,), scores of probe samples.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1 means every probe sample scores above every known sample.
+    """
+    known = np.asarray(known, dtype=np.float64)
+    unknown = np.asarray(unknown, dtype=np.float64)
+    n_k, n_u = len(known), len(unknown)
+    if n_k == 0 or n_u == 0:
+        return float("nan")
+    ranks = rankdata(np.concatenate([known, unknown]))
+    u = ranks[n_k:].sum() - n_u * (n_u + 1) / 2.0
+    return float(u / (n_k * n_u))
+
+
+def fpr_at_95(known: np.ndarray, unknown: np.ndarray) -> float:
+    """Share of probe samples accepted when 95% of the known samples are accepted.
+
+    The threshold is the smallest score that accepts (score <= threshold) at
+    least 95% of ``known``; probe samples tied with it count as accepted.
+    """
+    known = np.sort(np.asarray(known, dtype=np.float64))
+    unknown = np.asarray(unknown, dtype=np.float64)
+    if len(known) == 0 or len(unknown) == 0:
+        return float("nan")
+    threshold = known[int(np.ceil(0.95 * len(known))) - 1]
+    return float(np.mean(unknown <= threshold))
+
+
+def roc_points(known: np.ndarray, unknown: np.ndarray, n_points: int = 101
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The ROC curve sampled at ``n_points`` evenly spaced false-positive rates.
+
+    Returns
+    -------
+    fpr, tpr:
+        float64 (n_points,); fpr from 0 to 1, tpr the curve (interpolated
+        linearly between its corners, as ties are) at each fpr.
+    """
+    known = np.asarray(known, dtype=np.float64)
+    unknown = np.asarray(unknown, dtype=np.float64)
+    grid = np.linspace(0.0, 1.0, n_points)
+    if len(known) == 0 or len(unknown) == 0:
+        return grid, np.full(n_points, np.nan)
+    scores = np.concatenate([known, unknown])
+    is_unknown = np.concatenate([np.zeros(len(known)), np.ones(len(unknown))])
+    order = np.argsort(-scores, kind="stable")
+    scores, is_unknown = scores[order], is_unknown[order]
+    # one corner per distinct threshold
+    last = np.r_[np.flatnonzero(np.diff(scores) != 0), len(scores) - 1]
+    tp = np.cumsum(is_unknown)[last]
+    fp = (last + 1) - tp
+    fpr = np.r_[0.0, fp / len(known)]
+    tpr = np.r_[0.0, tp / len(unknown)]
+    # Corners sharing one fpr form a vertical run: at that fpr the curve is the
+    # run's top; between runs it is the segment from one top to the next bottom.
+    xs, first = np.unique(fpr, return_index=True)
+    last = np.r_[first[1:] - 1, len(fpr) - 1]
+    bottom, top = tpr[first], tpr[last]
+    j = np.clip(np.searchsorted(xs, grid, side="right") - 1, 0, len(xs) - 1)
+    nxt = np.minimum(j + 1, len(xs) - 1)
+    span = xs[nxt] - xs[j]
+    frac = np.where(span > 0, (grid - xs[j]) / np.where(span > 0, span, 1.0), 0.0)
+    out = np.where(grid == xs[j], top[j], top[j] + frac * (bottom[nxt] - top[j]))
+    return grid, out
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit Euclidean norm (all-zero rows stay zero); float32."""
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norm, np.float32(1e-12))
+
+
+def kth_neighbour_distance(bank: np.ndarray, queries: np.ndarray, k: int,
+                           queries_in_bank: bool = False) -> np.ndarray:
+    """Euclidean distance from each query to its k-th nearest row of ``bank``.
+
+    Parameters
+    ----------
+    bank:
+        float32 (n_bank, width).
+    queries:
+        float32 (n_queries, width).
+    k:
+        Neighbour rank, 1 <= k < n_bank.
+    queries_in_bank:
+        The queries are rows of the bank: each one's own match is skipped.
+
+    Returns
+    -------
+    float32 (n_queries,)
+    """
+    rank = min(k + 1 if queries_in_bank else k, len(bank))
+    if len(queries) == 0:
+        return np.zeros(0, dtype=np.float32)
+    # brute force in cache-sized chunks with a running top-k: exact, and faster than a
+    # tree in more than a few dimensions
+    nn = NearestNeighbors(n_neighbors=rank, algorithm="brute").fit(
+        np.asarray(bank, dtype=np.float32))
+    dist, _ = nn.kneighbors(np.asarray(queries, dtype=np.float32))
+    return dist[:, rank - 1].astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Mahalanobis:
+    """Class means and a shared (OAS-shrunk) covariance, whitened.
+
+    ``whiten`` is float64 (width, width) with ``whiten @ whiten.T`` the
+    precision matrix; ``means`` float64 (n_classes, width) already whitened.
+    """
+
+    offset: np.ndarray
+    whiten: np.ndarray
+    means: np.ndarray
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distance to the nearest class mean: float64 (n_samples,)."""
+        out = np.empty(len(x), dtype=np.float64)
+        m_sq = np.einsum("ij,ij->i", self.means, self.means)
+        for start in range(0, len(x), 8192):
+            z = (np.asarray(x[start:start + 8192], dtype=np.float64) - self.offset) @ self.whiten
+            d2 = np.einsum("ij,ij->i", z, z)[:, None] - 2.0 * z @ self.means.T + m_sq[None, :]
+            out[start:start + len(z)] = np.maximum(d2.min(axis=1), 0.0)
+        return out
+
+
+def fit_mahalanobis(x: np.ndarray, y: np.ndarray, classes: tuple[int, ...]) -> Mahalanobis:
+    """Per-class means with one shared covariance, fitted on training features.
+
+    Parameters
+    ----------
+    x:
+        float (n_samples, width), training features.
+    y:
+        int (n_samples,), their classes (every class in ``classes`` present).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    offset = x.mean(axis=0)
+    x = x - offset
+    means = np.stack([x[y == c].mean(axis=0) for c in classes])
+    within = x - means[np.searchsorted(np.asarray(classes), y)]
+    cov = OAS(assume_centered=True).fit(within).covariance_
+    evals, evecs = np.linalg.eigh(cov)
+    # units that never vary still get a finite (large) weight
+    evals = np.maximum(evals, evals.max() * 1e-9 + 1e-12)
+    whiten = evecs / np.sqrt(evals)[None, :]
+    return Mahalanobis(offset=offset, whiten=whiten, means=means @ whiten)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Mean and spread of a score on training samples, to put layers on one scale."""
+
+    mean: float
+    std: float
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        return (np.asarray(scores, dtype=np.float64) - self.mean) / self.std
+
+
+def fit_calibration(train_scores: np.ndarray) -> Calibration:
+    """z-score standardisation fitted on scores of training samples."""
+    s = np.asarray(train_scores, dtype=np.float64)
+    mean = float(s.mean()) if len(s) else 0.0
+    # training scores all equal (e.g. every training sample has the same unit-norm ReLU
+    # pattern): any departure from them is extreme, and stays so on the common scale
+    std = max(float(s.std()) if len(s) else 1.0, 1e-9 * max(1.0, abs(mean)))
+    return Calibration(mean=mean, std=std)

@@ -413,6 +413,9 @@ def _layers(ctx: _Ctx, probe_fit: int) -> list[dict[str, Any]]:
                 "candidates": list(sig.k_candidates),
                 "scores": list(sig.k_scores),
                 "subsample": sig.subsample,
+                # The best k over the whole range: what a narrower rule passes over.
+                "best_k_any": (int(sig.k_candidates[int(np.argmax(sig.k_scores))])
+                               if sig.k_scores else None),
             },
             "class_divergence_js": _mean([p["js"] for p in _js_pairs(test_occ, ctx.classes)]),
             "cluster_counts": {str(c): train_occ[i, :k].tolist()

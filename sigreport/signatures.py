@@ -246,10 +246,17 @@ def _silhouette(dist: np.ndarray, labels: np.ndarray) -> float:
     return float(silhouette_score(dist, labels, metric="precomputed"))
 
 
-def _candidates(cfg: SignaturesConfig, n_classes: int, n_sub: int) -> tuple[int, ...]:
-    hi = cfg.k_max if cfg.k_rule == "silhouette" else min(cfg.k_max, n_classes)
-    hi = min(hi, n_sub - 1)
-    return tuple(range(2, hi + 1))
+def _candidates(cfg: SignaturesConfig, n_sub: int) -> tuple[int, ...]:
+    # Every rule scores the whole range, so a report can show what a narrower rule hides.
+    return tuple(range(2, min(cfg.k_max, n_sub - 1) + 1))
+
+
+def _best(cands: tuple[int, ...], scores: tuple[float, ...], cfg: SignaturesConfig,
+          n_classes: int) -> int:
+    """Position in ``cands`` of the k the rule picks: the best silhouette among those allowed."""
+    allowed = [i for i, c in enumerate(cands)
+               if cfg.k_rule == "silhouette" or c <= max(n_classes, 2)]
+    return max(allowed, key=lambda i: scores[i])
 
 
 def _fit_kmeans(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classes: int,
@@ -262,7 +269,7 @@ def _fit_kmeans(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classes
         init = KMeans(n_clusters=min(k, len(zs)), n_init=_N_INIT,
                       random_state=rs).fit(zs).cluster_centers_
     else:
-        cands = _candidates(cfg, n_classes, len(zs))
+        cands = _candidates(cfg, len(zs))
         rule = cfg.k_rule
         if not cands:
             cands, scores, k = (), (), 1
@@ -270,7 +277,7 @@ def _fit_kmeans(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classes
         else:
             fits = [KMeans(n_clusters=c, n_init=_N_INIT, random_state=rs).fit(zs) for c in cands]
             scores = tuple(_silhouette(dist_sub, f.labels_) for f in fits)
-            best = int(np.argmax(scores))
+            best = _best(cands, scores, cfg, n_classes)
             k, init = cands[best], fits[best].cluster_centers_
     if len(init) < k:
         init = KMeans(n_clusters=k, n_init=1, random_state=rs).fit(z).cluster_centers_
@@ -294,14 +301,14 @@ def _fit_gmm(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classes: i
         cands, scores, k, rule = (), (), min(cfg.k, len(zs)), "fixed"
         best_fit = gmm(k).fit(zs)
     else:
-        cands = _candidates(cfg, n_classes, len(zs))
+        cands = _candidates(cfg, len(zs))
         rule = cfg.k_rule
         if not cands:
             centroids = zs.mean(axis=0, keepdims=True).astype(np.float64)
             return (_Fit(centroids, lambda x: np.zeros(len(x), np.int64), 1), (), (), rule)
         fits = [gmm(c).fit(zs) for c in cands]
         scores = tuple(_silhouette(dist_sub, f.predict(zs)) for f in fits)
-        best = int(np.argmax(scores))
+        best = _best(cands, scores, cfg, n_classes)
         k, best_fit = cands[best], fits[best]
     model = gmm(k, means_init=best_fit.means_, weights_init=best_fit.weights_).fit(z)
     return (_Fit(model.means_.astype(np.float64), lambda x: model.predict(x).astype(np.int64), k),
@@ -321,13 +328,13 @@ def _fit_agglomerative(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_
     if cfg.k is not None:
         cands, scores, k, rule = (), (), min(cfg.k, len(zs)), "fixed"
     else:
-        cands = _candidates(cfg, n_classes, len(zs))
+        cands = _candidates(cfg, len(zs))
         rule = cfg.k_rule
         if not cands:
             cands, scores, k = (), (), 1
         else:
             scores = tuple(_silhouette(dist_sub, cut(c)) for c in cands)
-            k = cands[int(np.argmax(scores))]
+            k = cands[_best(cands, scores, cfg, n_classes)]
     labels = cut(k) if k > 1 else np.zeros(len(zs), np.int64)
     present = np.unique(labels)
     centroids = np.stack([zs[labels == c].mean(axis=0) for c in present])

@@ -20,9 +20,7 @@ fixed seed and holds no timestamps; floats have 6 significant digits.
 from __future__ import annotations
 
 import math
-import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +33,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from threadpoolctl import threadpool_limits
 
 from sigreport import ood as novelty
+from sigreport._threads import parallel_map
 from sigreport.activations import Activations, SplitActivations
 from sigreport.config import Config
 from sigreport.signatures import LayerSignature, Signatures, cluster_layer_names, path_ids
@@ -69,7 +68,6 @@ _INPUT_PCA = 64           # components of the pixel space the novelty scores use
 _INPUT_PCA_FIT = 5000     # training samples the PCA is fitted on
 # Layers are processed on this many threads, each single-threaded inside: OpenMP's
 # busy-waiting makes nested parallelism many times slower on shared cores.
-_N_WORKERS = min(2, os.cpu_count() or 1)
 
 
 # --- small measures ------------------------------------------------------------
@@ -381,7 +379,7 @@ def _binary(ctx: _Ctx, sig: LayerSignature) -> dict[str, Any] | None:
 def _layers(ctx: _Ctx, probe_fit: int) -> list[dict[str, Any]]:
     acts, out = ctx.acts, []
     infos = {info.name: info for info in acts.layers}
-    probe_acc = dict(zip(ctx.names, _parallel(
+    probe_acc = dict(zip(ctx.names, parallel_map(
         lambda name: linear_probe_accuracy(acts.train.layers[name], acts.train.y,
                                            acts.test.layers[name], acts.test.y, probe_fit,
                                            ctx.seed),
@@ -760,7 +758,7 @@ def _ood_scores(ctx: _Ctx) -> tuple[list[tuple[str, str, np.ndarray, np.ndarray]
                 novelty.kth_neighbour_distance(bank, space(acts.probe.layers[name]), k))
 
     knn_z = []
-    for name, (s_cal, s_test, s_probe) in zip(spaces, _parallel(knn, list(spaces))):
+    for name, (s_cal, s_test, s_probe) in zip(spaces, parallel_map(knn, list(spaces))):
         cal = novelty.fit_calibration(s_cal)
         scores.append(("knn", name, s_test, s_probe))
         knn_z.append((cal(s_test), cal(s_probe)))
@@ -831,20 +829,6 @@ def _feature_spaces(ctx: _Ctx, notes: dict[str, str]) -> dict[str, Any]:
 
 def _random_state(seed: int) -> int:
     return int(np.random.SeedSequence([seed, 0x0D]).generate_state(1)[0] % (2**31 - 1))
-
-
-def _parallel(fn: Any, items: list[Any]) -> list[Any]:
-    """``[fn(item) for item in items]`` on worker threads, each single-threaded inside."""
-    # The caller limits BLAS (a process-wide setting) to one thread; OpenMP's limit is
-    # per thread, so each worker sets its own.
-    def one(item: Any) -> Any:
-        with threadpool_limits(limits=1, user_api="openmp"):
-            return fn(item)
-
-    if len(items) < 2 or _N_WORKERS < 2:
-        return [one(item) for item in items]
-    with ThreadPoolExecutor(max_workers=_N_WORKERS) as pool:
-        return list(pool.map(one, items))
 
 
 def _ood(ctx: _Ctx) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, str]]:

@@ -8,30 +8,31 @@ received and what was expected, in one line.
 from __future__ import annotations
 
 import dataclasses
-import json
 import difflib
+import json
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sigreport.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_PRESET",
+    "AnalysisConfig",
     "Config",
     "DataConfig",
     "ModelConfig",
-    "TrainConfig",
-    "SignaturesConfig",
-    "AnalysisConfig",
     "ReportConfig",
-    "load_config",
-    "list_presets",
+    "SignaturesConfig",
+    "TrainConfig",
     "config_to_dict",
     "config_to_toml",
-    "DEFAULT_PRESET",
+    "list_presets",
+    "load_config",
 ]
 
 DEFAULT_PRESET = "mnist-1-7"

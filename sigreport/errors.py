@@ -6,7 +6,7 @@ prints its message as a single line and exits with status 2.
 
 from __future__ import annotations
 
-__all__ = ["SigreportError", "ConfigError", "DataError", "TrainingError"]
+__all__ = ["ConfigError", "DataError", "SigreportError", "TrainingError"]
 
 
 class SigreportError(Exception):

@@ -10,18 +10,18 @@ import json
 import platform
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Callable, Iterator
 
 from sigreport.config import Config, config_to_dict, config_to_toml
 from sigreport.data import Dataset, load_raw, prepare_dataset
 from sigreport.store import cache_key, load_cached, save_cached, write_folder_atomic
 
-__all__ = ["RunResult", "run", "DEFAULT_OUT"]
+__all__ = ["DEFAULT_OUT", "RunResult", "run"]
 
 DEFAULT_OUT = Path("site/reports")
 
@@ -158,7 +158,7 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
     manifest = {
         "name": config.name,
         "title": config.title,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config_to_dict(config),
         "seed": config.seed,
         "seeds": list(config.all_seeds),

@@ -16,8 +16,6 @@ predicted class.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +26,7 @@ from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
+from sigreport._threads import parallel_map
 from sigreport.activations import SPLITS, Activations
 from sigreport.config import SignaturesConfig
 
@@ -44,24 +43,6 @@ __all__ = [
 _CHUNK = 8192
 # Restarts of each candidate clustering on the subsample.
 _N_INIT = 2
-# Layers are fitted on this many threads, each single-threaded inside: the fits on a
-# few thousand samples gain nothing from inner threads, and OpenMP's busy-waiting
-# makes nested parallelism many times slower when the cores are shared.
-_N_WORKERS = min(2, os.cpu_count() or 1)
-
-
-def _parallel(fn: Any, items: list[Any]) -> list[Any]:
-    """``[fn(item) for item in items]`` on worker threads, each single-threaded inside."""
-    # The caller limits BLAS (a process-wide setting) to one thread; OpenMP's limit is
-    # per thread, so each worker sets its own.
-    def one(item: Any) -> Any:
-        with threadpool_limits(limits=1, user_api="openmp"):
-            return fn(item)
-
-    if len(items) < 2 or _N_WORKERS < 2:
-        return [one(item) for item in items]
-    with ThreadPoolExecutor(max_workers=_N_WORKERS) as pool:
-        return list(pool.map(one, items))
 
 
 @dataclass(frozen=True)
@@ -467,7 +448,7 @@ def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int) -> Sign
     sub = np.sort(rng.choice(n_train, size=n_sub, replace=False)) if n_sub < n_train \
         else np.arange(n_train)
     kinds = {info.name: info for info in acts.layers}
-    sigs = tuple(_parallel(
+    sigs = tuple(parallel_map(
         lambda name: _fit_layer(acts, name, kinds[name].index, cfg, sub, seed,
                                 kinds[name].kind == "post"),
         list(cluster_layer_names(acts))))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import platformdirs
 
-__all__ = ["cache_root", "cache_key", "load_cached", "save_cached", "write_folder_atomic"]
+__all__ = ["cache_key", "cache_root", "load_cached", "save_cached", "write_folder_atomic"]
 
 _META = "__meta__"
 

@@ -7,8 +7,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli, tiny_args
+
 from sigreport.config import load_config
 
 BAD_INPUTS = [

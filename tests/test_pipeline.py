@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import TINY_OVERRIDES, run_cli, tiny_args
 
 import sigreport.report
 import sigreport.train
-from conftest import TINY_OVERRIDES, run_cli, tiny_args
 from sigreport.config import load_config
 from sigreport.pipeline import run
 

@@ -10,7 +10,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import tiny_args
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,14 +5,14 @@ from sigreport.data.prepare import Dataset, Split, prepare_dataset
 from sigreport.data.sources import SOURCES, RawData, describe_sources, load_raw
 
 __all__ = [
-    "IdxArray",
-    "parse_idx",
-    "read_idx",
-    "Dataset",
-    "Split",
-    "prepare_dataset",
     "SOURCES",
+    "Dataset",
+    "IdxArray",
     "RawData",
+    "Split",
     "describe_sources",
     "load_raw",
+    "parse_idx",
+    "prepare_dataset",
+    "read_idx",
 ]

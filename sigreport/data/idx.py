@@ -19,7 +19,7 @@ import numpy as np
 
 from sigreport.errors import DataError
 
-__all__ = ["IdxArray", "read_idx", "parse_idx"]
+__all__ = ["IdxArray", "parse_idx", "read_idx"]
 
 _UBYTE = 0x08
 # The largest file we are willing to read; the biggest MNIST file is 47 MB.

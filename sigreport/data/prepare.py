@@ -16,7 +16,7 @@ from sigreport.config import DataConfig
 from sigreport.data.sources import RawData
 from sigreport.errors import ConfigError
 
-__all__ = ["Split", "Dataset", "prepare_dataset"]
+__all__ = ["Dataset", "Split", "prepare_dataset"]
 
 N_PIXELS = 28 * 28
 

@@ -20,7 +20,7 @@ from sigreport.data.idx import read_idx
 from sigreport.errors import DataError
 from sigreport.store import cache_root
 
-__all__ = ["RawData", "Source", "SOURCES", "load_raw", "describe_sources", "FILES"]
+__all__ = ["FILES", "SOURCES", "RawData", "Source", "describe_sources", "load_raw"]
 
 # The four files, in the order train images, train labels, test images, test labels.
 FILES = (

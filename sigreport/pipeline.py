@@ -172,7 +172,7 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
 
     with timer.stage("report"):
         files = render_report(metrics, manifest, dataset, acts[main_seed], sigs[main_seed],
-                              config, standalone=standalone)
+                              config, standalone=standalone, snapshots=snapshots)
     manifest["timings_s"] = dict(timer.timings)
 
     files = dict(files)

@@ -305,3 +305,32 @@ def test_tsne_projection_embeds_the_shown_points(small_run):
                                ReportConfig(projection="tsne", max_points=40), seed=0)
     assert proj.method == "tsne" and proj.xy["hidden1"].shape == (40, 2)
     assert proj.explained["hidden1"] is None and np.isfinite(proj.xy["hidden1"]).all()
+
+
+def test_training_section_draws_one_path_diagram_per_snapshot(tmp_path, monkeypatch, pages):
+    from sigreport.config import load_config
+    from sigreport.pipeline import run
+
+    monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
+    config = load_config("mnist-1-7", ["data.n_per_class=150", "data.n_test_per_class=60",
+                                       "model.hidden=[16, 8]", "train.epochs=3",
+                                       "train.batch_size=32"])
+    result = run(config, out=tmp_path / "reports")
+    page = (result.folder / "index.html").read_text("utf-8")
+    epochs = [s["epoch"] for s in result.metrics["snapshots"]]
+    assert len(epochs) >= 2
+    names = re.findall(r'"name":"snapshot-alluvial-(\d+)"', page)
+    assert sorted(map(int, names)) == sorted(epochs)
+    text = re.sub(r"\s+", " ", page)
+    section = text.split('id="training"')[1].split("</section>")[0]
+    assert "Paths at the recorded epochs" in section
+    titles = dict(re.findall(r"epoch (\d+) +\S+ +test accuracy ([\d.]+)%", page))
+    for s in result.metrics["snapshots"]:
+        # Each diagram is titled with its epoch and that epoch's test accuracy.
+        assert titles[str(s["epoch"])] == f"{100 * s['test_accuracy']:.1f}"
+        # Its row in the text alternative: epoch, accuracy and training path count from metrics.
+        assert (f'<td class="r">{s["epoch"]}</td><td class="r">{100 * s["test_accuracy"]:.2f}%'
+                f'</td> <td class="r">{s["n_distinct_paths"]:,}</td>') in section
+    # Without snapshot arrays the section keeps its curves only.
+    site, _ = pages
+    assert "snapshot-alluvial" not in site and "Paths at the recorded epochs" not in site

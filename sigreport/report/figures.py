@@ -305,7 +305,9 @@ def layout_alluvial(node_ids: np.ndarray, sample_class: np.ndarray, class_order:
 
 def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label: dict[int, str],
                     node_label: list[dict[int, str]], height: int = 520,
-                    path_owner: dict[str, int] | None = None):
+                    path_owner: dict[str, int] | None = None, width: int | None = None,
+                    title: str | None = None, font_size: int = 11,
+                    ribbon_alpha: float = 0.32, name: str | None = None):
     """Draw an :class:`AlluvialLayout` with quads (nodes) and patches (ribbons).
 
     Parameters
@@ -318,13 +320,28 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
         per column, node key -> short label ("c3", "7").
     path_owner:
         specific path label -> its class; the label is drawn on that class's ribbon.
+    width:
+        Fixed width in pixels (small multiples); ``None`` stretches to the page.
+    title, name:
+        Figure title and Bokeh model name (``None``: none).
+    font_size:
+        Label size in pixels (column names one pixel larger).
+    ribbon_alpha:
+        Opacity of ribbons that are on no specific path.
     """
     n_cols = len(layout.columns)
     pad = layout.height * 0.02
-    fig = figure(height=height, sizing_mode="stretch_width", tools="",
-                 x_range=Range1d(-0.45, n_cols - 1 + 0.45),
+    size = {"sizing_mode": "stretch_width"} if width is None else {"width": width}
+    left = 0.45
+    if width is not None:
+        # Room for the longest class label left of the first column at this fixed width.
+        need = 0.6 * font_size * max((len(t) for t in node_label[0].values()), default=1) + 6
+        room, gap, span = width - 20, layout.node_width / 2 + 0.02, n_cols - 1 + 0.45
+        left = max(left, (need * span + gap * room) / max(1.0, room - need))
+    fig = figure(height=height, tools="", title=title, name=name,
+                 x_range=Range1d(-left, n_cols - 1 + 0.45),
                  y_range=Range1d(layout.height + pad, -layout.height * 0.075),
-                 toolbar_location=None, min_border_left=10, min_border_right=10)
+                 toolbar_location=None, min_border_left=10, min_border_right=10, **size)
     _style(fig, grid=False)
     fig.xaxis.visible = False
     fig.yaxis.visible = False
@@ -342,7 +359,8 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
         "xs": [r["xs"] for r in rib],
         "ys": [r["ys"] for r in rib],
         "color": [colors.get(r["cls"], "#888888") for r in rib],
-        "alpha": np.array([0.78 if h else 0.32 for h in highlighted], dtype=np.float32),
+        "alpha": np.array([0.78 if h else ribbon_alpha for h in highlighted],
+                          dtype=np.float32),
         "cls": [class_label.get(r["cls"], str(r["cls"])) for r in rib],
         "step": [f"{layout.columns[r['col']]} {s} \u2192 {layout.columns[r['col'] + 1]} {d}"
                  for r, s, d in zip(rib, src_label, dst_label)],
@@ -404,8 +422,8 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
     fig.add_layout(LabelSet(x="x", y="y", text="text", text_align="align",
                             source=ColumnDataSource({"x": lx, "y": ly, "text": lt,
                                                      "align": align}),
-                            text_baseline="middle", text_font=value(_FONT), text_font_size="11px",
-                            text_color=_TEXT))
+                            text_baseline="middle", text_font=value(_FONT),
+                            text_font_size=f"{font_size}px", text_color=_TEXT))
     # Letter tags of specific paths, on their ribbon into the prediction column.
     # Staggered along the ribbon so tags of neighbouring paths do not overlap.
     tx, ty, tt, tc = [], [], [], []
@@ -445,8 +463,8 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
         source=ColumnDataSource({"x": list(range(n_cols)),
                                  "y": [-layout.height * 0.035] * n_cols,
                                  "text": list(layout.columns)}),
-        text_align="center", text_baseline="middle", text_font=value(_FONT), text_font_size="12px",
-        text_font_style="bold", text_color=_TEXT))
+        text_align="center", text_baseline="middle", text_font=value(_FONT),
+        text_font_size=f"{font_size + 1}px", text_font_style="bold", text_color=_TEXT))
     return fig
 
 

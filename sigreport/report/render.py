@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bokeh
 import jinja2
@@ -23,6 +23,7 @@ import numpy as np
 from bokeh.document import Document
 from bokeh.embed import components
 from bokeh.embed.bundle import bundle_for_objs_and_resources
+from bokeh.layouts import gridplot
 from bokeh.resources import Resources
 from markupsafe import Markup
 
@@ -32,6 +33,9 @@ from sigreport.data import Dataset
 from sigreport.report import figures as F
 from sigreport.report.images import build_mosaic, png_data_uri
 from sigreport.report.projection import compute_projections
+
+if TYPE_CHECKING:
+    from sigreport.signatures import Signatures
 
 __all__ = [
     "BOKEH_DIR",
@@ -263,21 +267,31 @@ def _split_paths(sigs: Any, split: str) -> list[tuple]:
     return [tuple(p) for p in np.asarray(sigs.paths[split]).tolist()]
 
 
-def _alluvial(ctx: _Context, acts: Activations, sigs: Any) -> tuple[Any, dict]:
+def _alluvial_layout(ctx: _Context, acts: Activations, sigs: Any, letters: bool,
+                     n_curve: int = 14) -> tuple[F.AlluvialLayout, list[dict[int, str]],
+                                                 np.ndarray]:
+    """Layout, node labels and paths (int64 (n, n_hidden + 1)) of the test and unseen images."""
     test_paths = np.asarray(sigs.paths["test"], dtype=np.int64)
     probe_paths = np.asarray(sigs.paths["probe"], dtype=np.int64)
     paths = np.concatenate([test_paths, probe_paths]) if len(probe_paths) else test_paths
     y = np.concatenate([acts.test.y, acts.probe.y]).astype(np.int64)
     node_ids = np.concatenate([y[:, None], paths], axis=1)
-    labels = [ctx.specific[p]["letter"] if p in ctx.specific else ""
+    labels = [ctx.specific[p]["letter"] if letters and p in ctx.specific else ""
               for p in map(tuple, paths.tolist())]
     columns = ["class", *sigs.path_layers[:-1], "prediction"]
-    layout = F.layout_alluvial(node_ids, y, ctx.classes + ctx.probes, columns, labels)
+    layout = F.layout_alluvial(node_ids, y, ctx.classes + ctx.probes, columns, labels,
+                               n_curve=n_curve)
     node_label: list[dict[int, str]] = [dict(ctx.label)]
     for col in range(1, len(columns) - 1):
         keys = np.unique(node_ids[:, col])
         node_label.append({int(k): ("noise" if k < 0 else f"c{k}") for k in keys})
     node_label.append({c: ctx.name.get(c, str(c)) for c in np.unique(node_ids[:, -1]).tolist()})
+    return layout, node_label, paths
+
+
+def _alluvial(ctx: _Context, acts: Activations, sigs: Any) -> tuple[Any, dict]:
+    layout, node_label, _ = _alluvial_layout(ctx, acts, sigs, letters=True)
+    columns = layout.columns
     # Only the paths listed under the figure get a tag on it.
     owner = {info["letter"]: info["dominant"]
              for info in list(ctx.specific.values())[:_MAX_LISTED_PATHS]}
@@ -295,6 +309,46 @@ def _alluvial(ctx: _Context, acts: Activations, sigs: Any) -> tuple[Any, dict]:
                           "top": ctx.label.get(parts[0][0]), "purity": parts[0][1] / nd["count"]})
     return fig, {"nodes": table, "n_test": len(acts.test.y),
                  "n_probe": len(acts.probe.y)}
+
+
+def _snapshot_alluvials(ctx: _Context, metrics: dict,
+                        snapshots: dict[int, tuple[Activations, Signatures]]
+                        ) -> tuple[Any, list[dict]]:
+    """One small alluvial diagram per recorded epoch, in a grid, and a row of numbers each.
+
+    Accuracy and the count of distinct training paths come from ``metrics["snapshots"]``;
+    the diagram's own counts (distinct paths of the test and unseen images, the share of
+    test images on their class's most common path) are counted from the paths drawn.
+    """
+    measured = {int(s["epoch"]): s for s in metrics.get("snapshots") or []}
+    panels, rows = [], []
+    for epoch in sorted(snapshots):
+        acts_e, sigs_e = snapshots[epoch]
+        layout, node_label, paths = _alluvial_layout(ctx, acts_e, sigs_e, letters=False,
+                                                     n_curve=10)
+        test_paths = paths[:len(acts_e.test.y)]
+        on_majority = 0
+        for c in ctx.classes:
+            members = test_paths[acts_e.test.y == c]
+            if len(members):
+                on_majority += int(np.unique(members, axis=0, return_counts=True)[1].max())
+        m = measured.get(int(epoch), {})
+        acc = m.get("test_accuracy")
+        if acc is None and len(acts_e.test.y):
+            acc = float(np.mean(acts_e.test.predicted == acts_e.test.y))
+        rows.append({"epoch": int(epoch), "test_accuracy": acc,
+                     "n_distinct_train": m.get("n_distinct_paths"),
+                     "n_distinct_shown": len(np.unique(paths, axis=0)) if len(paths) else 0,
+                     "majority_share": on_majority / max(1, len(test_paths))})
+        n_nodes = max(len([n for n in layout.nodes if n["col"] == c])
+                      for c in range(len(layout.columns)))
+        title = f"epoch {int(epoch)}" + (f"  \u00b7  test accuracy {_pct(acc)}"
+                                         if acc is not None else "")
+        panels.append(F.alluvial_figure(
+            layout, ctx.colors, ctx.label, node_label, path_owner={}, width=430,
+            height=min(420, 250 + 8 * n_nodes), title=title, font_size=10,
+            ribbon_alpha=0.5, name=f"snapshot-alluvial-{int(epoch)}"))
+    return gridplot(panels, ncols=2, toolbar_location=None), rows
 
 
 def _path_shares(ctx: _Context, acts: Activations, sigs: Any) -> tuple[Any, dict]:
@@ -637,7 +691,9 @@ def _repro(manifest: dict, config: Config) -> dict:
 
 
 def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activations, sigs: Any,
-                  config: Config, standalone: bool = False) -> dict[str, str | bytes]:
+                  config: Config, standalone: bool = False,
+                  snapshots: dict[int, tuple[Activations, Signatures]] | None = None
+                  ) -> dict[str, str | bytes]:
     """Render one run's report page.
 
     Parameters
@@ -657,6 +713,10 @@ def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activat
         Inline BokehJS (one self-contained file). Otherwise the page loads
         ``../_bokeh/bokeh-<version>.min.js``: call :func:`vendor_bokeh` on the
         output folder.
+    snapshots:
+        epoch -> (Activations, Signatures) of the network recorded at that epoch;
+        when given, the training section draws one small alluvial diagram per
+        epoch. ``None`` or empty: the section shows the per-epoch curves only.
 
     Returns
     -------
@@ -696,9 +756,12 @@ def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activat
     history = (metrics.get("model") or {}).get("history") or {}
     if history.get("epoch"):
         figs["training"] = F.training_figure(history)
-    snapshots = metrics.get("snapshots") or []
-    if len(snapshots) >= 2:
-        figs["snapshots"] = F.snapshot_figure(snapshots, [lay["name"] for lay in layers])
+    snapshot_rows = metrics.get("snapshots") or []
+    if len(snapshot_rows) >= 2:
+        figs["snapshots"] = F.snapshot_figure(snapshot_rows, [lay["name"] for lay in layers])
+    if snapshots:
+        figs["snapshot_paths"], data["snapshot_paths"] = _snapshot_alluvials(
+            ctx, metrics, snapshots)
 
     # One document for every figure (linked selections need a shared source); adding the
     # roots under one freeze makes Bokeh walk the model graph once instead of once per root.
@@ -727,7 +790,7 @@ def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activat
         atypical=_atypical(ctx, metrics, dataset, seed),
         probe_groups=_probe_groups(ctx, acts, dataset, sigs, seed),
         probes=metrics.get("probes", []) or [], ood=ood_rows, roc_for=roc_for,
-        cka=cka, history=history, snapshots=snapshots,
+        cka=cka, history=history, snapshots=snapshot_rows,
         stability=metrics.get("stability"), subsampling=metrics.get("subsampling") or {},
         repro=_repro(manifest, config),
     )

@@ -12,11 +12,12 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from sigreport.activations import Activations, SplitActivations
 from sigreport.config import Config, config_to_dict, config_to_toml
 from sigreport.data import Dataset, load_raw, prepare_dataset
 from sigreport.store import cache_key, load_cached, save_cached, write_folder_atomic
@@ -71,6 +72,22 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _clustered_layers_only(acts: Activations) -> Activations:
+    """Keep what snapshots are measured on (input, hidden post-activation, logits).
+
+    Snapshots are held together until the analysis; dropping the pre-activation
+    layers and the probabilities roughly halves the memory they take.
+    """
+    keep = tuple(info for info in acts.layers if info.kind in ("input", "post", "logits"))
+    names = {info.name for info in keep}
+
+    def slim(split: SplitActivations) -> SplitActivations:
+        return replace(split, layers={k: v for k, v in split.layers.items() if k in names})
+
+    return replace(acts, layers=keep, train=slim(acts.train), test=slim(acts.test),
+                   probe=slim(acts.probe))
 
 
 def _train_cached(config: Config, dataset: Dataset, seed: int, force: bool, progress: bool):
@@ -141,7 +158,8 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
         last_epoch = config.train.epochs
         # The last snapshot is the trained network itself: reuse its activations.
         snap_acts = {epoch: acts[main_seed] if epoch == last_epoch else
-                     capture_activations(params, dataset, config.model.activation)
+                     _clustered_layers_only(
+                         capture_activations(params, dataset, config.model.activation))
                      for epoch, params in sorted(main.snapshots.items())}
 
     with timer.stage("signatures"):

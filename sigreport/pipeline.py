@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
+
 from sigreport.activations import Activations, SplitActivations
 from sigreport.config import Config, config_to_dict, config_to_toml
 from sigreport.data import Dataset, load_raw, prepare_dataset
@@ -25,6 +27,8 @@ from sigreport.store import cache_key, load_cached, save_cached, write_folder_at
 __all__ = ["DEFAULT_OUT", "RunResult", "run"]
 
 DEFAULT_OUT = Path("site/reports")
+# Training samples a snapshot epoch is measured on (test and probe splits stay whole).
+SNAPSHOT_TRAIN_CAP = 10000
 
 
 @dataclass(frozen=True)
@@ -74,19 +78,28 @@ def _git_commit() -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def _clustered_layers_only(acts: Activations) -> Activations:
-    """Keep what snapshots are measured on (input, hidden post-activation, logits).
+def _snapshot_view(acts: Activations, seed: int) -> Activations:
+    """What a snapshot is measured on, small enough to hold several at once.
 
-    Snapshots are held together until the analysis; dropping the pre-activation
-    layers and the probabilities roughly halves the memory they take.
+    Only the clustered layers (input, hidden post-activation, logits) are kept,
+    and the train split is cut to a seeded subsample of ``SNAPSHOT_TRAIN_CAP``
+    samples (the clusterings of a snapshot are fitted on it); test and probe
+    splits stay whole.
     """
     keep = tuple(info for info in acts.layers if info.kind in ("input", "post", "logits"))
     names = {info.name for info in keep}
 
-    def slim(split: SplitActivations) -> SplitActivations:
-        return replace(split, layers={k: v for k, v in split.layers.items() if k in names})
+    def slim(split: SplitActivations, rows: np.ndarray | None = None) -> SplitActivations:
+        pick = (lambda a: a) if rows is None else (lambda a: a[rows])
+        return replace(split, layers={k: pick(v) for k, v in split.layers.items() if k in names},
+                       y=pick(split.y), index=pick(split.index), predicted=pick(split.predicted))
 
-    return replace(acts, layers=keep, train=slim(acts.train), test=slim(acts.test),
+    n_train = len(acts.train.y)
+    rows = None
+    if n_train > SNAPSHOT_TRAIN_CAP:
+        rng = np.random.default_rng([seed, 0x5A1])
+        rows = np.sort(rng.choice(n_train, size=SNAPSHOT_TRAIN_CAP, replace=False))
+    return replace(acts, layers=keep, train=slim(acts.train, rows), test=slim(acts.test),
                    probe=slim(acts.probe))
 
 
@@ -158,8 +171,9 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
         last_epoch = config.train.epochs
         # The last snapshot is the trained network itself: reuse its activations.
         snap_acts = {epoch: acts[main_seed] if epoch == last_epoch else
-                     _clustered_layers_only(
-                         capture_activations(params, dataset, config.model.activation))
+                     _snapshot_view(
+                         capture_activations(params, dataset, config.model.activation),
+                         main_seed)
                      for epoch, params in sorted(main.snapshots.items())}
 
     with timer.stage("signatures"):
@@ -172,6 +186,10 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
         others = [(seed, acts[seed], sigs[seed]) for seed in config.all_seeds[1:]]
         metrics = compute_metrics(config, dataset, main, acts[main_seed], sigs[main_seed],
                                   snapshots=snapshots, other_seeds=others or None)
+        if len(dataset.train.y) > SNAPSHOT_TRAIN_CAP and len(snapshots) > 1:
+            metrics["subsampling"]["snapshot_train"] = (
+                f"snapshot epochs other than the last are clustered and probed on "
+                f"{SNAPSHOT_TRAIN_CAP} of {len(dataset.train.y)} training samples (seeded)")
 
     manifest = {
         "name": config.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import TINY_OVERRIDES, run_cli, tiny_args
 
@@ -72,3 +73,25 @@ def test_divergence_is_one_line_and_writes_nothing(tmp_path):
     assert "learning_rate" in lines[-1] and "Traceback" not in proc.stderr
     assert lines[-1].startswith("sigreport: error:")
     assert not (tmp_path / "tiny").exists()
+
+
+def test_snapshots_are_measured_on_a_stated_train_subsample(tiny_config, tmp_path, monkeypatch):
+    """Snapshots hold only the clustered layers and at most SNAPSHOT_TRAIN_CAP train rows."""
+    import sigreport.pipeline as pipeline
+    from sigreport.activations import capture_activations
+    from sigreport.data import load_raw, prepare_dataset
+    from sigreport.train import fit_model
+
+    monkeypatch.setattr(pipeline, "SNAPSHOT_TRAIN_CAP", 100)
+    result = run(tiny_config, out=tmp_path / "out")
+    assert "100 of 300 training samples" in result.metrics["subsampling"]["snapshot_train"]
+
+    dataset = prepare_dataset(load_raw(tiny_config.data), tiny_config.data, 0)
+    trained = fit_model(dataset, tiny_config.model, tiny_config.train, 0)
+    full = capture_activations(trained.params, dataset, "relu")
+    view = pipeline._snapshot_view(full, seed=0)
+    assert [i.kind for i in view.layers] == ["input", "post", "post", "logits"]
+    assert set(view.train.layers) == {"input", "hidden1", "hidden2", "logits"}
+    assert len(view.train.y) == 100 and len(view.test.y) == len(full.test.y)
+    rows = np.searchsorted(full.train.index, view.train.index)
+    np.testing.assert_array_equal(view.train.layers["hidden2"], full.train.layers["hidden2"][rows])

@@ -186,7 +186,7 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
         others = [(seed, acts[seed], sigs[seed]) for seed in config.all_seeds[1:]]
         metrics = compute_metrics(config, dataset, main, acts[main_seed], sigs[main_seed],
                                   snapshots=snapshots, other_seeds=others or None)
-        if len(dataset.train.y) > SNAPSHOT_TRAIN_CAP and len(snapshots) > 1:
+        if len(dataset.train.y) > SNAPSHOT_TRAIN_CAP and any(e != last_epoch for e in snapshots):
             metrics["subsampling"]["snapshot_train"] = (
                 f"snapshot epochs other than the last are clustered and probed on "
                 f"{SNAPSHOT_TRAIN_CAP} of {len(dataset.train.y)} training samples (seeded)")

@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # the dataclasses stay importable without JAX
     from sigreport.data.prepare import Dataset, Split
     from sigreport.model import Params
 
-__all__ = ["Activations", "LayerInfo", "SplitActivations", "capture_activations"]
+__all__ = ["Activations", "LayerInfo", "SplitActivations", "capture_activations",
+           "capture_split", "noisy_test"]
 
 SPLITS = ("train", "test", "probe")
 _MAX_OUTPUT = 1e15
@@ -81,17 +82,33 @@ class Activations:
         return tuple(layer.name for layer in self.layers if layer.kind == "post")
 
 
-def _split_activations(params: Params, split: Split, activation: str, classes: np.ndarray,
-                       batch_size: int) -> SplitActivations:
+def _forward(params: Params, x: np.ndarray, y: np.ndarray, index: np.ndarray,
+             classes: np.ndarray, activation: str, batch_size: int) -> SplitActivations:
     from sigreport.model import forward_layers
 
-    layers = forward_layers(params, split.x, activation, batch_size)
+    layers = forward_layers(params, x, activation, batch_size)
     return SplitActivations(
         layers=layers,
-        y=split.y,
-        index=split.index,
+        y=y,
+        index=index,
         predicted=classes[np.argmax(layers["logits"], axis=1)].astype(np.int64),
     )
+
+
+def noisy_test(x: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """float32 (n_samples, n_pixels): ``x`` plus seeded Gaussian noise of standard deviation
+    ``sigma``, clipped to the pixel range [0, 1]."""
+    rng = np.random.default_rng([seed, 0x401E])
+    noise = rng.normal(0.0, sigma, size=x.shape).astype(np.float32)
+    return np.clip(x + noise, 0.0, 1.0).astype(np.float32)
+
+
+def capture_split(params: Params, x: np.ndarray, dataset: Dataset, activation: str,
+                  batch_size: int = 4096) -> SplitActivations:
+    """Every layer's output for new inputs ``x`` float32 (n_samples, n_pixels) of the test
+    split's samples (labels and indices are the test split's)."""
+    return _forward(params, x, dataset.test.y, dataset.test.index,
+                    np.asarray(dataset.classes, dtype=np.int64), activation, batch_size)
 
 
 def capture_activations(params: Params, dataset: Dataset, activation: str,
@@ -135,8 +152,8 @@ def capture_activations(params: Params, dataset: Dataset, activation: str,
     infos.append(LayerInfo("logits", "logits", n_hidden + 1, n_outputs))
     infos.append(LayerInfo("probs", "probs", n_hidden + 1, n_outputs))
     classes = np.asarray(dataset.classes, dtype=np.int64)
-    splits = {name: _split_activations(params, getattr(dataset, name), activation, classes,
-                                       batch_size)
+    splits = {name: _forward(params, getattr(dataset, name).x, getattr(dataset, name).y,
+                             getattr(dataset, name).index, classes, activation, batch_size)
               for name in SPLITS}
     # Weights can grow huge with a finite loss; the analysis squares and sums these
     # values in float32 (max 3.4e38), so a layer output beyond 1e15 means a diverged network.

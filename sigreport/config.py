@@ -44,6 +44,7 @@ DATASETS = ("mnist", "fashion-mnist")
 CLUSTER_METHODS = ("kmeans", "gmm", "agglomerative", "hdbscan")
 K_RULES = ("silhouette", "silhouette-max-classes")
 PROJECTIONS = ("pca", "tsne", "umap")
+SEPARATION_MEASURES = ("cka_labels", "cluster_class_ami", "linear_probe_accuracy")
 
 # Every supported dataset has the ten classes 0..9.
 N_DATASET_CLASSES = 10
@@ -89,11 +90,14 @@ class SignaturesConfig:
     subsample: int = 2000
     specific_threshold: float = 0.9
     min_support: int = 10
+    boundary_quantile: float = 0.99
 
 
 @dataclass(frozen=True)
 class AnalysisConfig:
-    separation_threshold: float = 0.95
+    separation_measure: str = "cka_labels"
+    n_bootstrap: int = 200
+    path_noise: float = 0.05
     knn_k: int = 10
     cka_subsample: int = 2000
     probe_subsample: int = 20000
@@ -268,9 +272,12 @@ _SPEC: dict[str, dict[str, Check]] = {
         "subsample": _int(100),
         "specific_threshold": _float(0.5, 1.0, lo_open=True),
         "min_support": _int(1),
+        "boundary_quantile": _float(0.5, 1.0, lo_open=True),
     },
     "analysis": {
-        "separation_threshold": _float(0.5, 1.0, lo_open=True),
+        "separation_measure": _choice(*SEPARATION_MEASURES),
+        "n_bootstrap": _int(20, 10000),
+        "path_noise": _float(0.0, 1.0),
         "knn_k": _int(1, 1000),
         "cka_subsample": _int(10),
         "probe_subsample": _int(100),

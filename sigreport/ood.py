@@ -28,8 +28,11 @@ from sklearn.neighbors import NearestNeighbors
 
 __all__ = [
     "Calibration",
+    "DeepKNN",
     "Mahalanobis",
     "auroc",
+    "auroc_fpr95_samples",
+    "fit_deep_knn",
     "fit_calibration",
     "fit_mahalanobis",
     "fpr_at_95",
@@ -217,3 +220,100 @@ def fit_calibration(train_scores: np.ndarray) -> Calibration:
     # pattern): any departure from them is extreme, and stays so on the common scale
     std = max(float(s.std()) if len(s) else 1.0, 1e-9 * max(1.0, abs(mean)))
     return Calibration(mean=mean, std=std)
+
+
+def auroc_fpr95_samples(known: np.ndarray, unknown: np.ndarray, n_boot: int, seed: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """AUROC and FPR95 under ``n_boot`` bootstrap resamples, known and unknown drawn apart.
+
+    Both follow the conventions of :func:`auroc` and :func:`fpr_at_95`. All
+    resamples are counted at once over the pooled distinct score values, so the
+    cost is a few passes over an (n_boot, n_distinct) table.
+
+    Returns
+    -------
+    auroc, fpr95:
+        float64 (n_boot,) each.
+    """
+    known = np.asarray(known, dtype=np.float64)
+    unknown = np.asarray(unknown, dtype=np.float64)
+    n_k, n_u = len(known), len(unknown)
+    if n_k == 0 or n_u == 0:
+        return np.full(n_boot, np.nan), np.full(n_boot, np.nan)
+    values, inverse = np.unique(np.concatenate([known, unknown]), return_inverse=True)
+    n_v = len(values)
+    rng = np.random.default_rng([seed, 0xA0C])
+
+    def counts(idx: np.ndarray, n: int) -> np.ndarray:
+        draws = idx[rng.integers(0, n, size=(n_boot, n))]
+        flat = (draws + np.arange(n_boot)[:, None] * n_v).ravel()
+        return np.bincount(flat, minlength=n_boot * n_v).reshape(n_boot, n_v).astype(np.float64)
+
+    ck, cu = counts(inverse[:n_k], n_k), counts(inverse[n_k:], n_u)
+    below = np.cumsum(ck, axis=1) - ck
+    auc = np.einsum("bv,bv->b", cu, below + 0.5 * ck) / (n_k * n_u)
+    need = int(np.ceil(0.95 * n_k))
+    thr = np.argmax(np.cumsum(ck, axis=1) >= need, axis=1)       # index of the threshold value
+    fpr = np.take_along_axis(np.cumsum(cu, axis=1), thr[:, None], axis=1)[:, 0] / n_u
+    return auc, fpr
+
+
+@dataclass(frozen=True)
+class DeepKNN:
+    """Deep k-nearest neighbours (Papernot and McDaniel, 2018), fitted on training samples.
+
+    For each layer, the k nearest rows of that layer's bank (training samples,
+    L2-normalised) vote with their labels. The nonconformity of label j is the
+    number of neighbours, over all layers, whose label is not j. ``calibration``
+    holds the nonconformity of the true label for held-out training samples; a
+    sample's credibility is the share of them at least as nonconforming as its
+    best label.
+    """
+
+    banks: tuple[NearestNeighbors, ...]
+    bank_labels: np.ndarray
+    n_labels: int
+    k: int
+    calibration: np.ndarray
+
+    def nonconformity(self, layers: list[np.ndarray]) -> np.ndarray:
+        """int64 (n_samples, n_labels): neighbours disagreeing with each label, summed over layers."""
+        n = len(layers[0])
+        votes = np.zeros((n, self.n_labels), dtype=np.int64)
+        for nn, x in zip(self.banks, layers):
+            _, idx = nn.kneighbors(l2_normalize(x))
+            lab = self.bank_labels[idx]                          # (n, k)
+            for j in range(self.n_labels):
+                votes[:, j] += np.sum(lab == j, axis=1)
+        return len(self.banks) * self.k - votes
+
+    def credibility(self, layers: list[np.ndarray]) -> np.ndarray:
+        """float64 (n_samples,) in [0, 1]: the empirical p-value of the best label."""
+        best = self.nonconformity(layers).min(axis=1)
+        cal = np.sort(self.calibration)
+        # share of calibration values >= best
+        return (len(cal) - np.searchsorted(cal, best, side="left")) / len(cal)
+
+
+def fit_deep_knn(bank_layers: list[np.ndarray], bank_labels: np.ndarray,
+                 cal_layers: list[np.ndarray], cal_labels: np.ndarray, k: int) -> DeepKNN:
+    """Fit Deep k-NN: neighbour banks per layer, calibrated on held-out training samples.
+
+    Parameters
+    ----------
+    bank_layers, cal_layers:
+        One float (n, width) array per layer, for the bank rows and the
+        calibration rows (disjoint training samples).
+    bank_labels, cal_labels:
+        int64 (n,), label columns 0..n_labels-1.
+    k:
+        Neighbours per layer, 1 <= k <= len(bank).
+    """
+    n_labels = int(max(bank_labels.max(), cal_labels.max())) + 1
+    banks = tuple(NearestNeighbors(n_neighbors=k, algorithm="brute").fit(l2_normalize(x))
+                  for x in bank_layers)
+    model = DeepKNN(banks=banks, bank_labels=np.asarray(bank_labels, dtype=np.int64),
+                    n_labels=n_labels, k=k, calibration=np.zeros(0, dtype=np.int64))
+    alpha = model.nonconformity(cal_layers)[np.arange(len(cal_labels)), cal_labels]
+    return DeepKNN(banks=banks, bank_labels=model.bank_labels, n_labels=n_labels, k=k,
+                   calibration=alpha)

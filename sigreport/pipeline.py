@@ -22,6 +22,7 @@ import numpy as np
 from sigreport.activations import Activations, SplitActivations
 from sigreport.config import Config, config_to_dict, config_to_toml
 from sigreport.data import Dataset, load_raw, prepare_dataset
+from sigreport.sampling import seeded_subset
 from sigreport.store import cache_key, load_cached, save_cached, write_folder_atomic
 
 __all__ = ["DEFAULT_OUT", "RunResult", "run"]
@@ -95,10 +96,8 @@ def _snapshot_view(acts: Activations, seed: int) -> Activations:
                        y=pick(split.y), index=pick(split.index), predicted=pick(split.predicted))
 
     n_train = len(acts.train.y)
-    rows = None
-    if n_train > SNAPSHOT_TRAIN_CAP:
-        rng = np.random.default_rng([seed, 0x5A1])
-        rows = np.sort(rng.choice(n_train, size=SNAPSHOT_TRAIN_CAP, replace=False))
+    rows = seeded_subset(n_train, SNAPSHOT_TRAIN_CAP, seed, salt=0x5A1) \
+        if n_train > SNAPSHOT_TRAIN_CAP else None
     return replace(acts, layers=keep, train=slim(acts.train, rows), test=slim(acts.test),
                    probe=slim(acts.probe))
 
@@ -142,7 +141,7 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
         For bad input (data, config) or a training run that diverged; nothing
         is written then.
     """
-    from sigreport.activations import capture_activations
+    from sigreport.activations import capture_activations, capture_split, noisy_test
     from sigreport.analysis import compute_metrics
     from sigreport.report import check_projection, render_report, vendor_bokeh
     from sigreport.signatures import fit_signatures
@@ -175,17 +174,24 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
                          capture_activations(params, dataset, config.model.activation),
                          main_seed)
                      for epoch, params in sorted(main.snapshots.items())}
+        noisy = (capture_split(main.params, noisy_test(dataset.test.x, config.analysis.path_noise,
+                                                        main_seed),
+                               dataset, config.model.activation)
+                 if config.analysis.path_noise > 0 and len(dataset.test.y) else None)
 
     with timer.stage("signatures"):
         sigs = {seed: fit_signatures(acts[seed], config.signatures, seed) for seed in trained}
+        # Every epoch is clustered with the trained network's number of clusters per layer,
+        # so the untrained control and the trained network are compared like for like.
+        k_trained = {s.layer: s.n_clusters for s in sigs[main_seed].layers}
         snapshots = {epoch: (a, sigs[main_seed] if epoch == last_epoch else
-                             fit_signatures(a, config.signatures, main_seed))
+                             fit_signatures(a, config.signatures, main_seed, k=k_trained))
                      for epoch, a in snap_acts.items()}
 
     with timer.stage("analysis"):
         others = [(seed, acts[seed], sigs[seed]) for seed in config.all_seeds[1:]]
         metrics = compute_metrics(config, dataset, main, acts[main_seed], sigs[main_seed],
-                                  snapshots=snapshots, other_seeds=others or None)
+                                  snapshots=snapshots, other_seeds=others or None, noisy=noisy)
         if len(dataset.train.y) > SNAPSHOT_TRAIN_CAP and any(e != last_epoch for e in snapshots):
             metrics["subsampling"]["snapshot_train"] = (
                 f"snapshot epochs other than the last are clustered and probed on "

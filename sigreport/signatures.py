@@ -1,82 +1,242 @@
-"""Signatures and paths: per-layer clusterings fitted on the training split.
+"""Signatures and paths: per-layer clusterings with boundaries, fitted on the training split.
 
 Every clustered layer (the input, each hidden layer after its activation
-function, and the logits) is clustered on the TRAINING activations only; test
-and probe samples are then assigned to those training clusters, so a class
-the network never saw is described in the terms the network learned.
+function, and the logits) is clustered on the TRAINING activations only. Each
+cluster then gets an acceptance region calibrated on its training members
+alone: a Gaussian with shrunk covariance (scikit-learn's OAS) around the
+members, and the region is where the squared Mahalanobis distance to it is at
+most its ``boundary_quantile`` among the members. A sample is assigned to its
+cluster when it lies inside that cluster's region, else to the region it lies
+deepest inside, else to none: it is *unassigned* in that layer (id -1). That is
+how a signature says "the network has not seen anything like this here".
+HDBSCAN's noise points are checked against the regions like every other sample.
+
+For layers wider than ``BOUNDARY_DIM`` units (the input's 784 pixels), the
+regions live in the layer's first ``BOUNDARY_DIM`` principal components
+(fitted on training samples); the clusters themselves always use the whole layer.
 
 The number of clusters is chosen by the silhouette score over a range of k,
 computed on a seeded subsample of the training split (silhouette is quadratic
 in the number of samples). The ``silhouette-max-classes`` rule reproduces the
 original study's choice (best silhouette among k <= number of classes).
 
-A sample's path is its cluster id in each hidden layer followed by its
-predicted class.
+A sample's path is its cluster id (or -1) in each hidden layer. The predicted
+class is kept beside the path, never in it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import HDBSCAN, KMeans
-from sklearn.metrics import pairwise_distances, silhouette_score
+from sklearn.covariance import OAS
+from sklearn.decomposition import PCA
+from sklearn.metrics import pairwise_distances, pairwise_distances_argmin_min, silhouette_score
 from sklearn.mixture import GaussianMixture
-from threadpoolctl import threadpool_limits
 
-from sigreport._threads import parallel_map
+from sigreport._threads import parallel_map, single_threaded
 from sigreport.activations import SPLITS, Activations
 from sigreport.config import SignaturesConfig
+from sigreport.sampling import seeded_subset
 
 __all__ = [
+    "BOUNDARY_DIM",
+    "UNASSIGNED",
+    "Assignment",
+    "Boundary",
     "LayerSignature",
     "Signatures",
     "cluster_layer_names",
+    "fit_boundary",
     "fit_signatures",
     "nearest_centroid",
     "path_ids",
 ]
 
-# Chunk size (rows) for distance computations, to bound memory.
+UNASSIGNED = -1
+# Widest space the acceptance regions are fitted in (principal components beyond it).
+BOUNDARY_DIM = 128
+# Clusters with fewer training members than this borrow the layer's pooled covariance.
+_MIN_MEMBERS = 10
+# Rows per block of distance computations, to bound memory.
 _CHUNK = 8192
 # Restarts of each candidate clustering on the subsample.
 _N_INIT = 2
 
 
+def nearest_centroid(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid of every row: int64 (n_samples,) index and float32 (n_samples,) distance.
+
+    Parameters
+    ----------
+    x:
+        float (n_samples, width).
+    centroids:
+        float (n_clusters, width), n_clusters >= 1.
+    """
+    if len(x) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    labels, dist = pairwise_distances_argmin_min(
+        np.asarray(x, dtype=np.float64), np.asarray(centroids, dtype=np.float64))
+    return labels.astype(np.int64), dist.astype(np.float32)
+
+
+# --- acceptance regions ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """The acceptance regions of one layer's clusters.
+
+    Attributes
+    ----------
+    offset:
+        float64 (width,), subtracted before ``basis``.
+    basis:
+        float64 (width, dim): the principal axes the regions live in, or None
+        when they live in the clustering space itself.
+    means:
+        float64 (n_clusters, dim), each cluster's training mean.
+    whiten:
+        float64 (n_clusters, dim, dim); ``whiten[c] @ whiten[c].T`` is the
+        precision matrix of cluster c.
+    threshold:
+        float64 (n_clusters,): squared Mahalanobis distances up to it are inside.
+    quantile:
+        Share of each cluster's training members its region holds.
+    """
+
+    offset: np.ndarray
+    basis: np.ndarray | None
+    means: np.ndarray
+    whiten: np.ndarray
+    threshold: np.ndarray
+    quantile: float
+
+    def _space(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64) - self.offset
+        return z if self.basis is None else z @ self.basis
+
+    def ratios(self, z: np.ndarray) -> np.ndarray:
+        """float64 (n_samples, n_clusters): squared distance to each region's centre over its
+        threshold; at most 1 means inside. ``z`` is float (n_samples, width) in clustering space."""
+        out = np.empty((len(z), len(self.means)), dtype=np.float64)
+        for start in range(0, len(z), _CHUNK):
+            block = self._space(z[start:start + _CHUNK])
+            for c in range(len(self.means)):
+                w = (block - self.means[c]) @ self.whiten[c]
+                out[start:start + len(block), c] = np.einsum("ij,ij->i", w, w)
+        return out / self.threshold[None, :]
+
+
+def _whitener(cov: np.ndarray) -> np.ndarray:
+    evals, evecs = np.linalg.eigh(cov)
+    # directions that never vary in training get a finite (large) weight
+    evals = np.maximum(evals, evals.max() * 1e-9 + 1e-12)
+    return evecs / np.sqrt(evals)[None, :]
+
+
+def fit_boundary(z: np.ndarray, labels: np.ndarray, n_clusters: int, quantile: float,
+                 seed: int) -> Boundary:
+    """Calibrate one acceptance region per cluster on its training members.
+
+    Parameters
+    ----------
+    z:
+        float (n_samples, width), training activations in the clustering space.
+    labels:
+        int64 (n_samples,), their clusters (-1: HDBSCAN noise, used by no region).
+    n_clusters:
+        Number of clusters; every one gets a region (a cluster without members
+        gets an empty one).
+    quantile:
+        Share of each cluster's members its region holds, in (0, 1).
+    seed:
+        Seeds the principal components of a layer wider than ``BOUNDARY_DIM``.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    width = z.shape[1]
+    offset = z.mean(axis=0) if len(z) else np.zeros(width)
+    basis = None
+    if width > BOUNDARY_DIM and len(z) > BOUNDARY_DIM:
+        rows = seeded_subset(len(z), 10000, seed, salt=0xB0)
+        pca = PCA(n_components=BOUNDARY_DIM, svd_solver="randomized",
+                  random_state=seed % (2**31 - 1)).fit(z[rows] - offset)
+        basis = pca.components_.T
+    x = z - offset
+    x = x if basis is None else x @ basis
+    dim = x.shape[1]
+    means = np.zeros((n_clusters, dim))
+    for c in range(n_clusters):
+        if np.any(labels == c):
+            means[c] = x[labels == c].mean(axis=0)
+    member = labels >= 0
+    pooled = (OAS(assume_centered=True).fit(x[member] - means[labels[member]]).covariance_
+              if member.sum() > 1 else np.eye(dim))
+    whiten = np.empty((n_clusters, dim, dim))
+    threshold = np.full(n_clusters, np.inf)
+    for c in range(n_clusters):
+        pts = x[labels == c]
+        cov = OAS().fit(pts).covariance_ if len(pts) >= _MIN_MEMBERS else pooled
+        whiten[c] = _whitener(cov)
+        if len(pts):
+            w = (pts - means[c]) @ whiten[c]
+            threshold[c] = max(float(np.quantile(np.einsum("ij,ij->i", w, w), quantile)), 1e-12)
+    return Boundary(offset=offset, basis=basis, means=means, whiten=whiten,
+                    threshold=threshold, quantile=quantile)
+
+
+# --- one layer ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Where the samples of one split fall in one layer.
+
+    ``labels`` int64 (n_samples,): cluster id, -1 when outside every region;
+    ``distance`` float32 (n_samples,): Euclidean distance (clustering space) to
+    the centre of the assigned cluster, or of the nearest one when unassigned;
+    ``ratio`` float32 (n_samples,): the smallest squared-distance-over-threshold
+    over the regions (<= 1 inside some region).
+    """
+
+    labels: np.ndarray
+    distance: np.ndarray
+    ratio: np.ndarray
+
+
 @dataclass(frozen=True)
 class LayerSignature:
-    """The clustering of one layer, fitted on train and applied to every split.
+    """The clustering of one layer with its regions, fitted on train and applied to every split.
 
     Attributes
     ----------
     layer:
         Layer name: "input", "hidden1", ..., "logits".
     n_clusters:
-        Number of clusters (HDBSCAN: clusters found, noise excluded).
+        Number of clusters (HDBSCAN: clusters found).
     k_candidates, k_scores:
         The k tried by the selection rule and their silhouette scores
         (empty when k is fixed or chosen by HDBSCAN).
-    labels:
-        split -> int64 (n_samples,) cluster id; -1 is HDBSCAN noise.
-    distance:
-        split -> float32 (n_samples,) Euclidean distance to the nearest
-        training centroid, in the clustering space.
+    labels, distance, ratio:
+        split -> the :class:`Assignment` arrays of that split.
     centroids:
         float32 (n_clusters, width), in the clustering space.
+    boundary:
+        The clusters' acceptance regions.
     active:
         split -> bool (n_samples, width), which units are active (the
         pre-activation is > 0, i.e. a ReLU output is > 0); hidden layers only.
     rule:
-        How k was chosen: "silhouette", "silhouette-max-classes", "fixed" or
-        "hdbscan".
+        How k was chosen: "silhouette", "silhouette-max-classes", "fixed" or "hdbscan".
     subsample:
         Number of training samples the k selection (and, for agglomerative
         and HDBSCAN, the clustering itself) was computed on.
     offset, scale:
-        float32 (width,): the clustering space is ``(x - offset) / scale``
-        (zeros and ones when ``standardize`` is off).
+        float32 (width,): the clustering space is ``(x - offset) / scale``.
     """
 
     layer: str
@@ -85,23 +245,52 @@ class LayerSignature:
     k_scores: tuple[float, ...]
     labels: dict[str, np.ndarray]
     distance: dict[str, np.ndarray]
+    ratio: dict[str, np.ndarray]
     centroids: np.ndarray
+    boundary: Boundary
     active: dict[str, np.ndarray] | None
-    rule: str = "silhouette"
-    subsample: int = 0
-    offset: np.ndarray | None = None
-    scale: np.ndarray | None = None
+    rule: str
+    subsample: int
+    offset: np.ndarray
+    scale: np.ndarray
+    base_assign: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Map float32 activations (n_samples, width) into the clustering space."""
-        if self.offset is None or self.scale is None:
-            return np.asarray(x, dtype=np.float32)
-        return ((x - self.offset) / self.scale).astype(np.float32)
+        return ((np.asarray(x, dtype=np.float32) - self.offset) / self.scale).astype(np.float32)
+
+    def unassigned_rate(self, split: str) -> float:
+        """Share of the split's samples outside every region (nan for an empty split)."""
+        lab = self.labels[split]
+        return float(np.mean(lab == UNASSIGNED)) if len(lab) else float("nan")
+
+    def assign(self, x: np.ndarray) -> Assignment:
+        """Assign new activations float (n_samples, width) of this layer to its clusters."""
+        return _assign(self.transform(x), self.base_assign, self.boundary, self.centroids)
+
+
+def _assign(z: np.ndarray, base_assign: Callable[[np.ndarray], np.ndarray], boundary: Boundary,
+            centroids: np.ndarray) -> Assignment:
+    if len(z) == 0:
+        return Assignment(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32))
+    base = np.asarray(base_assign(z), dtype=np.int64)
+    ratios = boundary.ratios(z)
+    rows = np.arange(len(z))
+    own_inside = (base >= 0) & (ratios[rows, np.maximum(base, 0)] <= 1.0)
+    best = ratios.argmin(axis=1)
+    best_ratio = ratios[rows, best]
+    labels = np.where(own_inside, base, np.where(best_ratio <= 1.0, best, UNASSIGNED))
+    nearest, dist_nearest = nearest_centroid(z, centroids)
+    c = np.asarray(centroids, dtype=np.float64)
+    centre = np.where(labels >= 0, labels, nearest)
+    distance = np.where(labels >= 0, np.linalg.norm(z - c[centre], axis=1), dist_nearest)
+    return Assignment(labels.astype(np.int64), distance.astype(np.float32),
+                      best_ratio.astype(np.float32))
 
 
 @dataclass(frozen=True)
 class Signatures:
-    """Per-layer clusterings and the paths they define.
+    """Per-layer clusterings with regions, and the paths they define.
 
     Attributes
     ----------
@@ -109,14 +298,16 @@ class Signatures:
         One :class:`LayerSignature` per clustered layer: input, each hidden
         layer (post-activation), logits.
     path_layers:
-        ("hidden1", ..., "hiddenN", "prediction").
+        ("hidden1", ..., "hiddenN"): the layers a path runs over.
     paths:
-        split -> int64 (n_samples, n_hidden + 1): cluster id per hidden layer,
-        then the predicted ORIGINAL class id.
+        split -> int64 (n_samples, n_hidden): cluster id per hidden layer, -1
+        where the sample is unassigned.
     method:
         The clustering method ("kmeans", "gmm", "agglomerative", "hdbscan").
     standardize:
         Whether each layer was standardised (on training statistics).
+    boundary_quantile:
+        Share of each cluster's training members its region holds.
     subsampling:
         What was computed on a subsample, in words (for the metrics).
     """
@@ -124,8 +315,9 @@ class Signatures:
     layers: tuple[LayerSignature, ...]
     path_layers: tuple[str, ...]
     paths: dict[str, np.ndarray]
-    method: str = "kmeans"
-    standardize: bool = False
+    method: str
+    standardize: bool
+    boundary_quantile: float
     subsampling: dict[str, str] = field(default_factory=dict)
 
     def layer(self, name: str) -> LayerSignature:
@@ -139,40 +331,16 @@ class Signatures:
     def layer_names(self) -> tuple[str, ...]:
         return tuple(sig.layer for sig in self.layers)
 
+    def paths_of(self, layers: Mapping[str, np.ndarray]) -> np.ndarray:
+        """int64 (n_samples, n_hidden): the paths of new activations (layer name -> array)."""
+        cols = [self.layer(h).assign(layers[h]).labels for h in self.path_layers]
+        n = len(next(iter(layers.values()))) if layers else 0
+        return np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.int64)
+
 
 def cluster_layer_names(acts: Activations) -> tuple[str, ...]:
     """The layers that get clustered: input, hidden (post-activation), logits."""
     return tuple(info.name for info in acts.layers if info.kind in ("input", "post", "logits"))
-
-
-def nearest_centroid(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid of every row.
-
-    Parameters
-    ----------
-    x:
-        float (n_samples, width).
-    centroids:
-        float (n_clusters, width), n_clusters >= 1.
-
-    Returns
-    -------
-    labels:
-        int64 (n_samples,), index of the nearest centroid.
-    distance:
-        float32 (n_samples,), Euclidean distance to it.
-    """
-    c = np.asarray(centroids, dtype=np.float64)
-    c_sq = np.einsum("ij,ij->i", c, c)
-    labels = np.empty(len(x), dtype=np.int64)
-    dist = np.empty(len(x), dtype=np.float32)
-    for start in range(0, len(x), _CHUNK):
-        block = np.asarray(x[start:start + _CHUNK], dtype=np.float64)
-        d2 = np.einsum("ij,ij->i", block, block)[:, None] - 2.0 * block @ c.T + c_sq[None, :]
-        best = np.argmin(d2, axis=1)
-        labels[start:start + len(block)] = best
-        dist[start:start + len(block)] = np.sqrt(np.maximum(d2[np.arange(len(block)), best], 0.0))
-    return labels, dist
 
 
 def path_ids(paths: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -211,9 +379,12 @@ def path_ids(paths: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.nda
 class _Fit:
     """A clustering of the training split, before it is applied to every split."""
 
-    centroids: np.ndarray                   # (n_clusters, width) float64
-    assign: Any                             # callable(z) -> int64 labels
+    centroids: np.ndarray                             # (n_clusters, width) float64
+    assign: Callable[[np.ndarray], np.ndarray]        # z -> int64 labels (-1: noise)
     n_clusters: int
+    k_candidates: tuple[int, ...] = ()
+    k_scores: tuple[float, ...] = ()
+    rule: str = "fixed"
 
 
 def _random_state(seed: int, layer_index: int) -> int:
@@ -232,103 +403,99 @@ def _candidates(cfg: SignaturesConfig, n_sub: int) -> tuple[int, ...]:
     return tuple(range(2, min(cfg.k_max, n_sub - 1) + 1))
 
 
-def _best(cands: tuple[int, ...], scores: tuple[float, ...], cfg: SignaturesConfig,
-          n_classes: int) -> int:
-    """Position in ``cands`` of the k the rule picks: the best silhouette among those allowed."""
+def _choose_k(cfg: SignaturesConfig, k: int | None, zs: np.ndarray, n_classes: int,
+              labels_for: Callable[[int], np.ndarray]
+              ) -> tuple[int, tuple[int, ...], tuple[float, ...], str]:
+    """(k, candidates, silhouettes, rule): a fixed k, or the best silhouette the rule allows."""
+    if k is not None:
+        return min(k, len(zs)), (), (), "fixed"
+    cands = _candidates(cfg, len(zs))
+    if not cands:
+        return 1, (), (), cfg.k_rule
+    dist = pairwise_distances(zs.astype(np.float64))
+    scores = tuple(_silhouette(dist, labels_for(c)) for c in cands)
     allowed = [i for i, c in enumerate(cands)
                if cfg.k_rule == "silhouette" or c <= max(n_classes, 2)]
-    return max(allowed, key=lambda i: scores[i])
+    best = max(allowed, key=lambda i: scores[i])
+    return cands[best], cands, scores, cfg.k_rule
+
+
+def _nearest_assign(centroids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: nearest_centroid(x, centroids)[0]
 
 
 def _fit_kmeans(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classes: int,
-                rs: int, dist_sub: np.ndarray | None) -> tuple[_Fit, tuple, tuple, str]:
+                rs: int, k: int | None) -> _Fit:
     zs = z[sub]
-    if cfg.k is not None:
-        cands: tuple[int, ...] = ()
-        scores: tuple[float, ...] = ()
-        k, rule = min(cfg.k, len(z)), "fixed"
-        init = KMeans(n_clusters=min(k, len(zs)), n_init=_N_INIT,
-                      random_state=rs).fit(zs).cluster_centers_
+    fits: dict[int, KMeans] = {}
+
+    def labels_for(c: int) -> np.ndarray:
+        fits[c] = KMeans(n_clusters=c, n_init=_N_INIT, random_state=rs).fit(zs)
+        return fits[c].labels_
+
+    k, cands, scores, rule = _choose_k(cfg, k, zs, n_classes, labels_for)
+    if k == 1:
+        init = zs.mean(axis=0, keepdims=True)
+    elif k in fits:
+        init = fits[k].cluster_centers_
+    elif k <= len(zs):
+        init = KMeans(n_clusters=k, n_init=_N_INIT, random_state=rs).fit(zs).cluster_centers_
     else:
-        cands = _candidates(cfg, len(zs))
-        rule = cfg.k_rule
-        if not cands:
-            cands, scores, k = (), (), 1
-            init = zs.mean(axis=0, keepdims=True)
-        else:
-            fits = [KMeans(n_clusters=c, n_init=_N_INIT, random_state=rs).fit(zs) for c in cands]
-            scores = tuple(_silhouette(dist_sub, f.labels_) for f in fits)
-            best = _best(cands, scores, cfg, n_classes)
-            k, init = cands[best], fits[best].cluster_centers_
-    if len(init) < k:
         init = KMeans(n_clusters=k, n_init=1, random_state=rs).fit(z).cluster_centers_
     # The full fit starts from the subsample's solution: a few Lloyd steps instead of
     # several random restarts on the whole split.
     model = KMeans(n_clusters=k, init=init, n_init=1, random_state=rs).fit(z)
     centroids = model.cluster_centers_.astype(np.float64)
-    return (_Fit(centroids, lambda x: nearest_centroid(x, centroids)[0], k), cands, scores, rule)
+    return _Fit(centroids, _nearest_assign(centroids), k, cands, scores, rule)
 
 
 def _fit_gmm(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classes: int,
-             rs: int, dist_sub: np.ndarray | None) -> tuple[_Fit, tuple, tuple, str]:
+             rs: int, k: int | None) -> _Fit:
     zs = z[sub]
+    fits: dict[int, GaussianMixture] = {}
 
-    def gmm(c: int, **init: Any) -> GaussianMixture:
+    def gmm(c: int, **init: np.ndarray) -> GaussianMixture:
         # Diagonal covariances: full ones are singular for dead units and costly for wide layers.
         return GaussianMixture(n_components=c, covariance_type="diag", reg_covar=1e-4,
                                random_state=rs, max_iter=100, **init)
 
-    if cfg.k is not None:
-        cands, scores, k, rule = (), (), min(cfg.k, len(zs)), "fixed"
-        best_fit = gmm(k).fit(zs)
-    else:
-        cands = _candidates(cfg, len(zs))
-        rule = cfg.k_rule
-        if not cands:
-            centroids = zs.mean(axis=0, keepdims=True).astype(np.float64)
-            return (_Fit(centroids, lambda x: np.zeros(len(x), np.int64), 1), (), (), rule)
-        fits = [gmm(c).fit(zs) for c in cands]
-        scores = tuple(_silhouette(dist_sub, f.predict(zs)) for f in fits)
-        best = _best(cands, scores, cfg, n_classes)
-        k, best_fit = cands[best], fits[best]
-    model = gmm(k, means_init=best_fit.means_, weights_init=best_fit.weights_).fit(z)
-    return (_Fit(model.means_.astype(np.float64), lambda x: model.predict(x).astype(np.int64), k),
-            cands, scores, rule)
+    def labels_for(c: int) -> np.ndarray:
+        fits[c] = gmm(c).fit(zs)
+        return fits[c].predict(zs)
+
+    k, cands, scores, rule = _choose_k(cfg, k, zs, n_classes, labels_for)
+    if k == 1:
+        centroids = zs.mean(axis=0, keepdims=True).astype(np.float64)
+        return _Fit(centroids, lambda x: np.zeros(len(x), np.int64), 1, cands, scores, rule)
+    first = fits[k] if k in fits else gmm(k).fit(zs)
+    model = gmm(k, means_init=first.means_, weights_init=first.weights_).fit(z)
+    return _Fit(model.means_.astype(np.float64), lambda x: model.predict(x).astype(np.int64), k,
+                cands, scores, rule)
 
 
 def _fit_agglomerative(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classes: int,
-                       rs: int, dist_sub: np.ndarray | None) -> tuple[_Fit, tuple, tuple, str]:
+                       rs: int, k: int | None) -> _Fit:
     # Ward's tree is quadratic in memory: it is built once on the subsample and cut at
     # every candidate k; all samples (train included) then go to the nearest centroid.
     zs = z[sub].astype(np.float64)
     tree = linkage(zs, method="ward")
 
-    def cut(c: int) -> np.ndarray:
+    def labels_for(c: int) -> np.ndarray:
         return fcluster(tree, t=c, criterion="maxclust").astype(np.int64) - 1
 
-    if cfg.k is not None:
-        cands, scores, k, rule = (), (), min(cfg.k, len(zs)), "fixed"
-    else:
-        cands = _candidates(cfg, len(zs))
-        rule = cfg.k_rule
-        if not cands:
-            cands, scores, k = (), (), 1
-        else:
-            scores = tuple(_silhouette(dist_sub, cut(c)) for c in cands)
-            k = cands[_best(cands, scores, cfg, n_classes)]
-    labels = cut(k) if k > 1 else np.zeros(len(zs), np.int64)
+    k, cands, scores, rule = _choose_k(cfg, k, zs, n_classes, labels_for)
+    labels = labels_for(k) if k > 1 else np.zeros(len(zs), np.int64)
     present = np.unique(labels)
     centroids = np.stack([zs[labels == c].mean(axis=0) for c in present])
-    return (_Fit(centroids, lambda x: nearest_centroid(x, centroids)[0], len(present)),
-            cands, scores, rule)
+    return _Fit(centroids, _nearest_assign(centroids), len(present), cands, scores, rule)
 
 
 def _fit_hdbscan(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classes: int,
-                 rs: int, dist_sub: np.ndarray | None) -> tuple[_Fit, tuple, tuple, str]:
-    # HDBSCAN runs on the subsample. Every sample then joins the cluster of its nearest
-    # clustered subsample point if it lies within that cluster's reach (the largest core
-    # distance among its members: the sparsest density HDBSCAN accepted there), else it
-    # is noise (-1).
+                 rs: int, k: int | None) -> _Fit:
+    # HDBSCAN runs on the subsample and finds its own number of clusters. Every sample
+    # then joins the cluster of its nearest clustered subsample point if it lies within
+    # that cluster's reach (the largest core distance among its members: the sparsest
+    # density HDBSCAN accepted there), else it is noise (-1).
     zs = z[sub].astype(np.float64)
     min_size = max(10, len(zs) // 50)
     min_samples = min(10, len(zs) - 1)
@@ -337,12 +504,12 @@ def _fit_hdbscan(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classe
     members = np.flatnonzero(labels >= 0)
     if len(members) == 0:
         centroids = zs.mean(axis=0, keepdims=True)
-        return (_Fit(centroids, lambda x: np.zeros(len(x), np.int64), 1), (), (), "hdbscan")
+        return _Fit(centroids, lambda x: np.zeros(len(x), np.int64), 1, rule="hdbscan")
     _, labels_m = np.unique(labels[members], return_inverse=True)
     n_clusters = int(labels_m.max()) + 1
     pts = zs[members]
     centroids = np.stack([pts[labels_m == c].mean(axis=0) for c in range(n_clusters)])
-    d_sub = pairwise_distances(zs[members], zs)
+    d_sub = pairwise_distances(pts, zs)
     # column 0 is the point itself
     core = np.sort(d_sub, axis=1)[:, min(min_samples, d_sub.shape[1] - 1)]
     member_label = labels_m.astype(np.int64)
@@ -354,7 +521,7 @@ def _fit_hdbscan(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classe
         out[dist > reach[out] * (1 + 1e-6) + 1e-12] = -1
         return out
 
-    return _Fit(centroids, assign, n_clusters), (), (), "hdbscan"
+    return _Fit(centroids, assign, n_clusters, rule="hdbscan")
 
 
 _METHODS = {
@@ -376,28 +543,25 @@ def _standardizer(x_train: np.ndarray, on: bool) -> tuple[np.ndarray, np.ndarray
 
 
 def _fit_layer(acts: Activations, name: str, layer_index: int, cfg: SignaturesConfig,
-               sub: np.ndarray, seed: int, binary: bool) -> LayerSignature:
+               sub: np.ndarray, seed: int, binary: bool, k: int | None) -> LayerSignature:
     offset, scale = _standardizer(acts.train.layers[name], cfg.standardize)
 
     def space(split: str) -> np.ndarray:
         x = acts.split(split).layers[name]
-        return x if not cfg.standardize else (x - offset) / scale
+        return x if not cfg.standardize else ((x - offset) / scale).astype(np.float32)
 
     z_train = space("train")
-    needs_sil = cfg.k is None and cfg.method != "hdbscan"
-    dist_sub = pairwise_distances(z_train[sub].astype(np.float64)) if needs_sil else None
-    fit, cands, scores, rule = _METHODS[cfg.method](
-        z_train, sub, cfg, len(acts.classes), _random_state(seed, layer_index), dist_sub
-    )
-    labels, distance, active = {}, {}, {} if binary else None
+    rs = _random_state(seed, layer_index)
+    if cfg.method == "hdbscan":
+        k = None
+    fit = _METHODS[cfg.method](z_train, sub, cfg, len(acts.classes), rs, k)
+    boundary = fit_boundary(z_train, fit.assign(z_train), fit.n_clusters,
+                            cfg.boundary_quantile, rs)
+    labels, distance, ratio, active = {}, {}, {}, {} if binary else None
     for split in SPLITS:
-        z = z_train if split == "train" else space(split)
-        if len(z) == 0:
-            labels[split] = np.zeros(0, np.int64)
-            distance[split] = np.zeros(0, np.float32)
-        else:
-            labels[split] = np.asarray(fit.assign(z), dtype=np.int64)
-            distance[split] = nearest_centroid(z, fit.centroids)[1]
+        a = _assign(z_train if split == "train" else space(split), fit.assign, boundary,
+                    fit.centroids)
+        labels[split], distance[split], ratio[split] = a.labels, a.distance, a.ratio
         if active is not None:
             layers = acts.split(split).layers
             pre = layers.get(f"{name}.pre")
@@ -405,21 +569,25 @@ def _fit_layer(acts: Activations, name: str, layer_index: int, cfg: SignaturesCo
     return LayerSignature(
         layer=name,
         n_clusters=int(fit.n_clusters),
-        k_candidates=tuple(int(c) for c in cands),
-        k_scores=tuple(float(s) for s in scores),
+        k_candidates=tuple(int(c) for c in fit.k_candidates),
+        k_scores=tuple(float(s) for s in fit.k_scores),
         labels=labels,
         distance=distance,
+        ratio=ratio,
         centroids=fit.centroids.astype(np.float32),
+        boundary=boundary,
         active=active,
-        rule=rule,
+        rule=fit.rule,
         subsample=len(sub),
         offset=offset,
         scale=scale,
+        base_assign=fit.assign,
     )
 
 
-def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int) -> Signatures:
-    """Cluster every layer on the training split and assign every split to the clusters.
+def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
+                   k: Mapping[str, int] | None = None) -> Signatures:
+    """Cluster every layer on the training split, calibrate the regions, assign every split.
 
     Parameters
     ----------
@@ -427,39 +595,43 @@ def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int) -> Signa
         Recorded activations; only ``acts.train`` is used to fit anything.
     cfg:
         ``signatures`` section of the config: method, k or k rule, standardisation,
-        subsample size for the k selection.
+        subsample size for the k selection, boundary quantile.
     seed:
         Seeds the subsample and the clustering algorithms.
+    k:
+        Layer name -> number of clusters, overriding the config's k choice for
+        those layers (a control network is clustered with the trained one's k).
 
     Returns
     -------
     Signatures
         One :class:`LayerSignature` per clustered layer (input, hidden, logits),
-        and the paths (hidden cluster ids then predicted class) of every split.
+        and the paths (hidden cluster ids, -1 unassigned) of every split.
     """
-    with threadpool_limits(limits=1):
-        return _fit_signatures(acts, cfg, seed)
+    with single_threaded():
+        return _fit_signatures(acts, cfg, seed, dict(k or {}))
 
 
-def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int) -> Signatures:
+def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
+                    k: dict[str, int]) -> Signatures:
     n_train = len(acts.train.y)
-    rng = np.random.default_rng([seed, 0x5C])
-    n_sub = min(cfg.subsample, n_train)
-    sub = np.sort(rng.choice(n_train, size=n_sub, replace=False)) if n_sub < n_train \
-        else np.arange(n_train)
+    sub = seeded_subset(n_train, cfg.subsample, seed, salt=0x5C)
+    n_sub = len(sub)
     kinds = {info.name: info for info in acts.layers}
     sigs = tuple(parallel_map(
         lambda name: _fit_layer(acts, name, kinds[name].index, cfg, sub, seed,
-                                kinds[name].kind == "post"),
+                                kinds[name].kind == "post", k.get(name, cfg.k)),
         list(cluster_layer_names(acts))))
     hidden = acts.hidden
     by_name = {s.layer: s for s in sigs}
     paths = {}
     for split in SPLITS:
-        cols = [by_name[h].labels[split] for h in hidden] + [acts.split(split).predicted]
-        paths[split] = np.stack(cols, axis=1).astype(np.int64) if cols else np.zeros((0, 0))
+        n = len(acts.split(split).y)
+        cols = [by_name[h].labels[split] for h in hidden]
+        paths[split] = np.stack(cols, axis=1).astype(np.int64) if cols \
+            else np.zeros((n, 0), np.int64)
     subsampling = {}
-    if cfg.k is None and cfg.method != "hdbscan":
+    if cfg.k is None and cfg.method != "hdbscan" and not k:
         subsampling["k_selection"] = (
             f"silhouette computed on {n_sub} of {n_train} training samples (seeded)"
         )
@@ -468,11 +640,17 @@ def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int) -> Sign
             f"{cfg.method} fitted on {n_sub} of {n_train} training samples (seeded); "
             "the rest assigned to the fitted clusters"
         )
+    wide = [s.layer for s in sigs if s.boundary.basis is not None]
+    if wide:
+        subsampling["boundary"] = (
+            f"regions of {', '.join(wide)} fitted on the first {BOUNDARY_DIM} principal "
+            f"components of the layer (PCA on at most 10000 training samples, seeded)")
     return Signatures(
         layers=sigs,
-        path_layers=tuple(hidden) + ("prediction",),
+        path_layers=tuple(hidden),
         paths=paths,
         method=cfg.method,
         standardize=cfg.standardize,
+        boundary_quantile=cfg.boundary_quantile,
         subsampling=subsampling,
     )

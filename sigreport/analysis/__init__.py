@@ -1,0 +1,218 @@
+"""Analysis: measured answers to the three questions, as plain JSON values.
+
+One module per question, assembled here:
+
+- :mod:`.separation` (Q1): from which layer on the network treats the classes
+  differently, against the input and the untrained network, with intervals;
+- :mod:`.differ` (Q2): whether the classes' hidden-layer paths differ, and which
+  samples are routed like another class;
+- :mod:`.unseen` (Q3): what a class the network never saw looks like inside it;
+- :mod:`.detection`: novelty scores by family (input, network, signature);
+- :mod:`.paths`, :mod:`.layers`, :mod:`.stability`, :mod:`.snapshots`: the
+  tables the report shows beside the answers.
+
+Everything is fitted on the training split; test samples measure, probe
+samples are only ever evaluated. The result is deterministic for a fixed seed,
+holds no timestamps, and its floats have 6 significant digits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sigreport._threads import single_threaded
+from sigreport.activations import Activations, SplitActivations
+from sigreport.analysis._common import interval, make_resamples, plain
+from sigreport.analysis.detection import compute_detection
+from sigreport.analysis.differ import answer_signatures_differ
+from sigreport.analysis.layers import cka_matrix, describe_layers
+from sigreport.analysis.measures import (
+    PROBE_MAX_ITER,
+    accuracy_samples,
+    linear_cka,
+    linear_probe_correct,
+    purity,
+)
+from sigreport.analysis.paths import PathStats, compute_path_stats, count_paths, summarize_paths
+from sigreport.analysis.separation import Alignment, answer_separation, compute_alignment
+from sigreport.analysis.snapshots import describe_snapshots
+from sigreport.analysis.stability import compute_stability
+from sigreport.analysis.unseen import describe_unseen
+from sigreport.config import Config
+from sigreport.signatures import Signatures, cluster_layer_names
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "PathStats",
+    "compute_metrics",
+    "compute_path_stats",
+    "count_paths",
+    "linear_cka",
+    "linear_probe_correct",
+    "purity",
+]
+
+SCHEMA_VERSION = 2
+_SNAPSHOT_PROBE_SUBSAMPLE = 2000   # training rows of the linear probes of intermediate epochs
+
+
+def _experiment(config: Config, dataset: Any, seed: int, acts: Activations,
+                probes: tuple[int, ...]) -> dict[str, Any]:
+    names = getattr(dataset, "class_names", None) or tuple(str(c) for c in range(10))
+    sig = config.signatures
+    return {
+        "name": config.name,
+        "title": config.title,
+        "dataset": getattr(dataset, "name", config.data.dataset),
+        "classes": list(acts.classes),
+        "probe_classes": list(probes),
+        "class_names": {str(c): names[c] for c in sorted(set(acts.classes) | set(probes))},
+        "n_train": len(acts.train.y),
+        "n_test": len(acts.test.y),
+        "n_probe": len(acts.probe.y),
+        "hidden": list(config.model.hidden),
+        "activation": config.model.activation,
+        "loss": config.model.loss,
+        "seed": int(seed),
+        "seeds": list(config.all_seeds),
+        "signatures": {
+            "method": sig.method,
+            "k": sig.k,
+            "k_rule": sig.k_rule,
+            "k_max": sig.k_max,
+            "standardize": sig.standardize,
+            "boundary": "gaussian",
+            "boundary_quantile": sig.boundary_quantile,
+        },
+        "confidence": 0.95,
+        "n_bootstrap": config.analysis.n_bootstrap,
+    }
+
+
+def _model(history: dict[str, Any], acts: Activations, weights: np.ndarray) -> dict[str, Any]:
+    keys = ("epoch", "train_loss", "train_accuracy", "test_accuracy")
+    hist = {k: [float(v) for v in np.asarray(history.get(k, []))] for k in keys}
+    hist["epoch"] = [int(e) for e in hist["epoch"]]
+    acc, acc_s = accuracy_samples(acts.test.predicted == acts.test.y, weights)
+    train_acc = float(np.mean(acts.train.predicted == acts.train.y)) if len(acts.train.y) \
+        else float("nan")
+    return {"test_accuracy": acc, "test_accuracy_ci": interval(acc_s),
+            "train_accuracy": train_acc, "history": hist}
+
+
+def compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations,
+                    sigs: Signatures,
+                    snapshots: dict[int, tuple[Activations, Signatures]] | None = None,
+                    other_seeds: list[tuple[int, Activations, Signatures]] | None = None,
+                    noisy: SplitActivations | None = None) -> dict[str, Any]:
+    """Every number the report shows, as plain JSON values.
+
+    Parameters
+    ----------
+    config:
+        The resolved experiment config (``analysis`` and ``signatures`` sections used).
+    dataset:
+        The prepared :class:`~sigreport.data.prepare.Dataset` (name, class names, probe classes).
+    train:
+        The :class:`~sigreport.train.TrainResult`; only ``history`` and ``seed`` are read.
+    acts:
+        Activations of the train, test and probe splits.
+    sigs:
+        Signatures fitted on ``acts.train``.
+    snapshots:
+        epoch -> (Activations, Signatures) of the network at the end of that
+        epoch, clustered with the trained network's number of clusters per
+        layer; epoch 0, the untrained network, is the control of Q1 and Q2.
+    other_seeds:
+        (seed, Activations, Signatures) of networks trained with the other seeds.
+    noisy:
+        The test split's activations with Gaussian noise of standard deviation
+        ``config.analysis.path_noise`` added to the pixels, or None.
+
+    Returns
+    -------
+    dict
+        The metrics layout of ``sigreport/metrics.schema.json``.
+    """
+    with single_threaded():
+        return _compute_metrics(config, dataset, train, acts, sigs, snapshots or {},
+                                other_seeds, noisy)
+
+
+def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations,
+                     sigs: Signatures, snapshots: dict[int, tuple[Activations, Signatures]],
+                     other_seeds: list[tuple[int, Activations, Signatures]] | None,
+                     noisy: SplitActivations | None) -> dict[str, Any]:
+    cfg, scfg = config.analysis, config.signatures
+    probes = tuple(getattr(dataset, "probe_classes", None) or sorted(set(acts.probe.y.tolist())))
+    seed = int(getattr(train, "seed", config.seed))
+    history = getattr(train, "history", None) or {}
+    names = cluster_layer_names(acts)
+    res = make_resamples(len(acts.test.y), cfg.n_bootstrap, seed)
+    ps = compute_path_stats(acts, sigs.paths, scfg.specific_threshold, scfg.min_support, probes)
+
+    trained = compute_alignment(acts, sigs, names, res, cfg.cka_subsample, cfg.probe_subsample,
+                                seed)
+    last = max(snapshots) if snapshots else None
+    control_epoch = 0 if 0 in snapshots and last != 0 else None
+    control = snapshots[0] if control_epoch is not None else None
+    control_al = (compute_alignment(control[0], control[1], names[1:], res, cfg.cka_subsample,
+                                    cfg.probe_subsample, seed) if control else None)
+
+    def alignment_of(epoch: int) -> dict[str, Alignment]:
+        if epoch == last:
+            return trained
+        acts_e, sigs_e = snapshots[epoch]
+        point = compute_alignment(acts_e, sigs_e, names, None, cfg.cka_subsample,
+                                  min(cfg.probe_subsample, _SNAPSHOT_PROBE_SUBSAMPLE), seed)
+        return {**point, **(control_al or {})} if epoch == control_epoch else point
+
+    layers = describe_layers(acts, sigs, trained, probes)
+    answers = {
+        "separation": answer_separation(layers, trained, control_al, cfg.separation_measure,
+                                        control_epoch),
+        "signatures_differ": answer_signatures_differ(acts, sigs, ps, res, control),
+        "unseen": describe_unseen(acts, sigs, ps, probes),
+    }
+    ood_rows, ood_summary, ood_notes = compute_detection(acts, sigs, ps, config, seed, probes)
+    answers["unseen_detection"] = ood_summary
+    noisy_paths = sigs.paths_of(noisy.layers) if noisy is not None else None
+    paths = summarize_paths(acts, sigs, ps, res, scfg.specific_threshold, scfg.min_support,
+                            probes, noisy_paths, noisy.predicted if noisy is not None else None,
+                            cfg.path_noise)
+
+    n_train, n_test = len(acts.train.y), len(acts.test.y)
+    subsampling = dict(sigs.subsampling)
+    fit_n = min(cfg.probe_subsample, n_train)
+    subsampling["linear_probe"] = (
+        f"logistic regressions fitted on {fit_n} of {n_train} training samples"
+        f"{' (seeded)' if fit_n < n_train else ''}, at most {PROBE_MAX_ITER} L-BFGS iterations; "
+        "accuracy on all test samples")
+    if n_test > cfg.cka_subsample:
+        subsampling["cka"] = f"linear CKA on {cfg.cka_subsample} of {n_test} test samples (seeded)"
+    subsampling["intervals"] = (
+        f"95% percentile intervals from {cfg.n_bootstrap} bootstrap resamples of the test "
+        "samples (the same resamples for every layer and both networks); detection intervals "
+        "resample trained-class and probe samples apart")
+    subsampling.update(ood_notes)
+    if len(snapshots) > 2:
+        subsampling["snapshots"] = (
+            f"linear probes of intermediate epochs fitted on at most "
+            f"{min(cfg.probe_subsample, _SNAPSHOT_PROBE_SUBSAMPLE)} training samples")
+
+    metrics = {
+        "schema_version": SCHEMA_VERSION,
+        "experiment": _experiment(config, dataset, seed, acts, probes),
+        "model": _model(history, acts, res.weights),
+        "layers": layers,
+        "cka": cka_matrix(acts, names, cfg.cka_subsample, seed),
+        "answers": answers,
+        "paths": paths,
+        "ood": ood_rows,
+        "stability": compute_stability(acts, sigs, ps, seed, scfg, probes, other_seeds),
+        "snapshots": describe_snapshots(history, snapshots, alignment_of, scfg, probes),
+        "subsampling": subsampling,
+    }
+    return plain(metrics)

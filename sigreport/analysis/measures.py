@@ -1,0 +1,224 @@
+"""Measures of how a layer's representation lines up with the classes, with bootstrap samples.
+
+Every ``*_samples`` function returns the point value on the given rows and the
+value under each bootstrap resample (weights over the same rows), so that
+intervals of different measures and layers come from the same resamples.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.special import xlogy
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import adjusted_mutual_info_score, mutual_info_score
+
+from sigreport.analysis._common import class_index, weighted_mean_samples
+from sigreport.sampling import seeded_subset
+
+__all__ = [
+    "PROBE_MAX_ITER",
+    "ami_samples",
+    "cka_labels_samples",
+    "js_divergence_samples",
+    "linear_cka",
+    "linear_probe_correct",
+    "purity",
+]
+
+PROBE_MAX_ITER = 200     # L-BFGS iterations of each linear probe
+
+
+def purity(labels: np.ndarray, y: np.ndarray) -> float:
+    """Share of samples whose cluster's majority class is their own class.
+
+    ``labels`` int (n_samples,) cluster ids (any integers, -1 included); ``y`` int class ids.
+    """
+    if len(y) == 0:
+        return float("nan")
+    _, lab = np.unique(labels, return_inverse=True)
+    _, cls = np.unique(y, return_inverse=True)
+    table = np.zeros((lab.max() + 1, cls.max() + 1), dtype=np.int64)
+    np.add.at(table, (lab, cls), 1)
+    return float(table.max(axis=1).sum() / len(y))
+
+
+def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """Linear centred kernel alignment of two representations of the same samples.
+
+    ``x`` float (n_samples, width_x), ``y`` float (n_samples, width_y). In [0, 1];
+    invariant to orthogonal transforms and isotropic scaling. Computed in feature
+    space, ``|Y'X|_F^2 / (|X'X|_F |Y'Y|_F)``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    y = y - y.mean(axis=0)
+    cross = np.linalg.norm(y.T @ x) ** 2
+    norm = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+    return float(cross / norm) if norm > 0 else 0.0
+
+
+def cka_labels_samples(x: np.ndarray, y: np.ndarray, classes: tuple[int, ...],
+                       weights: np.ndarray) -> tuple[float, np.ndarray]:
+    """Linear CKA between a layer and the one-hot class labels, and under each resample.
+
+    Parameters
+    ----------
+    x:
+        float (n_samples, width), one layer's activations.
+    y:
+        int (n_samples,), class ids in ``classes``.
+    weights:
+        float (n_boot, n_samples), each resample's draw counts of the samples.
+
+    The resamples are computed from the samples' Gram matrix with weighted
+    centring, in closed form: two matrix products for all resamples together,
+    whatever the layer's width.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    gram = x @ x.T
+    onehot = (class_index(y, classes)[:, None] == np.arange(len(classes))[None, :]).astype(float)
+    w_all = np.vstack([np.ones(len(x)), weights])              # row 0: the point value
+    return _cka_from_gram(gram, onehot, w_all)
+
+
+def _cka_from_gram(gram: np.ndarray, onehot: np.ndarray, w: np.ndarray
+                   ) -> tuple[float, np.ndarray]:
+    n_tot = w.sum(axis=1)                                      # (B,)
+    kw = w @ gram                                              # (B, n): (K w)_i
+    m = kw / n_tot[:, None]                                    # weighted row means of K
+    g = np.einsum("bi,bi->b", w, m) / n_tot                    # weighted grand mean
+    a = np.einsum("bi,bi->b", w @ (gram * gram), w)            # w' (K*K) w
+    p = np.einsum("bi,bi->b", w, m * m)
+    k_norm2 = a - 2 * n_tot * p + n_tot ** 2 * g ** 2          # |X~' W X~|_F^2
+    # numerator: sum_c |S_c - N_c xbar|^2 with S_c the weighted feature sum of class c
+    num = np.zeros(len(w))
+    n_c = w @ onehot                                           # (B, c)
+    for c in range(onehot.shape[1]):
+        wc = w * onehot[:, c][None, :]
+        s_sq = np.einsum("bi,bi->b", wc @ gram, wc)            # |S_c|^2
+        s_x = np.einsum("bi,bi->b", wc, kw) / n_tot            # S_c . xbar
+        x_sq = np.einsum("bi,bi->b", w, kw) / n_tot ** 2       # |xbar|^2
+        num += s_sq - 2 * n_c[:, c] * s_x + n_c[:, c] ** 2 * x_sq
+    cov_y = np.einsum("bc,cd->bcd", n_c, np.eye(onehot.shape[1])) \
+        - n_c[:, :, None] * n_c[:, None, :] / n_tot[:, None, None]
+    y_norm = np.sqrt(np.einsum("bcd,bcd->b", cov_y, cov_y))
+    denom = np.sqrt(np.maximum(k_norm2, 0.0)) * y_norm
+    cka = np.where(denom > 0, num / np.where(denom > 0, denom, 1.0), 0.0)
+    return float(cka[0]), cka[1:]
+
+
+def _entropy(counts: np.ndarray) -> np.ndarray:
+    """Entropy in nats of each row of counts (B, k)."""
+    total = counts.sum(axis=1, keepdims=True)
+    p = counts / np.where(total > 0, total, 1.0)
+    return -xlogy(p, p).sum(axis=1)
+
+
+def ami_samples(labels: np.ndarray, y: np.ndarray, weights: np.ndarray
+                ) -> tuple[float, np.ndarray]:
+    """Cluster/class mutual information adjusted for chance (AMI, arithmetic mean), resampled.
+
+    The point value is scikit-learn's ``adjusted_mutual_info_score``. The
+    resamples keep the full split's expected mutual information under chance
+    (it depends only on the cluster and class sizes, which barely move between
+    resamples) and recompute the mutual information and entropies.
+
+    ``labels`` int (n,) cluster ids (-1 unassigned counts as a cluster of its own);
+    ``y`` int (n,) class ids; ``weights`` float (n_boot, n).
+    """
+    if len(y) == 0:
+        return float("nan"), np.full(len(weights), np.nan)
+    point = float(adjusted_mutual_info_score(y, labels))
+    if len(weights) == 0:
+        return point, np.zeros(0)
+    _, lab = np.unique(labels, return_inverse=True)
+    _, cls = np.unique(y, return_inverse=True)
+    n_lab, n_cls = lab.max() + 1, cls.max() + 1
+    cell = lab * n_cls + cls
+    table = np.stack([np.bincount(cell, weights=w, minlength=n_lab * n_cls) for w in weights])
+    table = table.reshape(len(weights), n_lab, n_cls)
+    n_tot = table.sum(axis=(1, 2))
+    a, b = table.sum(axis=2), table.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = table * n_tot[:, None, None] / (a[:, :, None] * b[:, None, :])
+        mi = (xlogy(table, ratio) * (table > 0)).sum(axis=(1, 2)) / n_tot
+    h_mean = (_entropy(a) + _entropy(b)) / 2
+    mi_full = mutual_info_score(y, labels)
+    h_full = (_entropy(np.bincount(lab)[None])[0] + _entropy(np.bincount(cls)[None])[0]) / 2
+    # expected MI under chance, recovered from scikit-learn's AMI of the full split
+    emi = (mi_full - point * h_full) / (1 - point) if point < 1 - 1e-9 else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ami = (mi - emi) / (h_mean - emi)
+    ami = np.where(np.abs(h_mean - emi) > 1e-12, ami, point)
+    return point, ami
+
+
+def js_divergence_samples(groups: np.ndarray, y: np.ndarray, classes: tuple[int, ...],
+                          weights: np.ndarray) -> tuple[float, np.ndarray]:
+    """Jensen-Shannon divergence (bits; 0 same, 1 disjoint) of the classes' distributions
+    over ``groups`` (int (n,) ids, e.g. path ids), mean over pairs of classes, resampled.
+
+    ``weights`` float (n_boot, n); the point value uses every sample once.
+    """
+    col = class_index(y, classes)
+    keep = col >= 0
+    _, gid = np.unique(groups[keep], return_inverse=True)
+    n_g, n_c = (gid.max() + 1 if len(gid) else 0), len(classes)
+    cell = gid * n_c + col[keep]
+    w_all = np.vstack([np.ones(len(y)), weights])[:, keep]
+    out = np.empty(len(w_all))
+    for b, w in enumerate(w_all):
+        dist = np.bincount(cell, weights=w, minlength=n_g * n_c).reshape(n_g, n_c).T
+        out[b] = _mean_js(dist)
+    return float(out[0]), out[1:]
+
+
+def _mean_js(dist: np.ndarray) -> float:
+    """Mean over pairs of rows of the JS divergence (bits) of count rows (n_classes, n_groups)."""
+    total = dist.sum(axis=1, keepdims=True)
+    p = dist / np.where(total > 0, total, 1.0)
+    vals = []
+    for i in range(len(p)):
+        for j in range(i + 1, len(p)):
+            if total[i] == 0 or total[j] == 0:
+                continue
+            m = (p[i] + p[j]) / 2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                kl = lambda a: float(np.sum(xlogy(a, a) - xlogy(a, m)))  # noqa: E731
+            vals.append((kl(p[i]) + kl(p[j])) / 2 / np.log(2))
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def linear_probe_correct(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                         y_test: np.ndarray, n_fit: int, seed: int) -> np.ndarray:
+    """bool (n_test,): whether a multinomial logistic regression classifies each test sample.
+
+    Features are standardised with the fitting rows' statistics; the model is
+    fitted on at most ``n_fit`` training rows (seeded subsample) with L-BFGS
+    capped at ``PROBE_MAX_ITER`` iterations. ``x_*`` float (n, width), ``y_*`` int (n,).
+    """
+    if len(x_test) == 0 or len(np.unique(y_train)) < 2:
+        return np.zeros(len(x_test), dtype=bool)
+    rows = seeded_subset(len(x_train), n_fit, seed, salt=0xA11)
+    x_fit = np.asarray(x_train[rows], dtype=np.float32)
+    mean = x_fit.mean(axis=0, dtype=np.float64).astype(np.float32)
+    std = x_fit.std(axis=0, dtype=np.float64).astype(np.float32)
+    std[std < 1e-6] = 1.0
+    clf = LogisticRegression(C=1.0, max_iter=PROBE_MAX_ITER)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit((x_fit - mean) / std, y_train[rows])
+        pred = clf.predict((np.asarray(x_test, dtype=np.float32) - mean) / std)
+    return pred == y_test
+
+
+def accuracy_samples(correct: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
+    """Share correct, and under each resample (weights float (n_boot, n))."""
+    if len(correct) == 0:
+        return float("nan"), np.full(len(weights), np.nan)
+    return float(np.mean(correct)), weighted_mean_samples(correct.astype(float), weights)

@@ -20,7 +20,8 @@ from sigreport.report import check_projection, render_report, vendor_bokeh
 from sigreport.report import figures as F
 from sigreport.report.images import build_mosaic, encode_png, png_data_uri
 from sigreport.report.projection import compute_projections, select_points
-from sigreport.report.render import bokeh_files, format_path
+from sigreport.report.assets import bokeh_files
+from sigreport.report.sections import format_path
 
 BOKEH_JS = f"../_bokeh/bokeh-{bokeh.__version__}.min.js"
 

@@ -4,7 +4,8 @@ Every function takes plain values (metrics entries, numpy arrays, colours)
 and returns a Bokeh model. Colours come from :func:`class_palette`, so a
 class has the same colour in every figure and probe classes (never seen in
 training) always stand out in warm reds against the trained classes' cool
-and earthy hues.
+and earthy hues. Axes, grids, titles and toolbars are styled by :data:`THEME`,
+which the report sets on the document that holds the figures.
 """
 
 from __future__ import annotations
@@ -26,17 +27,24 @@ from bokeh.models import (
     Range1d,
     Span,
 )
+from bokeh.palettes import interp_palette
 from bokeh.plotting import figure
+from bokeh.themes import Theme
+from bokeh.transform import linear_cmap
+
+from sigreport.report.formatters import pct
 
 __all__ = [
     "NOVEL_COLOR",
     "PROBE_PALETTE",
+    "THEME",
     "TRAINED_PALETTE",
     "AlluvialLayout",
     "alluvial_figure",
     "cka_figure",
     "class_palette",
     "cluster_palette",
+    "grid",
     "heatmap_figure",
     "layer_curves_figure",
     "layout_alluvial",
@@ -95,29 +103,35 @@ def cluster_palette(dominant: Sequence[int | None], colors: dict[int, str]) -> l
     return out
 
 
-def _style(fig, grid: bool = True) -> None:
-    fig.toolbar.logo = None
-    fig.outline_line_color = None
-    fig.background_fill_color = "#ffffff"
-    fig.border_fill_color = "#ffffff"
-    for axis in (*fig.xaxis, *fig.yaxis):
-        axis.axis_line_color = "#9ca3af"
-        axis.major_tick_line_color = "#9ca3af"
-        axis.minor_tick_line_color = None
-        axis.major_label_text_color = _TEXT
-        axis.major_label_text_font = _FONT
-        axis.major_label_text_font_size = "11px"
-        axis.axis_label_text_font = _FONT
-        axis.axis_label_text_font_size = "12px"
-        axis.axis_label_text_font_style = "normal"
-        axis.axis_label_text_color = _MUTED
-    for g in (*fig.xgrid, *fig.ygrid):
-        g.grid_line_color = "#eceef1" if grid else None
-    if fig.title is not None:
-        fig.title.text_font = _FONT
-        fig.title.text_font_size = "13px"
-        fig.title.text_font_style = "bold"
-        fig.title.text_color = _TEXT
+THEME = Theme(json={"attrs": {
+    # Only what differs from Bokeh's defaults: a themed value is written out on every model.
+    "Plot": {"outline_line_color": None},
+    "Toolbar": {"logo": None},
+    "Axis": {"axis_line_color": "#9ca3af", "major_tick_line_color": "#9ca3af",
+             "minor_tick_line_color": None, "major_label_text_color": _TEXT,
+             "major_label_text_font": _FONT, "axis_label_text_font": _FONT,
+             "axis_label_text_font_size": "12px", "axis_label_text_font_style": "normal",
+             "axis_label_text_color": _MUTED},
+    "Grid": {"grid_line_color": "#eceef1"},
+    "Title": {"text_font": _FONT, "text_color": _TEXT},
+}})
+"""The look of every figure; the report applies it to the document that holds them."""
+
+# CKA heatmap: near-white at 0 to dark blue at 1.
+_SEQUENTIAL = interp_palette(("#f7f9fc", "#1c3f73"), 256)
+
+
+def grid(panels: Sequence, ncols: int, **kwargs):
+    """``gridplot`` without the Bokeh logo.
+
+    ``gridplot`` builds its toolbar from the panels' values when it is called,
+    before the document's :data:`THEME` reaches them, so the logo is set here.
+    """
+    return gridplot(panels, ncols=ncols, toolbar_options={"logo": None}, **kwargs)
+
+
+def _no_grid(fig) -> None:
+    fig.grid.grid_line_color = None
 
 
 def _legend(fig, items: list[tuple[str, list]], location: str = "top_left",
@@ -135,10 +149,6 @@ def _legend(fig, items: list[tuple[str, list]], location: str = "top_left",
 
 def _strings(values: Sequence[str]) -> np.ndarray:
     return np.asarray(list(values), dtype=str)
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
 
 
 # --- alluvial diagram ------------------------------------------------------------------
@@ -342,7 +352,7 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
                  x_range=Range1d(-left, n_cols - 1 + 0.45),
                  y_range=Range1d(layout.height + pad, -layout.height * 0.075),
                  toolbar_location=None, min_border_left=10, min_border_right=10, **size)
-    _style(fig, grid=False)
+    _no_grid(fig)
     fig.xaxis.visible = False
     fig.yaxis.visible = False
 
@@ -365,7 +375,7 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
         "step": [f"{layout.columns[r['col']]} {s} \u2192 {layout.columns[r['col'] + 1]} {d}"
                  for r, s, d in zip(rib, src_label, dst_label)],
         "count": [f"{r['count']:,}" for r in rib],
-        "share": [_pct(r["count"] / max(1, per_total.get(r["cls"], 1))) for r in rib],
+        "share": [pct(r["count"] / max(1, per_total.get(r["cls"], 1))) for r in rib],
         "path": [f"specific path {r['path']}" if r["path"] else "no specific path"
                  for r in rib],
     })
@@ -382,7 +392,7 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
     for node in nodes:
         parts = sorted(node["by_class"].items(), key=lambda kv: -kv[1])
         compositions.append(", ".join(f"{class_label.get(c, c)}: {k:,}" for c, k in parts))
-        purities.append(_pct(parts[0][1] / node["count"]) + f" ({class_label.get(parts[0][0])})"
+        purities.append(pct(parts[0][1] / node["count"]) + f" ({class_label.get(parts[0][0])})"
                         if node["count"] else "")
     node_src = ColumnDataSource({
         "left": np.array([nd["col"] - w for nd in nodes], np.float32),
@@ -512,7 +522,6 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
         fig = figure(width=size, height=size, title=title,
                      tools="pan,wheel_zoom,box_select,lasso_select,reset",
                      active_drag="box_select", toolbar_location="above")
-        _style(fig)
         fig.xaxis.visible = False
         fig.yaxis.visible = False
         common = {"source": source, "size": 6, "line_color": "white", "line_width": 0.4,
@@ -532,7 +541,7 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
         )
         fig.add_tools(HoverTool(renderers=[by_class, by_cluster], tooltips=tooltip))
         panels.append(fig)
-    return gridplot(panels, ncols=n_cols, merge_tools=True, toolbar_location="above")
+    return grid(panels, n_cols, merge_tools=True, toolbar_location="above")
 
 
 # --- class x cluster heatmaps ------------------------------------------------------------
@@ -571,7 +580,7 @@ def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_cla
                 alpha.append(0.06 + 0.94 * share)
                 text.append(f"{int(row[k]):,}" if row[k] else "")
                 hover_n.append(f"{int(row[k]):,}")
-                hover_f.append(_pct(share))
+                hover_f.append(pct(share))
         text_color = ["#ffffff" if a > 0.55 else _TEXT for a in alpha]
         source = ColumnDataSource({"x": xs, "y": ys, "fill": fill,
                                    "alpha": np.asarray(alpha, np.float32), "text": text,
@@ -583,7 +592,7 @@ def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_cla
                      width=max(240, width), height=70 + 34 * len(rows),
                      title=f"{lay['name']} \u00b7 {n_clusters} clusters",
                      tools="", toolbar_location=None)
-        _style(fig, grid=False)
+        _no_grid(fig)
         r = fig.rect("x", "y", 0.95, 0.9, source=source, fill_color="fill", fill_alpha="alpha",
                      line_color=None)
         fig.text("x", "y", text="text", source=source, text_align="center",
@@ -596,7 +605,7 @@ def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_cla
         fig.axis.major_tick_line_color = None
         panels.append(fig)
     widest = max((p.width for p in panels), default=max_width)
-    return gridplot(panels, ncols=max(1, max_width // widest), toolbar_location=None)
+    return grid(panels, max(1, max_width // widest), toolbar_location=None)
 
 
 # --- per-layer curves --------------------------------------------------------------------
@@ -629,7 +638,6 @@ def layer_curves_figure(layers: Sequence[dict], separation_layer: str | None,
             y_range = Range1d(-0.02 * top, 1.05 * top)
         fig = figure(width=width, height=height, title=label, tools="", toolbar_location=None,
                      y_range=y_range, x_range=Range1d(-0.4, len(layers) - 0.6))
-        _style(fig)
         fig.xaxis.ticker = list(range(len(layers)))
         fig.xaxis.major_label_overrides = {i: n for i, n in enumerate(names)}
         fig.xaxis.major_label_orientation = 0.6 if len(layers) > 5 else 0.0
@@ -652,36 +660,30 @@ def layer_curves_figure(layers: Sequence[dict], separation_layer: str | None,
                            line_color="white")
         fig.add_tools(HoverTool(renderers=[dots], tooltips=[(label, "@v"), ("layer", "@layer")]))
         panels.append(fig)
-    return gridplot(panels, ncols=3, toolbar_location=None)
+    return grid(panels, 3, toolbar_location=None)
 
 
 # --- CKA -----------------------------------------------------------------------------------
 
 
-def _sequential(v: float) -> str:
-    lo = np.array([247, 249, 252], dtype=float)
-    hi = np.array([28, 63, 115], dtype=float)
-    rgb = lo + (hi - lo) * float(np.clip(v, 0, 1))
-    return "#" + "".join(f"{round(float(c)):02x}" for c in rgb)
-
-
 def cka_figure(layers: Sequence[str], matrix: Sequence[Sequence[float]], size: int = 360):
     """Linear CKA between every pair of layers, as an annotated heatmap."""
-    xs, ys, fill, text, text_color = [], [], [], [], []
+    xs, ys, values, text, text_color = [], [], [], [], []
     for i, a in enumerate(layers):
         for j, b in enumerate(layers):
             v = float(matrix[i][j])
             xs.append(b)
             ys.append(a)
-            fill.append(_sequential(v))
+            values.append(v)
             text.append(f"{v:.2f}")
             text_color.append("#ffffff" if v > 0.55 else _TEXT)
-    src = ColumnDataSource({"x": xs, "y": ys, "fill": fill, "text": text, "tc": text_color})
+    src = ColumnDataSource({"x": xs, "y": ys, "v": values, "text": text, "tc": text_color})
     n = len(layers)
     fig = figure(x_range=list(layers), y_range=list(reversed(layers)), width=120 + 62 * n,
                  height=90 + 52 * n, tools="", toolbar_location=None, x_axis_location="above")
-    _style(fig, grid=False)
-    r = fig.rect("x", "y", 0.96, 0.94, source=src, fill_color="fill", line_color=None)
+    _no_grid(fig)
+    r = fig.rect("x", "y", 0.96, 0.94, source=src, line_color=None,
+                 fill_color=linear_cmap("v", _SEQUENTIAL, 0.0, 1.0))
     fig.text("x", "y", text="text", source=src, text_align="center", text_baseline="middle",
              text_font_size="11px", text_color="tc", text_font=value(_FONT))
     fig.add_tools(HoverTool(renderers=[r], tooltips=[("layers", "@y \u00d7 @x"),
@@ -708,7 +710,6 @@ def path_share_figure(rows: Sequence[str], segments: Sequence[dict], height: int
     height = height or 110 + 44 * len(rows)
     fig = figure(y_range=list(reversed(rows)), x_range=Range1d(0, 1), height=height,
                  sizing_mode="stretch_width", tools="", toolbar_location=None)
-    _style(fig)
     fig.xaxis.axis_label = "share of the class's images"
     fig.xaxis.formatter.use_scientific = False
     left = np.zeros(len(rows))
@@ -719,7 +720,7 @@ def path_share_figure(rows: Sequence[str], segments: Sequence[dict], height: int
             "y": list(rows), "left": left.astype(np.float32),
             "right": (left + shares).astype(np.float32),
             "name": [seg["name"]] * len(rows),
-            "share": [_pct(s) for s in shares], "count": [f"{c:,}" for c in seg["counts"]],
+            "share": [pct(s) for s in shares], "count": [f"{c:,}" for c in seg["counts"]],
         })
         r = fig.hbar(y="y", left="left", right="right", height=0.62, source=src,
                      fill_color=seg["color"], line_color="white", line_width=1,
@@ -740,7 +741,6 @@ def roc_figure(curves: Sequence[dict], size: int = 400):
     """ROC curves, one line per detection method; ``curves`` have ``label``, ``fpr``, ``tpr``, ``auroc``."""
     fig = figure(width=size + 250, height=size, tools="", toolbar_location=None,
                  x_range=Range1d(0, 1), y_range=Range1d(0, 1.01))
-    _style(fig)
     fig.xaxis.axis_label = "false positive rate (trained-class images flagged)"
     fig.yaxis.axis_label = "true positive rate (unseen images flagged)"
     fig.line([0, 1], [0, 1], line_color="#c0c4cc", line_dash="dashed")
@@ -770,7 +770,6 @@ def training_figure(history: dict, width: int = 430, height: int = 260):
                   toolbar_location=None)
     acc = figure(width=width, height=height, title="accuracy", tools="", toolbar_location=None)
     for fig in (loss, acc):
-        _style(fig)
         fig.xaxis.axis_label = "epoch"
         fig.xaxis.ticker = BasicTicker(min_interval=1, desired_num_ticks=8)
     src = ColumnDataSource({"e": epoch,
@@ -786,7 +785,7 @@ def training_figure(history: dict, width: int = 430, height: int = 260):
     acc.add_tools(HoverTool(renderers=[b], tooltips=[("epoch", "@e"), ("train", "@tr{0.0000}"),
                                                      ("test", "@te{0.0000}")], mode="vline"))
     _legend(acc, [("train", [a]), ("test", [b])], location="bottom_right")
-    return gridplot([loss, acc], ncols=2, toolbar_location=None)
+    return grid([loss, acc], 2, toolbar_location=None)
 
 
 def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width: int = 430,
@@ -798,7 +797,6 @@ def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width
     paths = figure(width=width, height=height, title="distinct paths and their purity",
                    tools="", toolbar_location=None, y_range=Range1d(-0.02, 1.05))
     for fig in (nmi, paths):
-        _style(fig)
         fig.xaxis.axis_label = "epoch"
         fig.xaxis.ticker = BasicTicker(min_interval=1, desired_num_ticks=8)
     shades = [_mix("#2f6db5", t) for t in np.linspace(0.6, -0.45, max(1, len(layer_names)))]
@@ -824,5 +822,4 @@ def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width
     b = paths.line(epochs, count, line_color="#5f6b7a", line_width=2.2, line_dash="dashed",
                    y_range_name="count")
     _legend(paths, [("purity", [a]), ("distinct paths", [b])], location="bottom_right")
-    _style(paths)
-    return gridplot([nmi, paths], ncols=2, toolbar_location=None)
+    return grid([nmi, paths], 2, toolbar_location=None)

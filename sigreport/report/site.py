@@ -131,7 +131,8 @@ def write_site_pages(runs: list[RunEntry], docs_dir: Path | str,
 
     The previous generated pages are removed first, so a deleted run leaves no page behind.
     """
-    from sigreport.report.render import _templates_dir, template_env
+    from sigreport.report.assets import templates_dir
+    from sigreport.report.formatters import template_env
 
     docs_dir = Path(docs_dir)
     runs_dir = docs_dir / "runs"
@@ -154,7 +155,7 @@ def write_site_pages(runs: list[RunEntry], docs_dir: Path | str,
     for run, row in zip(runs, rows):
         write(f"runs/{run.name}.md", env.get_template("site/run.md.j2").render(
             run=row, files=sorted(p.name for p in run.folder.iterdir() if p.is_file())))
-    assets = _templates_dir() / "site"
+    assets = templates_dir() / "site"
     for name in ("sortable.js", "site.css"):
         write(f"runs/{name}", (assets / name).read_text("utf-8"))
     return written

@@ -1,0 +1,128 @@
+"""Files a report needs beside its numbers: the templates folder and BokehJS.
+
+:func:`vendor_bokeh` is the one function here that writes: once per output
+folder, the BokehJS files that site-mode reports load by relative path
+(``../_bokeh/bokeh-<version>.min.js``). :func:`script_tags` makes the
+``<script>`` tags of a page, inlined (standalone) or pointing there.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import bokeh
+from bokeh.embed.bundle import bundle_for_objs_and_resources
+from bokeh.resources import Resources
+from markupsafe import Markup
+
+__all__ = ["BOKEH_DIR", "bokeh_files", "script_tags", "templates_dir", "vendor_bokeh"]
+
+BOKEH_DIR = "_bokeh"
+# BokehJS bundles vendored for site mode, by Bokeh's component name.
+_COMPONENTS = ("bokeh", "bokeh-gl", "bokeh-widgets", "bokeh-tables", "bokeh-mathjax")
+
+
+def templates_dir() -> Path:
+    """The folder of the Jinja templates: packaged in the wheel, or the repository's."""
+    import sigreport
+
+    packaged = Path(sigreport.__file__).parent / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(sigreport.__file__).resolve().parent.parent / "templates"
+
+
+def _bokeh_static() -> Path:
+    from bokeh.util.paths import bokehjs_path
+
+    return Path(bokehjs_path()) / "js"
+
+
+def bokeh_files() -> dict[str, Path]:
+    """Vendored file name -> source path of every BokehJS bundle of the installed Bokeh.
+
+    Names carry the version (``bokeh-3.9.2.min.js``), so reports made with
+    different Bokeh versions can share one ``_bokeh/`` folder.
+    """
+    version = bokeh.__version__
+    static = _bokeh_static()
+    out = {f"{c}-{version}.min.js": static / f"{c}.min.js" for c in _COMPONENTS}
+    return {name: src for name, src in out.items() if src.is_file()}
+
+
+def _bokeh_licence() -> str | None:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution("bokeh")
+    except PackageNotFoundError:
+        return None
+    for f in dist.files or ():
+        if f.name.upper().startswith("LICENSE"):
+            text = f.read_text()
+            if text:
+                return text
+    return None
+
+
+def vendor_bokeh(out_dir: Path | str) -> Path:
+    """Copy the installed BokehJS into ``<out_dir>/_bokeh/`` where it is missing.
+
+    Site-mode reports in ``<out_dir>/<name>/index.html`` load it from
+    ``../_bokeh/``. Files already present with the right size are left alone;
+    new ones are written to a temporary name and renamed, so a concurrent
+    reader never sees half a file.
+
+    Returns
+    -------
+    Path
+        The ``_bokeh`` folder.
+    """
+    folder = Path(out_dir) / BOKEH_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted: dict[str, bytes | Path] = dict(bokeh_files())
+    licence = _bokeh_licence()
+    if licence:
+        wanted[f"LICENSE-bokeh-{bokeh.__version__}.txt"] = licence.encode()
+    for name, src in wanted.items():
+        dest = folder / name
+        size = src.stat().st_size if isinstance(src, Path) else len(src)
+        if dest.is_file() and dest.stat().st_size == size:
+            continue
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                if isinstance(src, Path):
+                    with open(src, "rb") as fin:
+                        shutil.copyfileobj(fin, fh)
+                else:
+                    fh.write(src)
+            os.replace(tmp, dest)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    return folder
+
+
+def _inline_script(js: str) -> str:
+    return "<script>" + js.replace("</script", "<\\/script") + "</script>"
+
+
+def script_tags(models: list[Any], standalone: bool) -> Markup:
+    """``<script>`` tags that load what ``models`` need: inlined, or from ``../_bokeh/``."""
+    if standalone:
+        bundle = bundle_for_objs_and_resources(models, Resources(mode="inline"))
+        return Markup("\n".join(_inline_script(js) for js in bundle.js_raw))
+    bundle = bundle_for_objs_and_resources(models, Resources(mode="server", root_url="/"))
+    tags = []
+    for url in bundle.js_files:
+        stem = str(url.url if hasattr(url, "url") else url).rsplit("/", 1)[-1].split("?")[0]
+        component = stem.removesuffix(".min.js").removesuffix(".js")
+        src = f"../{BOKEH_DIR}/{component}-{bokeh.__version__}.min.js"
+        tags.append(f'<script src="{html.escape(src)}"></script>')
+    tags += [_inline_script(js) for js in bundle.js_raw]
+    return Markup("\n".join(tags))

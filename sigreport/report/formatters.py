@@ -1,0 +1,66 @@
+"""Numbers as text, one way everywhere: the Jinja filters of reports and site pages.
+
+Templates hold no arithmetic: they pipe a value through one of :data:`FILTERS`
+(``{{ v | pct(1) }}``). Every filter prints "n/a" for a missing value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from sigreport.report.assets import templates_dir
+
+__all__ = ["FILTERS", "count", "num", "pct", "seconds", "signed_pct", "template_env"]
+
+
+def pct(value: Any, digits: int = 1) -> str:
+    """A fraction as a percentage: 0.1234 -> "12.3%"."""
+    if value is None:
+        return "n/a"
+    return f"{100 * float(value):.{digits}f}%"
+
+
+def num(value: Any, digits: int = 3) -> str:
+    """A number: integers with thousands separators, floats with ``digits`` decimals, yes/no."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    return f"{float(value):.{digits}f}"
+
+
+def signed_pct(value: Any, digits: int = 2) -> str:
+    """A difference of two fractions in percentage points, with its sign."""
+    if value is None:
+        return "n/a"
+    return f"{100 * float(value):+.{digits}f} pp"
+
+
+def count(value: Any) -> str:
+    """A count with thousands separators."""
+    return "n/a" if value is None else f"{int(value):,}"
+
+
+def seconds(value: Any) -> str:
+    """A duration: "3.25 s", or "2 min 5 s" from a minute on."""
+    if value is None:
+        return "n/a"
+    v = float(value)
+    return f"{v:.2f} s" if v < 60 else f"{int(v // 60)} min {v % 60:.0f} s"
+
+
+FILTERS = {"pct": pct, "signed_pct": signed_pct, "num": num, "count": count, "seconds": seconds}
+
+
+def template_env() -> jinja2.Environment:
+    """The Jinja environment of reports and site pages: autoescape on, :data:`FILTERS`."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(FILTERS)
+    return env

@@ -1,0 +1,105 @@
+"""What every section's view builder shares: the class context, path text, digit grids.
+
+A view builder takes the run's numbers (metrics) and arrays and returns a
+:class:`Section`: the Bokeh figures it draws and the plain values its
+template include shows. It writes nothing and renders no HTML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sigreport.data import Dataset
+from sigreport.report import figures as F
+from sigreport.report.images import build_mosaic, png_data_uri
+
+__all__ = ["Context", "Section", "build_context", "format_path", "mosaic", "pick", "split_paths"]
+
+_DIGIT_SCALE = 1.25  # digits in image grids are shown 35 px tall
+
+
+@dataclasses.dataclass
+class Section:
+    """One section's view: figures by name, their tables (``data``), other template values."""
+
+    figures: dict[str, Any] = dataclasses.field(default_factory=dict)
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)
+    values: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Context:
+    """The classes of a run as every section names and colours them, and its specific paths."""
+
+    classes: list[int]
+    probes: list[int]
+    colors: dict[int, str]
+    label: dict[int, str]       # "7", "3 (unseen)"
+    name: dict[int, str]        # plain class name
+    specific: dict[tuple, dict]  # path -> {"letter", "dominant", "total", "purity", "row"}
+
+
+def _letters(i: int) -> str:
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = chr(65 + r) + out
+    return out
+
+
+def format_path(path: Sequence[int], class_label: dict[int, str] | None = None) -> str:
+    """A path as text: clusters per hidden layer, then the prediction ("c3 · c0 · c5 → 7")."""
+    path = [int(p) for p in path]
+    if not path:
+        return ""
+    clusters = " \u00b7 ".join("noise" if p < 0 else f"c{p}" for p in path[:-1])
+    pred = path[-1]
+    pred_text = class_label.get(pred, str(pred)) if class_label else str(pred)
+    return f"{clusters} \u2192 {pred_text}"
+
+
+def _class_names(metrics: dict, dataset: Dataset) -> dict[int, str]:
+    names = metrics.get("experiment", {}).get("class_names") or {}
+    out = {int(k): str(v) for k, v in names.items()}
+    for i, n in enumerate(dataset.class_names):
+        out.setdefault(i, n)
+    return out
+
+
+def build_context(metrics: dict, dataset: Dataset) -> Context:
+    classes = [int(c) for c in dataset.classes]
+    probes = [int(c) for c in dataset.probe_classes]
+    names = _class_names(metrics, dataset)
+    label = {c: names.get(c, str(c)) for c in classes}
+    label.update({c: f"{names.get(c, str(c))} (unseen)" for c in probes})
+    specific = {}
+    for row in metrics.get("paths", {}).get("table", []):
+        if row.get("specific"):
+            key = tuple(int(p) for p in row["path"])
+            specific[key] = {"letter": _letters(len(specific)), "row": row,
+                             "dominant": row.get("dominant_class"), "total": row.get("total"),
+                             "purity": row.get("purity")}
+    return Context(classes, probes, F.class_palette(classes, probes), label, names, specific)
+
+
+def split_paths(sigs: Any, split: str) -> list[tuple]:
+    return [tuple(p) for p in np.asarray(sigs.paths[split]).tolist()]
+
+
+def pick(rows: np.ndarray, n: int, seed: int) -> np.ndarray:
+    if len(rows) <= n:
+        return rows
+    rng = np.random.default_rng([seed, len(rows)])
+    return np.sort(rng.choice(rows, size=n, replace=False))
+
+
+def mosaic(images: np.ndarray, n_cols: int) -> dict:
+    """A grid of digits as a data URI with its natural size, so every grid shows digits alike."""
+    grid = build_mosaic(images, n_cols)
+    return {"src": png_data_uri(grid), "width": round(grid.shape[1] * _DIGIT_SCALE),
+            "height": round(grid.shape[0] * _DIGIT_SCALE)}

@@ -1,0 +1,66 @@
+"""Section 7, exemplars: the images on each specific path, and the images on another class's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sigreport.data import Dataset
+from sigreport.report.images import png_data_uri
+from sigreport.report.sections.common import Context, Section, format_path, mosaic, pick
+
+__all__ = ["build_exemplars"]
+
+_MAX_EXEMPLARS = 8
+
+
+def _exemplars(ctx: Context, dataset: Dataset, sigs: Any, seed: int) -> list[dict]:
+    train_paths = np.asarray(sigs.paths["train"], dtype=np.int64)
+    images = dataset.train.images()
+    out = []
+    for path, info in list(ctx.specific.items())[:_MAX_EXEMPLARS]:
+        rows = np.flatnonzero(np.all(train_paths == np.asarray(path)[None, :], axis=1))
+        if not len(rows):
+            continue
+        mean = np.rint(images[rows].astype(np.float32).mean(0)).astype(np.uint8)
+        members = images[pick(rows, 12, seed)]
+        row = info["row"]
+        out.append({
+            "letter": info["letter"], "path": format_path(path, ctx.name),
+            "dominant": ctx.label.get(info["dominant"], str(info["dominant"])),
+            "color": ctx.colors.get(info["dominant"], "#888888"),
+            "purity": info["purity"], "total": info["total"], "n_train": len(rows),
+            "counts": [(ctx.label[int(c)], n) for c, n in row.get("counts", {}).items()],
+            "mean": png_data_uri(255 - mean),
+            "grid": mosaic(members, 6),
+        })
+    return out
+
+
+def _atypical(ctx: Context, metrics: dict, dataset: Dataset, seed: int) -> list[dict]:
+    out = []
+    entries = metrics.get("answers", {}).get("signatures_differ", {}).get("atypical", []) or []
+    for entry in entries:
+        split = entry.get("split", "test")
+        part = getattr(dataset, split, dataset.test)
+        where = {int(i): r for r, i in enumerate(part.index.tolist())}
+        rows = np.array([where[int(i)] for i in entry.get("indices", []) if int(i) in where],
+                        dtype=np.int64)
+        grid = None
+        if len(rows):
+            grid = mosaic(part.images()[pick(rows, 24, seed)], 12)
+        out.append({"cls": ctx.label.get(int(entry["class"]), str(entry["class"])),
+                    "like": ctx.label.get(int(entry["looks_like"]), str(entry["looks_like"])),
+                    "count": entry.get("count"), "fraction": entry.get("fraction"),
+                    "split": split, "grid": grid,
+                    "color": ctx.colors.get(int(entry["class"]))})
+    return out
+
+
+
+def build_exemplars(ctx: Context, metrics: dict, dataset: Dataset, sigs: Any,
+                    seed: int) -> Section:
+    """Mean image and sample of each specific path; grids of the atypical images."""
+    return Section(values={"exemplars": _exemplars(ctx, dataset, sigs, seed),
+                           "atypical": _atypical(ctx, metrics, dataset, seed)})

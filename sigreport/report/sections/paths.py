@@ -1,0 +1,72 @@
+"""Section 1, paths across layers: the alluvial diagram, its node table, the specific paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sigreport.activations import Activations
+from sigreport.report import figures as F
+from sigreport.report.sections.common import Context, Section, format_path
+
+__all__ = ["MAX_LISTED_PATHS", "alluvial_layout", "build_paths"]
+
+MAX_LISTED_PATHS = 12
+
+
+def alluvial_layout(ctx: Context, acts: Activations, sigs: Any, letters: bool,
+                     n_curve: int = 14) -> tuple[F.AlluvialLayout, list[dict[int, str]],
+                                                 np.ndarray]:
+    """Layout, node labels and paths (int64 (n, n_hidden + 1)) of the test and unseen images."""
+    test_paths = np.asarray(sigs.paths["test"], dtype=np.int64)
+    probe_paths = np.asarray(sigs.paths["probe"], dtype=np.int64)
+    paths = np.concatenate([test_paths, probe_paths]) if len(probe_paths) else test_paths
+    y = np.concatenate([acts.test.y, acts.probe.y]).astype(np.int64)
+    node_ids = np.concatenate([y[:, None], paths], axis=1)
+    labels = [ctx.specific[p]["letter"] if letters and p in ctx.specific else ""
+              for p in map(tuple, paths.tolist())]
+    columns = ["class", *sigs.path_layers[:-1], "prediction"]
+    layout = F.layout_alluvial(node_ids, y, ctx.classes + ctx.probes, columns, labels,
+                               n_curve=n_curve)
+    node_label: list[dict[int, str]] = [dict(ctx.label)]
+    for col in range(1, len(columns) - 1):
+        keys = np.unique(node_ids[:, col])
+        node_label.append({int(k): ("noise" if k < 0 else f"c{k}") for k in keys})
+    node_label.append({c: ctx.name.get(c, str(c)) for c in np.unique(node_ids[:, -1]).tolist()})
+    return layout, node_label, paths
+
+
+def _alluvial(ctx: Context, acts: Activations, sigs: Any) -> tuple[Any, dict]:
+    layout, node_label, _ = alluvial_layout(ctx, acts, sigs, letters=True)
+    columns = layout.columns
+    # Only the paths listed under the figure get a tag on it.
+    owner = {info["letter"]: info["dominant"]
+             for info in list(ctx.specific.values())[:MAX_LISTED_PATHS]}
+    fig = F.alluvial_figure(layout, ctx.colors, ctx.label, node_label, path_owner=owner,
+                            height=min(720, 360 + 18 * max(
+                                len([n for n in layout.nodes if n["col"] == c])
+                                for c in range(len(columns)))))
+    table = []
+    for col in range(1, len(columns) - 1):
+        for nd in (n for n in layout.nodes if n["col"] == col):
+            parts = sorted(nd["by_class"].items(), key=lambda kv: -kv[1])
+            table.append({"column": columns[col], "node": node_label[col][nd["key"]],
+                          "count": nd["count"],
+                          "by_class": [(ctx.label[c], k) for c, k in parts],
+                          "top": ctx.label.get(parts[0][0]), "purity": parts[0][1] / nd["count"]})
+    return fig, {"nodes": table, "n_test": len(acts.test.y),
+                 "n_probe": len(acts.probe.y)}
+
+
+
+def build_paths(ctx: Context, metrics: dict, acts: Activations, sigs: Any) -> Section:
+    """The alluvial diagram of the test and unseen images, and the specific paths it letters."""
+    fig, nodes = _alluvial(ctx, acts, sigs)
+    specific = [{"letter": i["letter"], "path": format_path(p, ctx.name),
+                 "owner": ctx.label.get(i["dominant"]), "total": i["total"],
+                 "purity": i["purity"], "color": ctx.colors.get(i["dominant"], "#888")}
+                for p, i in ctx.specific.items()]
+    return Section({"alluvial": fig}, {"alluvial": nodes},
+                   {"specific": specific, "n_listed": MAX_LISTED_PATHS,
+                    "paths_meta": metrics.get("paths", {})})

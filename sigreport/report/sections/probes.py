@@ -1,0 +1,107 @@
+"""Section 6, the unseen class: paths per class, unseen images by path, where they land."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sigreport.activations import Activations
+from sigreport.data import Dataset
+from sigreport.report import figures as F
+from sigreport.report.sections.common import (
+    Context,
+    Section,
+    format_path,
+    mosaic,
+    pick,
+    split_paths,
+)
+
+__all__ = ["build_probes"]
+
+_MAX_SPECIFIC_SEGMENTS = 10
+_MAX_PROBE_GROUPS = 6
+
+
+def _path_shares(ctx: Context, acts: Activations, sigs: Any) -> tuple[Any, dict]:
+    train_set = set(split_paths(sigs, "train"))
+    rows: list[tuple[str, list[tuple]]] = []
+    for c in ctx.classes:
+        mask = acts.test.y == c
+        rows.append((ctx.label[c], [p for p, m in zip(split_paths(sigs, "test"), mask) if m]))
+    for c in ctx.probes:
+        mask = acts.probe.y == c
+        rows.append((ctx.label[c], [p for p, m in zip(split_paths(sigs, "probe"), mask) if m]))
+    spec = list(ctx.specific.items())
+    shown = spec[:_MAX_SPECIFIC_SEGMENTS]
+    shown_keys = {p for p, _ in shown}
+    dominant = [info["dominant"] for _, info in shown]
+    shade = F.cluster_palette(dominant, ctx.colors)
+    segments = []
+    for (path, info), color in zip(shown, shade):
+        counts = [sum(1 for p in members if p == path) for _, members in rows]
+        segments.append({"name": f"{info['letter']}: {format_path(path, ctx.name)}",
+                         "letter": info["letter"], "color": color, "hatch": False,
+                         "counts": counts})
+    groups = (
+        ("other specific paths", "#9aa3ad", False,
+         lambda p: p in ctx.specific and p not in shown_keys),
+        ("other paths seen in training", F.OTHER_COLOR, False,
+         lambda p: p not in ctx.specific and p in train_set),
+        ("paths never seen in training", F.NOVEL_COLOR, True, lambda p: p not in train_set),
+    )
+    for name, color, hatch, pred in groups:
+        counts = [sum(1 for p in members if pred(p)) for _, members in rows]
+        if any(counts):
+            segments.append({"name": name, "letter": "", "color": color, "hatch": hatch,
+                             "counts": counts})
+    totals = [max(1, len(members)) for _, members in rows]
+    for seg in segments:
+        seg["shares"] = [c / t for c, t in zip(seg["counts"], totals)]
+    fig = F.path_share_figure([r for r, _ in rows], segments)
+    return fig, {"rows": [r for r, _ in rows], "totals": [len(m) for _, m in rows],
+                 "segments": segments}
+
+
+def _probe_groups(ctx: Context, acts: Activations, dataset: Dataset, sigs: Any,
+                  seed: int) -> list[dict]:
+    train_set = set(split_paths(sigs, "train"))
+    paths = split_paths(sigs, "probe")
+    images = dataset.probe.images()
+    out = []
+    for c in ctx.probes:
+        rows_c = np.flatnonzero(acts.probe.y == c)
+        groups: dict[tuple, list[int]] = {}
+        for r in rows_c.tolist():
+            groups.setdefault(paths[r], []).append(r)
+        ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+        shown = []
+        n_groups = _MAX_PROBE_GROUPS if len(ctx.probes) == 1 else _MAX_PROBE_GROUPS - 2
+        for path, rows in ranked[:n_groups]:
+            info = ctx.specific.get(path)
+            shown.append({
+                "path": format_path(path, ctx.name), "letter": info["letter"] if info else "",
+                "count": len(rows), "fraction": len(rows) / max(1, len(rows_c)),
+                "seen": path in train_set,
+                "like": ctx.label.get(info["dominant"]) if info else None,
+                "color": ctx.colors.get(info["dominant"], "#555555") if info else None,
+                "grid": mosaic(images[pick(np.asarray(rows), 12, seed)], 6),
+            })
+        rest = sum(len(v) for _, v in ranked[n_groups:])
+        out.append({"cls": ctx.label[c], "color": ctx.colors[c], "n": len(rows_c),
+                    "n_paths": len(groups), "groups": shown, "rest": rest})
+    return out
+
+
+
+def build_probes(ctx: Context, metrics: dict, acts: Activations, dataset: Dataset, sigs: Any,
+                 seed: int) -> Section:
+    """Each class's share of images per path, the unseen images grouped by path, per-layer landing.
+
+    The path shares are drawn without unseen classes too (for the trained classes alone).
+    """
+    fig, shares = _path_shares(ctx, acts, sigs)
+    return Section({"paths": fig}, {"paths": shares},
+                   {"probe_groups": _probe_groups(ctx, acts, dataset, sigs, seed),
+                    "probes": metrics.get("probes", []) or []})

@@ -1,0 +1,88 @@
+"""Section 2, each layer projected to 2-D: linked scatter plots coloured by class or cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sigreport.activations import Activations
+from sigreport.config import Config
+from sigreport.data import Dataset
+from sigreport.report import figures as F
+from sigreport.report.images import png_data_uri
+from sigreport.report.projection import compute_projections
+from sigreport.report.sections.common import Context, Section, format_path
+
+__all__ = ["build_projections"]
+
+
+def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
+                config: Config, metrics: dict) -> tuple[Any, dict]:
+    names = [lay["name"] for lay in metrics.get("layers", [])] or \
+        ["input", *acts.hidden, "logits"]
+    names = [n for n in names if n in acts.train.layers]
+    proj = compute_projections(acts, tuple(names), config.report, config.seed)
+    n = len(proj.row)
+    y = np.zeros(n, np.int64)
+    pred = np.zeros(n, np.int64)
+    imgs = np.zeros((n, 28, 28), np.uint8)
+    paths: list[str] = [""] * n
+    for split in ("test", "probe"):
+        mask = proj.split == split
+        if not mask.any():
+            continue
+        rows = proj.row[mask]
+        y[mask] = acts.split(split).y[rows]
+        pred[mask] = acts.split(split).predicted[rows]
+        imgs[mask] = getattr(dataset, split).images()[rows]
+        split_paths = np.asarray(sigs.paths[split])[rows]
+        for i, p in zip(np.flatnonzero(mask), split_paths.tolist()):
+            info = ctx.specific.get(tuple(p))
+            paths[i] = format_path(p, ctx.name) + (f" (path {info['letter']})" if info else "")
+    thumbs = [png_data_uri(255 - im, bits=4) for im in imgs]
+    cluster_label, cluster_color = {}, {}
+    layer_metrics = {lay["name"]: lay for lay in metrics.get("layers", [])}
+    for name in names:
+        sig = sigs.layer(name)
+        lab = np.zeros(n, np.int64)
+        for split in ("test", "probe"):
+            mask = proj.split == split
+            if mask.any():
+                lab[mask] = np.asarray(sig.labels[split])[proj.row[mask]]
+        dominant = layer_metrics.get(name, {}).get("cluster_dominant_class") or \
+            [None] * int(sig.n_clusters)
+        shades = F.cluster_palette(dominant, ctx.colors)
+        cluster_label[name] = ["noise" if k < 0 else f"c{k}" for k in lab.tolist()]
+        cluster_color[name] = ["#b0b0b0" if k < 0 else shades[k] for k in lab.tolist()]
+    titles = []
+    for name in names:
+        ev = proj.explained.get(name)
+        titles.append(f"{name}" + (f"  \u00b7  PCA {100 * ev:.0f}% of variance"
+                                   if ev is not None else ""))
+    fig = F.projection_figure(
+        proj.xy, names, titles,
+        point_color=[ctx.colors[int(c)] for c in y],
+        point_marker=["triangle" if int(c) in ctx.probes else "circle" for c in y],
+        point_info={"label": [ctx.label[int(c)] for c in y],
+                    "pred": [ctx.name.get(int(p), str(p)) for p in pred], "path": paths},
+        cluster_label=cluster_label, cluster_color=cluster_color, thumbs=thumbs,
+        n_cols=3 if len(names) != 4 else 2)
+    counts = {ctx.label[int(c)]: int(k) for c, k in zip(*np.unique(y, return_counts=True))}
+    return fig, {"method": proj.method, "n_points": n, "counts": counts,
+                 "n_layers": len(names), "layers": names,
+                 "explained": [(nm, proj.explained.get(nm)) for nm in names]}
+
+
+
+def build_projections(ctx: Context, metrics: dict, acts: Activations, sigs: Any,
+                      dataset: Dataset, config: Config) -> Section:
+    """The projection panels and the numbers behind them.
+
+    Raises
+    ------
+    ConfigError
+        ``report.projection = "umap"`` without the umap-learn package.
+    """
+    fig, numbers = _projection(ctx, acts, sigs, dataset, config, metrics)
+    return Section({"projection": fig}, {"projection": numbers})

@@ -1,0 +1,31 @@
+"""Section 9, reproduce: seeds, versions, checksums, timings and the resolved config."""
+
+from __future__ import annotations
+
+from sigreport.config import Config, config_to_toml
+from sigreport.report.sections.common import Section
+
+__all__ = ["build_reproducibility"]
+
+
+def _repro(manifest: dict, config: Config) -> dict:
+    versions = manifest.get("versions", {}) or {}
+    timings = manifest.get("timings_s", {}) or {}
+    return {
+        "seed": manifest.get("seed", config.seed),
+        "seeds": manifest.get("seeds") or list(config.all_seeds),
+        "versions": sorted(versions.items()),
+        "data_sha256": manifest.get("data_sha256"),
+        "git_commit": manifest.get("git_commit"),
+        "created": manifest.get("created"),
+        "timings": list(timings.items()),
+        "total_s": sum(float(v) for v in timings.values()) if timings else None,
+        "config_toml": config_to_toml(config),
+    }
+
+
+
+def build_reproducibility(metrics: dict, manifest: dict, config: Config) -> Section:
+    """What a reader needs to rerun the report, and what was subsampled."""
+    return Section(values={"repro": _repro(manifest, config),
+                           "subsampling": metrics.get("subsampling") or {}})

@@ -26,6 +26,7 @@ from bokeh.models import (
     LegendItem,
     Range1d,
     Span,
+    Whisker,
 )
 from bokeh.palettes import interp_palette
 from bokeh.plotting import figure
@@ -611,59 +612,56 @@ def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_cla
 # --- per-layer curves --------------------------------------------------------------------
 
 
-def layer_curves_figure(layers: Sequence[dict], separation_layer: str | None,
-                        threshold: float | None = None, width: int = 330, height: int = 300):
-    """Linear probe accuracy, cluster/class NMI and class divergence across layers.
+def separation_figure(per_layer: Sequence[dict], separation_layer: str | None,
+                      labels: dict[str, str], width: int = 330, height: int = 300):
+    """Label alignment per layer: the trained network against its two controls.
 
-    Three panels, each with its own scale (probe accuracies are often all close
-    to 1). The input (layer 0) is each curve's dashed baseline; the separation
-    layer is marked with a band.
+    One panel per measure (``labels``: measure -> title). The trained network is
+    the solid line, the untrained network (epoch 0) the dashed one, both with
+    their 95% intervals as whiskers; the input's interval is the grey band. The
+    separation layer is marked.
     """
-    names = [lay["name"] for lay in layers]
-    x = np.arange(len(layers), dtype=np.float32)
-    series = (("linear_probe_accuracy", "linear probe accuracy (test)", "#2f6db5", "circle"),
-              ("cluster_class_nmi", "cluster / class NMI", "#e69f00", "square"),
-              ("class_divergence_js", "class divergence (JS)", "#7b4fa0", "diamond"))
+    names = [row["layer"] for row in per_layer]
+    x = np.arange(len(names), dtype=np.float64)
     panels = []
-    for key, label, color, marker in series:
-        y = np.array([np.nan if lay.get(key) is None else lay[key] for lay in layers],
-                     dtype=np.float32)
-        finite = y[np.isfinite(y)]
-        if key == "linear_probe_accuracy" and len(finite):
-            lo = float(min(finite.min(), threshold if threshold is not None else 1.0))
-            span = max(1.0 - lo, 0.02)
-            y_range = Range1d(max(0.0, lo - 0.15 * span), 1.0 + 0.08 * span)
-        else:
-            top = float(max(1.0, finite.max())) if len(finite) else 1.0
-            y_range = Range1d(-0.02 * top, 1.05 * top)
+    for measure, label in labels.items():
         fig = figure(width=width, height=height, title=label, tools="", toolbar_location=None,
-                     y_range=y_range, x_range=Range1d(-0.4, len(layers) - 0.6))
-        fig.xaxis.ticker = list(range(len(layers)))
+                     x_range=Range1d(-0.4, len(names) - 0.6))
+        fig.xaxis.ticker = list(range(len(names)))
         fig.xaxis.major_label_overrides = {i: n for i, n in enumerate(names)}
-        fig.xaxis.major_label_orientation = 0.6 if len(layers) > 5 else 0.0
+        fig.xaxis.major_label_orientation = 0.6 if len(names) > 5 else 0.0
+        inp = per_layer[0]["ci"][measure]
+        if inp is not None:
+            fig.add_layout(BoxAnnotation(bottom=inp[0], top=inp[1], fill_color="#9ca3af",
+                                         fill_alpha=0.25, line_color=None))
         if separation_layer in names:
-            i = names.index(separation_layer)
-            fig.add_layout(BoxAnnotation(left=i - 0.3, right=len(layers) - 0.6,
-                                         fill_color="#2a9d5c", fill_alpha=0.07, line_color=None))
-            fig.add_layout(Span(location=i, dimension="height", line_color="#2a9d5c",
-                                line_dash="dashed", line_width=1.5))
-        if key == "linear_probe_accuracy" and threshold is not None:
-            fig.add_layout(Span(location=threshold, dimension="width", line_color="#9ca3af",
-                                line_dash="dotted", line_width=1))
-        src = ColumnDataSource({"x": x, "y": y, "layer": names,
-                                "v": ["n/a" if np.isnan(v) else f"{v:.4f}" for v in y]})
-        if len(y) and not np.isnan(y[0]):
-            fig.add_layout(Span(location=float(y[0]), dimension="width", line_color=color,
-                                line_alpha=0.5, line_dash="dashed", line_width=1))
-        fig.line("x", "y", source=src, line_color=color, line_width=2.2)
-        dots = fig.scatter("x", "y", source=src, marker=marker, size=9, fill_color=color,
-                           line_color="white")
-        fig.add_tools(HoverTool(renderers=[dots], tooltips=[(label, "@v"), ("layer", "@layer")]))
+            fig.add_layout(Span(location=names.index(separation_layer), dimension="height",
+                                line_color="#2a9d5c", line_dash="dashed", line_width=1.5))
+        for key, ci_key, color, dash, legend in (
+                ("value", "ci", "#2f6db5", "solid", "trained"),
+                ("control", "control_ci", "#c2410c", "dashed", "untrained (epoch 0)")):
+            y = np.array([np.nan if row[key][measure] is None else row[key][measure]
+                          for row in per_layer], dtype=np.float64)
+            if key == "control":
+                y[0] = np.nan            # the input has no untrained counterpart
+            if np.all(np.isnan(y)):
+                continue
+            lo = [row[ci_key][measure][0] if row[ci_key][measure] else np.nan for row in per_layer]
+            hi = [row[ci_key][measure][1] if row[ci_key][measure] else np.nan for row in per_layer]
+            src = ColumnDataSource({"x": x, "y": y, "lo": lo, "hi": hi, "layer": names,
+                                    "v": ["n/a" if np.isnan(v) else f"{v:.3f}" for v in y]})
+            fig.line("x", "y", source=src, line_color=color, line_width=2, line_dash=dash,
+                     legend_label=legend)
+            dots = fig.scatter("x", "y", source=src, size=7, fill_color=color, line_color="white")
+            fig.add_layout(Whisker(source=src, base="x", lower="lo", upper="hi",
+                                   line_color=color))
+            fig.add_tools(HoverTool(renderers=[dots], tooltips=[
+                (legend, "@v"), ("95% interval", "@lo{0.000} to @hi{0.000}"),
+                ("layer", "@layer")]))
+        fig.legend.location = "bottom_right"
+        fig.legend.label_text_font_size = "9pt"
         panels.append(fig)
-    return grid(panels, 3, toolbar_location=None)
-
-
-# --- CKA -----------------------------------------------------------------------------------
+    return grid(panels, len(panels), toolbar_location=None)
 
 
 def cka_figure(layers: Sequence[str], matrix: Sequence[Sequence[float]], size: int = 360):
@@ -802,7 +800,7 @@ def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width
     shades = [_mix("#2f6db5", t) for t in np.linspace(0.6, -0.45, max(1, len(layer_names)))]
     items = []
     for name, color in zip(layer_names, shades):
-        y = [next((lay.get("cluster_class_nmi") for lay in s.get("layers", [])
+        y = [next((lay.get("cluster_class_ami") for lay in s.get("layers", [])
                    if lay.get("name") == name), None) for s in snapshots]
         y = np.array([np.nan if v is None else v for v in y], np.float32)
         r = nmi.line(epochs, y, line_color=color, line_width=2)

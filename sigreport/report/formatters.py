@@ -13,7 +13,7 @@ import numpy as np
 
 from sigreport.report.assets import templates_dir
 
-__all__ = ["FILTERS", "count", "num", "pct", "seconds", "signed_pct", "template_env"]
+__all__ = ["FILTERS", "ci", "count", "num", "pct", "seconds", "signed_pct", "template_env"]
 
 
 def pct(value: Any, digits: int = 1) -> str:
@@ -54,7 +54,17 @@ def seconds(value: Any) -> str:
     return f"{v:.2f} s" if v < 60 else f"{int(v // 60)} min {v % 60:.0f} s"
 
 
-FILTERS = {"pct": pct, "signed_pct": signed_pct, "num": num, "count": count, "seconds": seconds}
+def ci(value: Any, digits: int = 3, percent: bool = False) -> str:
+    """A 95% interval [lo, hi] as "[0.839, 0.863]" (or in percent); "" when there is none."""
+    if value is None:
+        return ""
+    lo, hi = value
+    if percent:
+        return f"[{100 * float(lo):.{digits}f}%, {100 * float(hi):.{digits}f}%]"
+    return f"[{float(lo):.{digits}f}, {float(hi):.{digits}f}]"
+
+
+FILTERS = {"ci": ci, "pct": pct, "signed_pct": signed_pct, "num": num, "count": count, "seconds": seconds}
 
 
 def template_env() -> jinja2.Environment:

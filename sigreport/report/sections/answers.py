@@ -2,81 +2,74 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from sigreport.report.sections.common import Context, Section, format_path
+from sigreport.report.sections.layers import MEASURE_LABELS
 
 __all__ = ["build_answers"]
 
 _DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
-def _answers(ctx: Context, metrics: dict, ood_rows: list[dict]) -> dict:
-    ans = metrics.get("answers", {})
-    layers = {lay["name"]: lay for lay in metrics.get("layers", [])}
-    sep = ans.get("separation", {}) or {}
-    sep_layer = ans.get("separation_layer")
-    metric = sep.get("metric", "linear_probe_accuracy")
-    per_layer = {p["layer"]: p for p in sep.get("per_layer", []) or []}
-    q1 = {
-        "layer": sep_layer,
-        "metric": metric.replace("_", " "),
-        "value": per_layer.get(sep_layer, {}).get("value") if sep_layer else None,
-        "threshold": sep.get("threshold"),
-        "input_value": sep.get("input_value"),
-        "input_already": bool(sep.get("input_already_separates")),
-        "nmi": layers.get(sep_layer, {}).get("cluster_class_nmi") if sep_layer else None,
-        "per_layer": [{"layer": p["layer"], "value": p.get("value"),
-                       "gain": p.get("gain_over_input", p.get("gain"))}
-                      for p in sep.get("per_layer", []) or []],
-        "largest_gain": sep.get("largest_gain_layer"),
+def _q1(metrics: dict) -> dict:
+    sep = metrics["answers"]["separation"]
+    m = sep["measure"]
+    rows = {r["layer"]: r for r in sep["per_layer"]}
+    at = rows.get(sep["separation_layer"])
+    inp = sep["per_layer"][0]
+    return {
+        "layer": sep["separation_layer"], "reason": sep["reason"],
+        "measure": MEASURE_LABELS[m],
+        "value": at["value"][m] if at else None, "ci": at["ci"][m] if at else None,
+        "control": at["control"][m] if at else None,
+        "control_ci": at["control_ci"][m] if at else None,
+        "input": inp["value"][m], "input_ci": inp["ci"][m],
+        "control_epoch": sep["control_epoch"],
+        "agree": [MEASURE_LABELS[k] for k, v in sep["first_layer_by_measure"].items()
+                  if v == sep["separation_layer"] and k != m],
+        "probe_input": sep["input_linear_probe_accuracy"],
+        "probe_input_ci": sep["input_linear_probe_accuracy_ci"],
+        "largest_step": sep["largest_step_layer"],
     }
-    gains = {p["layer"]: p["gain"] for p in q1["per_layer"]}
-    q1["largest_gain_value"] = gains.get(q1["largest_gain"])
-    differ = ans.get("signatures_differ", {}) or {}
-    coverage = metrics.get("paths", {}).get("coverage", {}) or {}
-    cov = [(ctx.label.get(int(c), c), v) for c, v in coverage.items()]
-    mean_cov = float(np.mean([v for _, v in cov])) if cov else None
-    if mean_cov is None:
-        verdict = "Measured"
-    elif mean_cov >= 0.9:
-        verdict = "Yes, clearly"
-    elif mean_cov >= 0.5:
-        verdict = "Mostly"
-    else:
-        verdict = "Largely shared"
-    js_rows = [p for p in differ.get("per_layer", []) or [] if p.get("js") is not None]
-    hidden_js = [p for p in js_rows if p["layer"].startswith("hidden")]
-    strongest = max(hidden_js or js_rows, key=lambda p: p["js"]) if js_rows else None
-    atypical = sorted([a for a in differ.get("atypical", []) or [] if a.get("count")],
-                      key=lambda a: -a["count"])
-    q2 = {
-        "verdict": verdict, "coverage": cov, "strongest": strongest,
-        "n_specific": len(ctx.specific),
-        "n_paths": metrics.get("paths", {}).get("n_distinct_train"),
-        "atypical": [{"cls": ctx.label.get(int(a["class"])),
-                      "like": ctx.label.get(int(a["looks_like"])),
-                      "count": a["count"], "fraction": a.get("fraction"),
-                      "split": a.get("split", "test")} for a in atypical],
+
+
+def _q2(ctx: Context, metrics: dict) -> dict:
+    differ = metrics["answers"]["signatures_differ"]
+    paths = metrics["paths"]
+    last = differ["per_layer"][-1] if differ["per_layer"] else None
+    routed = sorted((r for r in differ["routed_like"] if r["count"]), key=lambda r: -r["count"])
+    cov = [(ctx.label[int(c)], v) for c, v in paths["coverage"].items()]
+    return {
+        "last": last, "input": differ["input"],
+        "differ": bool(last and last["beats_input"] and last["beats_control"] is not False),
+        "coverage": cov, "n_specific": paths["n_specific"],
+        "n_paths": paths["n_distinct_train"], "layers": paths["layers"],
+        "faithfulness": paths["faithfulness"],
+        "noise": paths["noise"],
+        "routed": [{"cls": ctx.label[int(r["class"])], "like": ctx.label[int(r["looks_like"])],
+                    "count": r["count"], "fraction": r["fraction"], "correct": r["correct"],
+                    "wrong": r["wrong"]} for r in routed],
     }
-    q3 = []
-    for u in ans.get("unseen", []) or []:
+
+
+def _q3(ctx: Context, metrics: dict) -> tuple[list[dict], dict | None]:
+    detection = metrics["answers"]["unseen_detection"]
+    out = []
+    for u in metrics["answers"]["unseen"]:
         c = int(u["class"])
-        pred = sorted(((ctx.label.get(int(k), k), v) for k, v in
-                       (u.get("predicted_as") or {}).items() if v), key=lambda kv: -kv[1])
-        borrowed = tuple(int(p) for p in u.get("most_borrowed_path") or ())
+        pred = sorted(((ctx.label[int(k)], v) for k, v in u["predicted_as"].items() if v),
+                      key=lambda kv: -kv[1])
+        borrowed = tuple(int(p) for p in u["most_borrowed_path"] or ())
         info = ctx.specific.get(borrowed)
-        best = max((r for r in ood_rows if str(r["probe_class"]) == str(c)
-                    and r["auroc"] is not None), key=lambda r: r["auroc"], default=None)
-        q3.append({"cls": ctx.label[c], "name": ctx.name.get(c, str(c)), "predicted": pred,
-                   "novel": u.get("novel_path_fraction"),
-                   "borrowed": format_path(borrowed, ctx.name) if borrowed else None,
-                   "borrowed_letter": info["letter"] if info else None,
-                   "borrowed_owner": ctx.label.get(info["dominant"]) if info else None,
-                   "best": best})
-    best_all = max((r for r in ood_rows if r["probe_class"] == "all" and r["auroc"] is not None),
-                   key=lambda r: r["auroc"], default=None)
-    return {"q1": q1, "q2": q2, "q3": q3, "q3_all": best_all}
+        best = detection["best_per_family_by_class"].get(str(c), {}) if detection else {}
+        first = u["layers"][0] if u["layers"] else None
+        out.append({"cls": ctx.label[c], "name": ctx.name.get(c, str(c)), "predicted": pred,
+                    "novel": u["novel_path_fraction"], "test_novel": u["test_novel_path_fraction"],
+                    "first": first, "layers": u["layers"],
+                    "borrowed": format_path(borrowed) if borrowed else None,
+                    "borrowed_letter": info["letter"] if info else None,
+                    "borrowed_owner": ctx.label.get(info["dominant"]) if info else None,
+                    "best": best})
+    return out, (detection["best_per_family"] if detection else None)
 
 
 def _phrase(items: list[str]) -> str:
@@ -108,11 +101,10 @@ def _experiment_line(metrics: dict, ctx: Context) -> dict:
 
 
 def build_answers(ctx: Context, metrics: dict, ood_rows: list[dict]) -> Section:
-    """The experiment in one line, the class colour legend and the three answers.
-
-    ``ood_rows`` are the detection section's rows (``values["ood"]``); an answer
-    names the best detector among them.
-    """
+    """The experiment in one line, the class colour legend and the three answers, every
+    number read from the metrics."""
     legend = [(ctx.label[c], ctx.colors[c], c in ctx.probes) for c in ctx.classes + ctx.probes]
-    return Section(values={"exp": _experiment_line(metrics, ctx),
-                           "answers": _answers(ctx, metrics, ood_rows), "legend": legend})
+    q3, families = _q3(ctx, metrics)
+    answers = {"q1": _q1(metrics), "q2": _q2(ctx, metrics), "q3": q3, "families": families}
+    return Section(values={"exp": _experiment_line(metrics, ctx), "answers": answers,
+                           "legend": legend})

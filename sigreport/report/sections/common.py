@@ -52,15 +52,9 @@ def _letters(i: int) -> str:
     return out
 
 
-def format_path(path: Sequence[int], class_label: dict[int, str] | None = None) -> str:
-    """A path as text: clusters per hidden layer, then the prediction ("c3 · c0 · c5 → 7")."""
-    path = [int(p) for p in path]
-    if not path:
-        return ""
-    clusters = " \u00b7 ".join("noise" if p < 0 else f"c{p}" for p in path[:-1])
-    pred = path[-1]
-    pred_text = class_label.get(pred, str(pred)) if class_label else str(pred)
-    return f"{clusters} \u2192 {pred_text}"
+def format_path(path: Sequence[int]) -> str:
+    """A path as text: its cluster per hidden layer, "none" where unassigned ("c3 · none · c5")."""
+    return " \u00b7 ".join("none" if int(p) < 0 else f"c{int(p)}" for p in path)
 
 
 def _class_names(metrics: dict, dataset: Dataset) -> dict[int, str]:

@@ -10,12 +10,10 @@ __all__ = ["build_detection"]
 
 def _ood_rows(ctx: Context, metrics: dict) -> tuple[list[dict], list[dict], str | None]:
     rows = []
-    for e in metrics.get("ood", []) or []:
-        pc = e.get("probe_class")
+    for e in metrics["ood"]:
+        pc = e["probe_class"]
         who = "all unseen" if pc == "all" else ctx.label.get(int(pc), str(pc))
-        rows.append({"probe": who, "probe_class": pc, "method": e.get("method"),
-                     "layer": e.get("layer"), "auroc": e.get("auroc"), "fpr95": e.get("fpr95"),
-                     "roc": e.get("roc")})
+        rows.append({"probe": who, **e})
     if len(ctx.probes) == 1:  # "all unseen" repeats the one probe class
         rows = [r for r in rows if r["probe_class"] != "all"]
     rows.sort(key=lambda r: (str(r["probe_class"]) != "all", str(r["probe_class"]),
@@ -24,7 +22,7 @@ def _ood_rows(ctx: Context, metrics: dict) -> tuple[list[dict], list[dict], str 
         return rows, [], None
     target = "all" if any(r["probe_class"] == "all" for r in rows) else rows[0]["probe_class"]
     chosen = [r for r in rows if r["probe_class"] == target and r.get("roc")][:8]
-    curves = [{"label": f"{r['method']} ({r['layer']})", "fpr": r["roc"]["fpr"],
+    curves = [{"label": f"{r['method']} ({r['layer']}, {r['family']})", "fpr": r["roc"]["fpr"],
                "tpr": r["roc"]["tpr"], "auroc": r["auroc"] or 0.0} for r in chosen]
     who = chosen[0]["probe"] if chosen else None
     best_auroc = {}
@@ -36,7 +34,7 @@ def _ood_rows(ctx: Context, metrics: dict) -> tuple[list[dict], list[dict], str 
     for r in rows:
         r["best"] = r["auroc"] is not None and r["auroc"] == best_auroc.get(r["probe_class"])
         # The summary table keeps each method's best layer; the full table keeps all.
-        key = (str(r["probe_class"]), r["method"])
+        key = (str(r["probe_class"]), r["family"], r["method"])
         r["top"] = key not in seen_method
         seen_method.add(key)
     return rows, curves, who
@@ -47,4 +45,9 @@ def build_detection(ctx: Context, metrics: dict) -> Section:
     """The detection table rows (``values["ood"]``, best first per unseen class) and ROC plot."""
     rows, curves, who = _ood_rows(ctx, metrics)
     figures = {"roc": F.roc_figure(curves)} if curves else {}
-    return Section(figures, values={"ood": rows, "roc_for": who})
+    summary = metrics["answers"]["unseen_detection"]
+    return Section(figures, values={
+        "ood": rows, "roc_for": who,
+        "families": summary["families"] if summary else {},
+        "methods": summary["methods"] if summary else {},
+        "best_per_family": summary["best_per_family"] if summary else {}})

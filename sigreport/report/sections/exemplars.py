@@ -27,7 +27,7 @@ def _exemplars(ctx: Context, dataset: Dataset, sigs: Any, seed: int) -> list[dic
         members = images[pick(rows, 12, seed)]
         row = info["row"]
         out.append({
-            "letter": info["letter"], "path": format_path(path, ctx.name),
+            "letter": info["letter"], "path": format_path(path),
             "dominant": ctx.label.get(info["dominant"], str(info["dominant"])),
             "color": ctx.colors.get(info["dominant"], "#888888"),
             "purity": info["purity"], "total": info["total"], "n_train": len(rows),
@@ -40,19 +40,19 @@ def _exemplars(ctx: Context, dataset: Dataset, sigs: Any, seed: int) -> list[dic
 
 def _atypical(ctx: Context, metrics: dict, dataset: Dataset, seed: int) -> list[dict]:
     out = []
-    entries = metrics.get("answers", {}).get("signatures_differ", {}).get("atypical", []) or []
-    for entry in entries:
-        split = entry.get("split", "test")
+    for entry in metrics["answers"]["signatures_differ"]["routed_like"]:
+        split = entry["split"]
         part = getattr(dataset, split, dataset.test)
         where = {int(i): r for r, i in enumerate(part.index.tolist())}
-        rows = np.array([where[int(i)] for i in entry.get("indices", []) if int(i) in where],
+        rows = np.array([where[int(i)] for i in entry["indices"] if int(i) in where],
                         dtype=np.int64)
         grid = None
         if len(rows):
             grid = mosaic(part.images()[pick(rows, 24, seed)], 12)
         out.append({"cls": ctx.label.get(int(entry["class"]), str(entry["class"])),
                     "like": ctx.label.get(int(entry["looks_like"]), str(entry["looks_like"])),
-                    "count": entry.get("count"), "fraction": entry.get("fraction"),
+                    "count": entry["count"], "fraction": entry["fraction"],
+                    "correct": entry["correct"], "wrong": entry["wrong"],
                     "split": split, "grid": grid,
                     "color": ctx.colors.get(int(entry["class"]))})
     return out

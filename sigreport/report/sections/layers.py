@@ -1,26 +1,33 @@
-"""Sections 3 to 5, layer by layer: class x cluster counts, separation curves, CKA similarity."""
+"""Sections 3 to 5, layer by layer: class x cluster counts, label alignment against its
+controls, CKA similarity."""
 
 from __future__ import annotations
 
 from sigreport.report import figures as F
 from sigreport.report.sections.common import Context, Section
 
-__all__ = ["build_layers"]
+__all__ = ["MEASURE_LABELS", "build_layers"]
 
+MEASURE_LABELS = {
+    "cka_labels": "CKA with the labels",
+    "cluster_class_ami": "cluster / class AMI",
+    "linear_probe_accuracy": "linear probe accuracy",
+}
 
 
 def build_layers(ctx: Context, metrics: dict) -> Section:
-    """Heatmaps of the cluster counts, the per-layer curves and, when measured, linear CKA."""
-    layers = metrics.get("layers", [])
-    answers = metrics.get("answers", {})
-    sep_layer = answers.get("separation_layer")
+    """Heatmaps of the cluster counts, the alignment curves with controls and linear CKA."""
+    layers = metrics["layers"]
+    sep = metrics["answers"]["separation"]
     figures = {
         "heatmaps": F.heatmap_figure(layers, ctx.classes + ctx.probes, ctx.probes, ctx.colors,
                                      ctx.label),
-        "curves": F.layer_curves_figure(
-            layers, sep_layer, (answers.get("separation") or {}).get("threshold")),
+        "curves": F.separation_figure(sep["per_layer"], sep["separation_layer"], MEASURE_LABELS),
     }
-    cka = metrics.get("cka") or {}
-    if cka.get("layers"):
+    cka = metrics["cka"]
+    if cka["layers"]:
         figures["cka"] = F.cka_figure(cka["layers"], cka["matrix"])
-    return Section(figures, values={"layers": layers, "sep_layer": sep_layer, "cka": cka})
+    return Section(figures, values={"layers": layers, "sep": sep, "sep_layer":
+                                    sep["separation_layer"], "cka": cka,
+                                    "measure_labels": MEASURE_LABELS,
+                                    "region_share": metrics["experiment"]["signatures"]["boundary_quantile"]})

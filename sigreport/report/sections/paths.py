@@ -18,21 +18,25 @@ MAX_LISTED_PATHS = 12
 def alluvial_layout(ctx: Context, acts: Activations, sigs: Any, letters: bool,
                      n_curve: int = 14) -> tuple[F.AlluvialLayout, list[dict[int, str]],
                                                  np.ndarray]:
-    """Layout, node labels and paths (int64 (n, n_hidden + 1)) of the test and unseen images."""
+    """Layout, node labels and paths (int64 (n, n_hidden)) of the test and unseen images.
+
+    The columns are the true class, the path's hidden layers, and the prediction,
+    drawn beside the path (it is not part of it)."""
     test_paths = np.asarray(sigs.paths["test"], dtype=np.int64)
     probe_paths = np.asarray(sigs.paths["probe"], dtype=np.int64)
     paths = np.concatenate([test_paths, probe_paths]) if len(probe_paths) else test_paths
     y = np.concatenate([acts.test.y, acts.probe.y]).astype(np.int64)
-    node_ids = np.concatenate([y[:, None], paths], axis=1)
+    predicted = np.concatenate([acts.test.predicted, acts.probe.predicted]).astype(np.int64)
+    node_ids = np.concatenate([y[:, None], paths, predicted[:, None]], axis=1)
     labels = [ctx.specific[p]["letter"] if letters and p in ctx.specific else ""
               for p in map(tuple, paths.tolist())]
-    columns = ["class", *sigs.path_layers[:-1], "prediction"]
+    columns = ["class", *sigs.path_layers, "prediction"]
     layout = F.layout_alluvial(node_ids, y, ctx.classes + ctx.probes, columns, labels,
                                n_curve=n_curve)
     node_label: list[dict[int, str]] = [dict(ctx.label)]
     for col in range(1, len(columns) - 1):
         keys = np.unique(node_ids[:, col])
-        node_label.append({int(k): ("noise" if k < 0 else f"c{k}") for k in keys})
+        node_label.append({int(k): ("none" if k < 0 else f"c{k}") for k in keys})
     node_label.append({c: ctx.name.get(c, str(c)) for c in np.unique(node_ids[:, -1]).tolist()})
     return layout, node_label, paths
 
@@ -63,7 +67,7 @@ def _alluvial(ctx: Context, acts: Activations, sigs: Any) -> tuple[Any, dict]:
 def build_paths(ctx: Context, metrics: dict, acts: Activations, sigs: Any) -> Section:
     """The alluvial diagram of the test and unseen images, and the specific paths it letters."""
     fig, nodes = _alluvial(ctx, acts, sigs)
-    specific = [{"letter": i["letter"], "path": format_path(p, ctx.name),
+    specific = [{"letter": i["letter"], "path": format_path(p),
                  "owner": ctx.label.get(i["dominant"]), "total": i["total"],
                  "purity": i["purity"], "color": ctx.colors.get(i["dominant"], "#888")}
                 for p, i in ctx.specific.items()]

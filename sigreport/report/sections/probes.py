@@ -41,7 +41,7 @@ def _path_shares(ctx: Context, acts: Activations, sigs: Any) -> tuple[Any, dict]
     segments = []
     for (path, info), color in zip(shown, shade):
         counts = [sum(1 for p in members if p == path) for _, members in rows]
-        segments.append({"name": f"{info['letter']}: {format_path(path, ctx.name)}",
+        segments.append({"name": f"{info['letter']}: {format_path(path)}",
                          "letter": info["letter"], "color": color, "hatch": False,
                          "counts": counts})
     groups = (
@@ -81,7 +81,7 @@ def _probe_groups(ctx: Context, acts: Activations, dataset: Dataset, sigs: Any,
         for path, rows in ranked[:n_groups]:
             info = ctx.specific.get(path)
             shown.append({
-                "path": format_path(path, ctx.name), "letter": info["letter"] if info else "",
+                "path": format_path(path), "letter": info["letter"] if info else "",
                 "count": len(rows), "fraction": len(rows) / max(1, len(rows_c)),
                 "seen": path in train_set,
                 "like": ctx.label.get(info["dominant"]) if info else None,
@@ -104,4 +104,4 @@ def build_probes(ctx: Context, metrics: dict, acts: Activations, dataset: Datase
     fig, shares = _path_shares(ctx, acts, sigs)
     return Section({"paths": fig}, {"paths": shares},
                    {"probe_groups": _probe_groups(ctx, acts, dataset, sigs, seed),
-                    "probes": metrics.get("probes", []) or []})
+                    "probes": metrics["answers"]["unseen"]})

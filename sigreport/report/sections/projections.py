@@ -39,7 +39,7 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
         split_paths = np.asarray(sigs.paths[split])[rows]
         for i, p in zip(np.flatnonzero(mask), split_paths.tolist()):
             info = ctx.specific.get(tuple(p))
-            paths[i] = format_path(p, ctx.name) + (f" (path {info['letter']})" if info else "")
+            paths[i] = format_path(p) + (f" (path {info['letter']})" if info else "")
     thumbs = [png_data_uri(255 - im, bits=4) for im in imgs]
     cluster_label, cluster_color = {}, {}
     layer_metrics = {lay["name"]: lay for lay in metrics.get("layers", [])}

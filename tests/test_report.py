@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 import itertools
 import re
 import struct
@@ -156,7 +157,7 @@ def test_alluvial_first_and_last_columns_follow_the_class_order():
 
 
 def test_format_path():
-    assert format_path([3, -1, 5, 7], {7: "seven"}) == "c3 \u00b7 noise \u00b7 c5 \u2192 seven"
+    assert format_path([3, -1, 5]) == "c3 \u00b7 none \u00b7 c5"
 
 
 # --- projections -----------------------------------------------------------------------------
@@ -245,16 +246,57 @@ def test_every_section_is_present_with_a_text_alternative(pages):
     assert site.count("<table") >= 8
 
 
-def test_answers_come_from_the_metrics(small_run):
+def _text(page: str) -> str:
+    """The page's visible text, one space between words."""
+    body = re.sub(r"<script.*?</script>", " ", page, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+def test_answers_state_the_numbers_of_the_real_metrics(small_run, pages):
+    """Every number of the three answers is the real run's metrics.json, formatted."""
+    site, _ = pages
+    text = _text(site)
+    m = small_run.metrics
+    sep = m["answers"]["separation"]
+    measure = {"cka_labels": "CKA with the labels"}[sep["measure"]]
+    if sep["separation_layer"]:
+        row = next(r for r in sep["per_layer"] if r["layer"] == sep["separation_layer"])
+        lo, hi = row["ci"]["cka_labels"]
+        assert f"From {sep['separation_layer']} on" in text
+        assert (f"There the {measure} is {row['value']['cka_labels']:.3f} "
+                f"[{lo:.3f}, {hi:.3f}]") in text
+        inp = sep["per_layer"][0]
+        assert f"against {inp['value']['cka_labels']:.3f}" in text
+    else:
+        assert sep["reason"] in text
+    probe_acc = sep["input_linear_probe_accuracy"]
+    assert f"on the raw pixels already reaches {100 * probe_acc:.1f}%" in text
+    unseen = m["answers"]["unseen"][0]
+    for layer in unseen["layers"]:
+        assert (f"{100 * layer['unassigned_rate']:.1f}% fall outside every cluster of "
+                f"{layer['layer']} (test images: {100 * layer['test_unassigned_rate']:.1f}%)") in text
+    assert f"{100 * unseen['novel_path_fraction']:.1f}% take a novel path" in text
+    best = m["answers"]["unseen_detection"]["best_per_family"]
+    for fam in ("input", "network", "signature"):
+        assert f"{fam}: {best[fam]['auroc']:.3f} [{best[fam]['auroc_ci'][0]:.3f}," in text
+    for r in m["answers"]["signatures_differ"]["routed_like"]:
+        if r["count"]:
+            assert f"classifies {r['correct']} of them correctly and {r['wrong']} wrongly" in text
+
+
+def test_answers_follow_the_metrics_they_are_given(small_run):
     metrics = copy.deepcopy(small_run.metrics)
     metrics["model"]["test_accuracy"] = 0.123456
-    metrics["answers"]["separation_layer"] = "hidden2"
+    metrics["answers"]["separation"]["separation_layer"] = None
+    metrics["answers"]["separation"]["reason"] = "no hidden layer's marker-reason"
     metrics["answers"]["unseen"][0]["novel_path_fraction"] = 0.4321
     page = render_report(metrics, small_run.manifest, small_run.dataset, small_run.acts,
                          small_run.sigs, small_run.config, standalone=False)["index.html"]
-    assert "12.35%" in page
-    assert "From <span class=\"mono\">hidden2</span> on" in page
-    assert "43.2%</b> of them take a path no training image took" in page
+    text = _text(page)
+    assert "12.35%" in text
+    assert "No hidden layer stands out from the controls" in text
+    assert "no hidden layer's marker-reason" in text
+    assert "43.2% take a novel path" in text
 
 
 def test_config_strings_are_escaped(small_run):
@@ -268,7 +310,7 @@ def test_config_strings_are_escaped(small_run):
 
 
 def test_report_without_probe_classes_or_optional_metrics(small_run):
-    run = make_run(probes=(), n_per_class=60, n_test=30, hidden=(8, 6), k=3, max_points=60)
+    run = make_run(probes=(), n_per_class=60, n_test=30, hidden=(8, 6), max_points=60)
     metrics = copy.deepcopy(run.metrics)
     metrics["stability"] = None
     metrics["snapshots"] = []

@@ -106,7 +106,8 @@ class Boundary:
         float64 (n_clusters, dim, dim); ``whiten[c] @ whiten[c].T`` is the
         precision matrix of cluster c.
     threshold:
-        float64 (n_clusters,): squared Mahalanobis distances up to it are inside.
+        float64 (n_clusters,): squared Mahalanobis distances up to it are inside
+        (infinite for a cluster without training members, which has no region).
     quantile:
         Share of each cluster's training members its region holds.
     """
@@ -131,7 +132,10 @@ class Boundary:
             for c in range(len(self.means)):
                 w = (block - self.means[c]) @ self.whiten[c]
                 out[start:start + len(block), c] = np.einsum("ij,ij->i", w, w)
-        return out / self.threshold[None, :]
+        # a cluster without training members has no region: nothing is inside it
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isfinite(self.threshold)[None, :],
+                            out / self.threshold[None, :], np.inf)
 
 
 def _whitener(cov: np.ndarray) -> np.ndarray:

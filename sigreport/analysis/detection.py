@@ -42,7 +42,7 @@ FAMILIES = {
 METHODS = {
     "knn": "distance to the k-th nearest training sample (L2-normalised features)",
     "mahalanobis": "squared Mahalanobis distance to the nearest class mean, shared covariance",
-    "max_softmax": "one minus the largest softmax probability, negated confidence",
+    "max_softmax": "minus the largest softmax probability (the network's confidence, negated)",
     "deep_knn": "Deep k-NN: one minus the credibility of the best label, from neighbour labels "
                 "in every hidden layer, calibrated on held-out training samples",
     "boundary": "how far outside the nearest cluster region: log of the smallest squared "

@@ -118,6 +118,21 @@ def _train_cached(config: Config, dataset: Dataset, seed: int, force: bool, prog
     return result, False
 
 
+def _log_answers(metrics: dict, log: Callable[[str], None]) -> None:
+    """The answers in a few terminal lines: separation layer, best detector per family."""
+    sep = metrics["answers"]["separation"]
+    log(f"answer 1     separation layer: {sep['separation_layer'] or 'none'} "
+        f"({sep['measure']} against the input and the untrained network)")
+    detection = metrics["answers"]["unseen_detection"]
+    if not detection:
+        return
+    for family, best in detection["best_per_family"].items():
+        if best:
+            lo, hi = best["auroc_ci"] or (float("nan"), float("nan"))
+            log(f"answer 3     best {family + ' score:':<17} AUROC {best['auroc']:.3f} "
+                f"[{lo:.3f}, {hi:.3f}]  {best['method']} at {best['layer']}")
+
+
 @dataclass(frozen=True)
 class Measured:
     """Everything a run measured, before its report is rendered.
@@ -203,6 +218,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
                 f"snapshot epochs other than the last are clustered and probed on "
                 f"{SNAPSHOT_TRAIN_CAP} of {len(dataset.train.y)} training samples (seeded)")
 
+    _log_answers(metrics, log)
     manifest = {
         "name": config.name,
         "title": config.title,

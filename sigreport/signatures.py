@@ -539,6 +539,28 @@ _METHODS = {
 }
 
 
+def _renumber(fit: _Fit, z: np.ndarray, y: np.ndarray) -> _Fit:
+    """The same clustering with clusters numbered by their majority training class (in
+    class order), then by size: the 1s' cluster has the same number in every layer."""
+    labels = fit.assign(z)
+    classes = np.unique(y)
+    keys = []
+    for c in range(fit.n_clusters):
+        members = y[labels == c]
+        major = int(np.searchsorted(classes, np.bincount(members).argmax())) \
+            if len(members) else len(classes)
+        keys.append((major, -len(members), c))
+    order = np.array([c for _, _, c in sorted(keys)], dtype=np.int64)
+    if np.array_equal(order, np.arange(fit.n_clusters)):
+        return fit
+    new_id = np.empty(fit.n_clusters + 1, dtype=np.int64)
+    new_id[order] = np.arange(fit.n_clusters)
+    new_id[-1] = -1                                   # noise stays noise
+    base = fit.assign
+    return dataclasses.replace(fit, centroids=fit.centroids[order],
+                               assign=lambda x: new_id[base(x)])
+
+
 def _standardizer(x_train: np.ndarray, on: bool) -> tuple[np.ndarray, np.ndarray]:
     width = x_train.shape[1]
     if not on:
@@ -561,7 +583,8 @@ def _fit_layer(acts: Activations, name: str, layer_index: int, cfg: SignaturesCo
     rs = _random_state(seed, layer_index)
     if cfg.method == "hdbscan":
         k = None
-    fit = _METHODS[cfg.method](z_train, sub, cfg, len(acts.classes), rs, k)
+    fit = _renumber(_METHODS[cfg.method](z_train, sub, cfg, len(acts.classes), rs, k), z_train,
+                    acts.train.y)
     boundary = fit_boundary(z_train, fit.assign(z_train), fit.n_clusters,
                             cfg.boundary_quantile, rs)
     labels, distance, ratio, active = {}, {}, {}, {} if binary else None

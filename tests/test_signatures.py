@@ -388,3 +388,13 @@ def test_a_cluster_without_training_members_has_no_region():
     far = np.array([[40.0, 40.0]])
     ratios = b.ratios(far)
     assert ratios[0, 0] > 1 and ratios[0, 1] == np.inf
+
+
+def test_clusters_are_numbered_by_majority_class_then_size(blobs, kmeans_sigs):
+    """Blob 0 is all 1s, blobs 1 and 2 are 7s: cluster 0 is the 1s' in every hidden layer."""
+    acts, blob = blobs
+    for name in ("hidden1", "hidden2"):
+        lab = kmeans_sigs.layer(name).labels["train"]
+        kept = lab >= 0
+        assert np.all(lab[kept][acts.train.y[kept] == 1] == 0), name
+        assert set(lab[kept][acts.train.y[kept] == 7]) == {1, 2}, name

@@ -13,7 +13,7 @@ import numpy as np
 from sigreport.errors import TrainingError
 
 if TYPE_CHECKING:  # the dataclasses stay importable without JAX
-    from sigreport.data.prepare import Dataset, Split
+    from sigreport.data.prepare import Dataset
     from sigreport.model import Params
 
 __all__ = ["Activations", "LayerInfo", "SplitActivations", "capture_activations",

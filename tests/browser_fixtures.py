@@ -14,8 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sigreport.activations import Activations
-from sigreport.config import Config, DataConfig, ModelConfig, ReportConfig, TrainConfig
-from sigreport.config import config_to_dict
+from sigreport.config import (
+    Config,
+    DataConfig,
+    ModelConfig,
+    ReportConfig,
+    TrainConfig,
+    config_to_dict,
+)
 from sigreport.data import Dataset
 
 CHROMIUM = Path("/usr/bin/chromium")

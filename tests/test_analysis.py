@@ -11,15 +11,20 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import roc_auc_score, roc_curve
-
 from scipy.spatial.distance import jensenshannon
-from sklearn.metrics import adjusted_mutual_info_score
+from sklearn.metrics import adjusted_mutual_info_score, roc_auc_score, roc_curve
 
 from sigreport import ood
 from sigreport.activations import Activations, LayerInfo, SplitActivations
-from sigreport.analysis import compute_metrics, compute_path_stats, count_paths, linear_cka, purity
-from sigreport.analysis import detection, measures
+from sigreport.analysis import (
+    compute_metrics,
+    compute_path_stats,
+    count_paths,
+    detection,
+    linear_cka,
+    measures,
+    purity,
+)
 from sigreport.config import Config, SignaturesConfig
 from sigreport.signatures import Signatures, fit_signatures
 
@@ -132,7 +137,7 @@ def metrics(toy):
     return compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs, snapshots=with_control(acts, sigs))
 
 
-def _ood_row(metrics, method, layer, probe_class="all"):  # noqa: D103
+def _ood_row(metrics, method, layer, probe_class="all"):
     rows = [r for r in metrics["ood"] if r["method"] == method and r["layer"] == layer
             and r["probe_class"] == probe_class]
     assert len(rows) == 1, (method, layer, probe_class)
@@ -151,7 +156,7 @@ def test_layers_run_from_the_input_to_the_output(metrics):
     hidden1 = layers[1]
     for c in ("1", "7"):      # every training image is in its class's cluster or unassigned
         counts = hidden1["cluster_counts"][c]
-        assert sorted(counts)[0] == 0
+        assert min(counts) == 0
         assert sum(counts) + hidden1["unassigned_counts"][c] == N["train"]
         assert hidden1["unassigned_counts"][c] <= 2
     assert sorted(hidden1["cluster_dominant_class"]) == [1, 7]

@@ -19,9 +19,9 @@ from sigreport.config import ReportConfig
 from sigreport.errors import ConfigError
 from sigreport.report import check_projection, render_report, vendor_bokeh
 from sigreport.report import figures as F
+from sigreport.report.assets import bokeh_files
 from sigreport.report.images import build_mosaic, encode_png, png_data_uri
 from sigreport.report.projection import compute_projections, select_points
-from sigreport.report.assets import bokeh_files
 from sigreport.report.sections import format_path
 
 BOKEH_JS = f"../_bokeh/bokeh-{bokeh.__version__}.min.js"
@@ -248,7 +248,7 @@ def test_every_section_is_present_with_a_text_alternative(pages):
 
 def _text(page: str) -> str:
     """The page's visible text, one space between words."""
-    body = re.sub(r"<script.*?</script>", " ", page, flags=re.S)
+    body = re.sub(r"<script.*?</script>", " ", page, flags=re.DOTALL)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
 
 

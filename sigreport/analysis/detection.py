@@ -28,6 +28,7 @@ from sigreport._threads import parallel_map
 from sigreport.activations import Activations, SplitActivations
 from sigreport.analysis._common import class_index, interval
 from sigreport.analysis.paths import PathStats
+from sigreport.analysis.types import DetectionBest, DetectionRow, DetectionSummary
 from sigreport.config import Config
 from sigreport.sampling import seeded_subset
 from sigreport.signatures import UNASSIGNED, Signatures
@@ -190,7 +191,7 @@ def _signature_scores(acts: Activations, sigs: Signatures, ps: PathStats,
 
 
 def _row(score: Score, target: Any, mask: np.ndarray, n_points: int, n_boot: int,
-         seed: int) -> dict[str, Any]:
+         seed: int) -> DetectionRow:
     unknown = score.probe[mask]
     fpr, tpr = novelty.roc_points(score.test, unknown, n_points)
     auc_s, fpr_s = novelty.auroc_fpr95_samples(score.test, unknown, n_boot, seed)
@@ -211,13 +212,14 @@ def _row(score: Score, target: Any, mask: np.ndarray, n_points: int, n_boot: int
     }
 
 
-def _best(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _best(rows: list[DetectionRow]) -> DetectionBest | None:
     rows = [r for r in rows if r["auroc"] is not None and r["auroc"] == r["auroc"]]
     if not rows:
         return None
     b = max(rows, key=lambda r: (r["auroc"], -r["fpr95"]))
-    return {key: b[key] for key in ("method", "family", "layer", "layers", "auroc", "auroc_ci",
-                                    "fpr95", "fpr95_ci")}
+    return {"method": b["method"], "family": b["family"], "layer": b["layer"],
+            "layers": b["layers"], "auroc": b["auroc"], "auroc_ci": b["auroc_ci"],
+            "fpr95": b["fpr95"], "fpr95_ci": b["fpr95_ci"]}
 
 
 def novelty_scores(acts: Activations, sigs: Signatures, ps: PathStats, config: Config,
@@ -238,7 +240,7 @@ def novelty_scores(acts: Activations, sigs: Signatures, ps: PathStats, config: C
 
 def compute_detection(acts: Activations, sigs: Signatures, ps: PathStats, config: Config,
                       seed: int, probes: tuple[int, ...]
-                      ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, str]]:
+                      ) -> tuple[list[DetectionRow], DetectionSummary | None, dict[str, str]]:
     """The ``ood`` rows (every score, per probe class and for all together), the summary with
     the best score of each family, and notes on what was subsampled."""
     if len(acts.probe.y) == 0 or len(acts.test.y) == 0 or not probes:
@@ -255,11 +257,11 @@ def compute_detection(acts: Activations, sigs: Signatures, ps: PathStats, config
         n_points = _ROC_POINTS if target == "all" or len(groups) == 2 else _ROC_POINTS_PER_CLASS
         rows += [_row(s, target, mask, n_points, cfg.n_bootstrap, seed) for s in scores]
 
-    def best_per_family(target: Any) -> dict[str, Any]:
+    def best_per_family(target: Any) -> dict[str, DetectionBest | None]:
         return {f: _best([r for r in rows if r["probe_class"] == target and r["family"] == f])
                 for f in FAMILIES}
 
-    summary = {
+    summary: DetectionSummary = {
         "probe_class": "all",
         "families": FAMILIES,
         "methods": METHODS,

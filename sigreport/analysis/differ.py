@@ -19,6 +19,7 @@ from sigreport.activations import Activations
 from sigreport.analysis._common import Resamples, interval
 from sigreport.analysis.measures import js_divergence_samples
 from sigreport.analysis.paths import PathStats
+from sigreport.analysis.types import DifferRow, SignaturesDiffer
 from sigreport.signatures import Signatures, path_ids
 
 __all__ = ["answer_signatures_differ", "routed_like"]
@@ -62,12 +63,13 @@ def routed_like(acts: Activations, ps: PathStats) -> list[dict[str, Any]]:
 
 def answer_signatures_differ(acts: Activations, sigs: Signatures, ps: PathStats,
                              res: Resamples,
-                             control: tuple[Activations, Signatures] | None) -> dict[str, Any]:
+                             control: tuple[Activations, Signatures] | None
+                             ) -> SignaturesDiffer:
     """The Q2 answer: path divergence per hidden layer against its controls; routed-like samples."""
     inp_js, inp_samples = js_divergence_samples(sigs.layer("input").labels["test"], acts.test.y,
                                                 acts.classes, res.weights)
     inp_ci = interval(inp_samples)
-    per_layer = []
+    per_layer: list[DifferRow] = []
     for i, name in enumerate(sigs.path_layers, start=1):
         js, ci = _prefix_js(acts, sigs, i, res)
         c_js, c_ci = _prefix_js(control[0], control[1], i, res) if control else (None, None)

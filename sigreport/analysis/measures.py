@@ -188,9 +188,8 @@ def _mean_js(dist: np.ndarray) -> float:
             if total[i] == 0 or total[j] == 0:
                 continue
             m = (p[i] + p[j]) / 2
-            with np.errstate(divide="ignore", invalid="ignore"):
-                kl = lambda a: float(np.sum(xlogy(a, a) - xlogy(a, m)))  # noqa: E731
-            vals.append((kl(p[i]) + kl(p[j])) / 2 / np.log(2))
+            kl = [float(np.sum(xlogy(a, a) - xlogy(a, m))) for a in (p[i], p[j])]
+            vals.append((kl[0] + kl[1]) / 2 / np.log(2))
     return float(np.mean(vals)) if vals else float("nan")
 
 

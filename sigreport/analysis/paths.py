@@ -17,6 +17,7 @@ import numpy as np
 
 from sigreport.activations import Activations
 from sigreport.analysis._common import Resamples, class_index, interval, weighted_mean_samples
+from sigreport.analysis.types import Share
 from sigreport.signatures import UNASSIGNED, Signatures, path_ids
 
 __all__ = ["PathStats", "compute_path_stats", "count_paths", "summarize_paths"]
@@ -122,13 +123,13 @@ def _table(ps: PathStats, classes: tuple[int, ...], probes: tuple[int, ...]) -> 
     return table
 
 
-def _share_samples(flags: np.ndarray, rows: np.ndarray, res: Resamples) -> dict[str, Any]:
+def _share_samples(flags: np.ndarray, rows: np.ndarray, res: Resamples) -> Share:
     """{value, ci, n}: the share of ``flags`` (bool over the selected test rows) with its interval."""
     if not len(flags):
         return {"value": None, "ci": None, "n": 0}
     w = res.rows_of(rows)
     return {"value": float(np.mean(flags)),
-            "ci": interval(weighted_mean_samples(flags.astype(float), w)), "n": int(len(flags))}
+            "ci": interval(weighted_mean_samples(flags.astype(float), w)), "n": len(flags)}
 
 
 def summarize_paths(acts: Activations, sigs: Signatures, ps: PathStats, res: Resamples,

@@ -25,6 +25,7 @@ from sigreport.analysis.measures import (
     cka_labels_samples,
     linear_probe_correct,
 )
+from sigreport.analysis.types import Separation, SeparationRow
 from sigreport.sampling import seeded_subset
 from sigreport.signatures import Signatures
 
@@ -82,7 +83,7 @@ def _above(a: list[float] | None, b: list[float] | None) -> bool | None:
 
 def answer_separation(layers: list[dict[str, Any]], trained: dict[str, Alignment],
                       control: dict[str, Alignment] | None, measure: str,
-                      control_epoch: int | None) -> dict[str, Any]:
+                      control_epoch: int | None) -> Separation:
     """The Q1 answer: per-layer values with intervals and controls, and the separation layer.
 
     ``layers``: [{name, index, kind}] in depth order, input first.
@@ -93,7 +94,7 @@ def answer_separation(layers: list[dict[str, Any]], trained: dict[str, Alignment
         name = layer["name"]
         t = trained[name]
         c = control.get(name) if control and layer["kind"] != "input" else None
-        row = {
+        row: SeparationRow = {
             "layer": name, "index": layer["index"], "kind": layer["kind"],
             "value": dict(t.value), "ci": {m: t.ci(m) for m in MEASURES},
             "control": {m: (c.value[m] if c else None) for m in MEASURES},

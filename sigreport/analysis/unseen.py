@@ -15,6 +15,7 @@ import numpy as np
 from sigreport.activations import Activations
 from sigreport.analysis._common import occupancy
 from sigreport.analysis.paths import PathStats
+from sigreport.analysis.types import UnseenLayer
 from sigreport.signatures import UNASSIGNED, Signatures
 
 __all__ = ["describe_unseen"]
@@ -30,7 +31,7 @@ def _dominant(sigs: Signatures, acts: Activations, name: str) -> list[int | None
 
 
 def _layer(sigs: Signatures, acts: Activations, name: str, mine: np.ndarray,
-           dominant: list[int | None]) -> dict[str, Any]:
+           dominant: list[int | None]) -> UnseenLayer:
     sig = sigs.layer(name)
     lab = sig.labels["probe"][mine]
     n = len(lab)
@@ -57,7 +58,7 @@ def _layer(sigs: Signatures, acts: Activations, name: str, mine: np.ndarray,
 
 def describe_unseen(acts: Activations, sigs: Signatures, ps: PathStats,
                     probes: tuple[int, ...]) -> list[dict[str, Any]]:
-    """One entry per probe class present in the probe split."""
+    """One :class:`~sigreport.analysis.types.Unseen` (key "class") per probe class present."""
     test_novel = float(np.mean(ps.novel[ps.ids["test"]])) if len(ps.ids["test"]) else None
     test_pred = {str(t): float(np.mean(acts.test.predicted == t)) for t in acts.classes}
     dominants = {h: _dominant(sigs, acts, h) for h in sigs.path_layers}

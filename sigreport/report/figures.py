@@ -47,7 +47,7 @@ __all__ = [
     "cluster_palette",
     "grid",
     "heatmap_figure",
-    "layer_curves_figure",
+    "separation_figure",
     "layout_alluvial",
     "path_share_figure",
     "projection_figure",

@@ -16,6 +16,7 @@ import numpy as np
 from sigreport.data import Dataset
 from sigreport.report import figures as F
 from sigreport.report.images import build_mosaic, png_data_uri
+from sigreport.sampling import seeded_subset
 
 __all__ = ["Context", "Section", "build_context", "format_path", "mosaic", "pick", "split_paths"]
 
@@ -86,10 +87,8 @@ def split_paths(sigs: Any, split: str) -> list[tuple]:
 
 
 def pick(rows: np.ndarray, n: int, seed: int) -> np.ndarray:
-    if len(rows) <= n:
-        return rows
-    rng = np.random.default_rng([seed, len(rows)])
-    return np.sort(rng.choice(rows, size=n, replace=False))
+    """At most ``n`` of ``rows`` (seeded, in their order)."""
+    return rows[seeded_subset(len(rows), n, seed, salt=len(rows))]
 
 
 def mosaic(images: np.ndarray, n_cols: int) -> dict:

@@ -1,0 +1,149 @@
+"""The shapes of the metrics sections, as the report reads them.
+
+Each question module returns one of these; ``compute_metrics`` assembles them
+into the ``metrics.json`` layout (its JSON Schema: ``sigreport/metrics.schema.json``).
+The report indexes these fields directly, so a renamed or missing field fails
+a test instead of printing "n/a".
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+Interval = list[float] | None
+
+
+class SeparationRow(TypedDict):
+    layer: str
+    index: int
+    kind: str
+    value: dict[str, float]
+    ci: dict[str, Interval]
+    control: dict[str, float | None]
+    control_ci: dict[str, Interval]
+    beats_input: dict[str, bool | None]
+    beats_control: dict[str, bool | None]
+
+
+class Separation(TypedDict):
+    separation_layer: str | None
+    separation_layer_index: int | None
+    measure: str
+    measures: list[str]
+    split: str
+    control_epoch: int | None
+    first_layer_by_measure: dict[str, str | None]
+    reason: str | None
+    largest_step_layer: str | None
+    largest_step: float | None
+    input_linear_probe_accuracy: float
+    input_linear_probe_accuracy_ci: Interval
+    n_hidden: int
+    per_layer: list[SeparationRow]
+
+
+class DifferRow(TypedDict):
+    layer: str
+    path_layers: list[str]
+    js: float
+    js_ci: Interval
+    control_js: float | None
+    control_js_ci: Interval
+    beats_input: bool | None
+    beats_control: bool | None
+
+
+class RoutedLike(TypedDict):
+    class_: int            # written as "class"
+    looks_like: int
+    count: int
+    fraction: float
+    correct: int
+    wrong: int
+    predicted_as_other: int
+    split: str
+    indices: list[int]
+    indices_truncated: bool
+
+
+class SignaturesDiffer(TypedDict):
+    measure: str
+    split: str
+    rule: str
+    input: dict[str, Any]
+    per_layer: list[DifferRow]
+    routed_like: list[dict[str, Any]]     # RoutedLike with the key "class"
+    routed_like_rule: str
+    routed_like_total: int
+    routed_like_correct: int
+
+
+class UnseenLayer(TypedDict):
+    layer: str
+    unassigned_rate: float
+    test_unassigned_rate: float
+    clusters: list[dict[str, Any]]
+    lands_in_class: dict[str, float]
+    centroid_distance_mean: float
+    trained_test_distance_mean: float | None
+    boundary_ratio_median: float
+    test_boundary_ratio_median: float | None
+
+
+class Unseen(TypedDict):
+    class_: int            # written as "class"
+    n_samples: int
+    predicted_as: dict[str, float]
+    test_predicted_as: dict[str, float]
+    novel_path_fraction: float
+    test_novel_path_fraction: float | None
+    unassigned_any_fraction: float
+    test_unassigned_any_fraction: float | None
+    layers: list[UnseenLayer]
+    top_paths: list[dict[str, Any]]
+    most_borrowed_path: list[int] | None
+    most_borrowed_path_fraction: float
+    most_borrowed_path_dominant_class: int | None
+
+
+class DetectionRow(TypedDict):
+    probe_class: int | str
+    method: str
+    family: str
+    layer: str
+    layers: list[str]
+    auroc: float
+    auroc_ci: Interval
+    fpr95: float
+    fpr95_ci: Interval
+    n_known: int
+    n_unknown: int
+    roc: dict[str, list[float]]
+
+
+class DetectionBest(TypedDict):
+    method: str
+    family: str
+    layer: str
+    layers: list[str]
+    auroc: float
+    auroc_ci: Interval
+    fpr95: float
+    fpr95_ci: Interval
+
+
+class DetectionSummary(TypedDict):
+    probe_class: str
+    families: dict[str, str]
+    methods: dict[str, str]
+    best_per_family: dict[str, DetectionBest | None]
+    best_per_family_by_class: dict[str, dict[str, DetectionBest | None]]
+    max_softmax: DetectionBest | None
+    knn_k: int
+    combined: str
+
+
+class Share(TypedDict):
+    value: float | None
+    ci: Interval
+    n: int

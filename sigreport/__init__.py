@@ -18,7 +18,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 from sigreport.config import Config, load_config
-from sigreport.errors import ConfigError, DataError, SigreportError, TrainingError
+from sigreport.errors import ConfigError, DataError, OutputError, SigreportError, TrainingError
 
 _LAZY = {
     "load_raw": "sigreport.data",
@@ -42,6 +42,7 @@ __all__ = [
     "load_config",
     "ConfigError",
     "DataError",
+    "OutputError",
     "SigreportError",
     "TrainingError",
     *_LAZY,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from sigreport import __version__
-from sigreport.errors import SigreportError
+from sigreport.errors import SigreportError, printable
 
 __all__ = ["main"]
 
@@ -30,7 +30,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE,
+                  printable(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -65,12 +66,19 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(line: str) -> None:
+    """One line on stderr, with control characters shown as escapes."""
+    print(printable(line), file=sys.stderr)
+
+
 def _enable_compilation_cache() -> None:
     """Keep XLA's compiled programs across runs (a process-wide JAX setting)."""
     import jax
 
-    from sigreport.store import cache_root
+    from sigreport.store import cache_problem, cache_root
 
+    if cache_problem() is not None:  # the run says so, once, and goes on without a cache
+        return
     jax.config.update("jax_compilation_cache_dir", str(cache_root() / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
@@ -82,15 +90,16 @@ def _cmd_run(args: argparse.Namespace) -> None:
     config = load_config(args.config, args.overrides)
     _enable_compilation_cache()
     result = run(config, out=Path(args.out), standalone=args.standalone, force=args.force,
-                 progress=True, log=lambda line: print(line, file=sys.stderr))
-    print(result.folder / "index.html")
+                 progress=True, log=_say)
+    print(printable(str(result.folder / "index.html")))
 
 
 def _cmd_site(args: argparse.Namespace) -> None:
     from sigreport.report import build_site
 
-    index = build_site(Path(args.reports), out_dir=Path(args.out))
-    print(index)
+    index = build_site(Path(args.reports), out_dir=Path(args.out),
+                       warn=lambda msg: _say(f"sigreport: warning: {msg}"))
+    print(printable(str(index)))
     if args.site_command == "serve":
         import functools
         import http.server
@@ -98,7 +107,7 @@ def _cmd_site(args: argparse.Namespace) -> None:
         handler = functools.partial(http.server.SimpleHTTPRequestHandler,
                                     directory=str(Path(args.out)))
         with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
-            print(f"serving {args.out} at http://127.0.0.1:{args.port}/ (Ctrl-C stops)")
+            print(f"serving {printable(args.out)} at http://127.0.0.1:{args.port}/ (Ctrl-C stops)")
             server.serve_forever()
 
 
@@ -126,8 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _COMMANDS[args.command](args)
     except SigreportError as exc:
-        one_line = " ".join(str(exc).split())
-        print(f"sigreport: error: {one_line}", file=sys.stderr)
+        _say(f"sigreport: error: {exc}")
+        return EXIT_USAGE
+    except OSError as exc:  # the machine's answer (disk full, permissions) after the checks
+        from sigreport.store import os_error_line
+
+        _say(f"sigreport: error: {os_error_line(exc)}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("sigreport: interrupted; any earlier report is left as it was", file=sys.stderr)

@@ -49,6 +49,10 @@ SEPARATION_MEASURES = ("cka_labels", "cluster_class_ami", "linear_probe_accuracy
 # Every supported dataset has the ten classes 0..9.
 N_DATASET_CLASSES = 10
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# Names the site's own pages take: runs/<name>.md would replace runs/index.md (the
+# comparison), and MkDocs turns a README.md into its folder's index. Compared in
+# lower case, for file systems that ignore case.
+RESERVED_NAMES = ("index", "readme")
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,9 @@ def _name(key: str, value: Any) -> str:
             "a folder name of letters, digits, '.', '_' or '-' that starts with a letter "
             "or digit (it must stay inside the output folder)",
         )
+    if value.lower() in RESERVED_NAMES:
+        raise _fail(key, value, "a name that is not one of the site's own pages ("
+                    + ", ".join(repr(n) for n in RESERVED_NAMES) + ", in any case)")
     return value
 
 
@@ -380,7 +387,8 @@ def _load_source(source: str) -> dict[str, Any]:
         if not path.is_file():
             raise ConfigError(f"config file {source!r} does not exist")
         try:
-            text = path.read_text(encoding="utf-8")
+            # utf-8-sig: some editors save UTF-8 with a byte order mark first.
+            text = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {source!r} cannot be read: {exc}") from None
         return _read_toml(text, source)
@@ -399,6 +407,9 @@ def _load_source(source: str) -> dict[str, Any]:
 def _apply_override(raw: dict[str, Any], assignment: str) -> None:
     key, sep, text = assignment.partition("=")
     key = key.strip()
+    if "\n" in assignment or "\r" in assignment:
+        # TOML would read the next line as another key and drop it silently.
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE on one line")
     if not sep or not key:
         raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set train.epochs=3")
     try:

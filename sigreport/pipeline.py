@@ -6,12 +6,14 @@ caches training, times every stage and writes the report folder atomically.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import platform
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -23,8 +25,19 @@ import numpy as np
 from sigreport.activations import Activations, SplitActivations
 from sigreport.config import Config, config_to_dict, config_to_toml
 from sigreport.data import Dataset, load_raw, prepare_dataset
+from sigreport.errors import OutputError
 from sigreport.sampling import seeded_subset
-from sigreport.store import cache_key, load_cached, save_cached, write_folder_atomic
+from sigreport.store import (
+    BOKEH_DIR,
+    cache_key,
+    cache_problem,
+    check_writable,
+    folder_lock,
+    load_cached,
+    os_error_line,
+    save_cached,
+    write_folder_atomic,
+)
 
 __all__ = ["DEFAULT_OUT", "Measured", "RunResult", "measure", "report_files", "run"]
 
@@ -103,19 +116,122 @@ def _snapshot_view(acts: Activations, seed: int) -> Activations:
                    probe=slim(acts.probe))
 
 
-def _train_cached(config: Config, dataset: Dataset, seed: int, force: bool, progress: bool):
-    from sigreport.train import TrainResult, fit_model
+def _train_cached(config: Config, dataset: Dataset, seed: int, force: bool, progress: bool,
+                  pending: list | None):
+    """The trained network for ``seed``, from the cache when a valid entry exists.
 
-    plain = config_to_dict(config)
-    key = cache_key("train", data=plain["data"], model=plain["model"], train=plain["train"],
-                    seed=seed, data_sha256=dataset.sha256)
-    if not force:
-        hit = load_cached("train", key)
+    A fresh result is appended to ``pending`` as ``(key, result)``, to be saved
+    once the network is known not to have diverged; ``pending=None`` means the
+    cache is not used at all.
+    """
+    from sigreport.train import fit_model
+
+    key = _train_key(config, dataset, seed)
+    if pending is not None and not force:
+        hit = _load_trained(key, config, dataset, seed)
         if hit is not None:
-            return TrainResult.from_arrays(hit[0], seed=seed), True
+            return hit, True
     result = fit_model(dataset, config.model, config.train, seed, progress=progress)
-    save_cached("train", key, result.to_arrays(), {"seed": seed})
+    if pending is not None:
+        pending.append((key, result))
     return result, False
+
+
+def _train_key(config: Config, dataset: Dataset, seed: int) -> str:
+    plain = config_to_dict(config)
+    return cache_key("train", data=plain["data"], model=plain["model"], train=plain["train"],
+                     seed=seed, data_sha256=dataset.sha256)
+
+
+def _load_trained(key: str, config: Config, dataset: Dataset, seed: int):
+    """The cached training result under ``key`` if it is exactly what training would
+    return here (layer shapes, snapshot epochs, history length, finite values), else None."""
+    from sigreport.train import TrainResult, snapshot_epochs
+
+    hit = load_cached("train", key)
+    if hit is None:
+        return None
+    try:
+        result = TrainResult.from_arrays(hit[0], seed=seed)
+    except (KeyError, ValueError):
+        return None
+    sizes = (dataset.train.x.shape[1], *config.model.hidden, dataset.n_classes)
+    shapes = [((n_in, n_out), (n_out,)) for n_in, n_out in itertools.pairwise(sizes)]
+    nets = [result.params, *result.snapshots.values()]
+    valid = (sorted(result.snapshots) == sorted(snapshot_epochs(config.train))
+             and all([(w.shape, b.shape) for w, b in net] == shapes for net in nets)
+             and all(np.isfinite(a).all() for net in nets for layer in net for a in layer)
+             and all(v.shape == (config.train.epochs,) and np.isfinite(v).all()
+                     for v in result.history.values()))
+    return result if valid else None
+
+
+def _cache_usable(log: Callable[[str], None]) -> bool:
+    """Whether the cache can be written; if not, say so once: the run goes on without it."""
+    problem = cache_problem()
+    if problem is not None:
+        log(f"warning: {problem}; running without the cache")
+    return problem is None
+
+
+def _save_trained(pending: list, log: Callable[[str], None]) -> None:
+    """Save the networks trained in this run; a cache that fails is warned about once."""
+    for key, result in pending:
+        try:
+            save_cached("train", key, result.to_arrays(), {"seed": result.seed})
+        except OSError as exc:
+            log(f"warning: the cache cannot be written ({os_error_line(exc)}); "
+                "the trained network is not kept")
+            break
+    pending.clear()
+
+
+def _check_output(out: Path, name: str, standalone: bool) -> None:
+    """Fail in one line, before any work, when the report could not be written in ``out``."""
+    check_writable(out)
+    for path in (out / name, *(() if standalone else (out / BOKEH_DIR,))):
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise OutputError(f"output folder {out}: {path.name} exists and is not a folder")
+
+
+def _write_report(out: Path, folder: Path, files: dict, standalone: bool) -> None:
+    """Write the report folder (and, in site mode, BokehJS beside it) or nothing.
+
+    BokehJS files this run added are removed again when the report cannot be
+    written (the lock on ``_bokeh`` keeps other runs from relying on them
+    meanwhile), and so is ``out`` when this run created it.
+    """
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        if standalone:
+            write_folder_atomic(folder, files)
+        else:
+            with folder_lock(out, BOKEH_DIR):
+                _write_with_bokeh(out, folder, files)
+    except BaseException:
+        if made:
+            with suppress(OSError):
+                out.rmdir()  # empty unless another run wrote there meanwhile
+        raise
+
+
+def _write_with_bokeh(out: Path, folder: Path, files: dict) -> None:
+    from sigreport.report import vendor_bokeh
+
+    bokeh = out / BOKEH_DIR
+    before = set(os.listdir(bokeh)) if bokeh.is_dir() else None
+    try:
+        vendor_bokeh(out)
+        write_folder_atomic(folder, files)
+    except BaseException:
+        added = set(os.listdir(bokeh)) - (before or set()) if bokeh.is_dir() else set()
+        with suppress(OSError):
+            for name in added:
+                (bokeh / name).unlink()
+            if before is None:
+                bokeh.rmdir()
+        raise
 
 
 def _log_answers(metrics: dict, log: Callable[[str], None]) -> None:
@@ -167,6 +283,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
 
     # Checked before any work, so a missing optional package does not cost a training run.
     check_projection(config.report.projection)
+    pending = [] if _cache_usable(log) else None
     timer = _Timer(log)
     cache_hits: dict[str, bool] = {}
 
@@ -178,7 +295,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     with timer.stage("train"):
         for seed in config.all_seeds:
             trained[seed], cache_hits[f"train_seed_{seed}"] = _train_cached(
-                config, dataset, seed, force, progress)
+                config, dataset, seed, force, progress, pending)
     main_seed = config.all_seeds[0]
     main = trained[main_seed]
 
@@ -196,6 +313,8 @@ def measure(config: Config, force: bool = False, progress: bool = False,
                                                         main_seed),
                                dataset, config.model.activation)
                  if config.analysis.path_noise > 0 and len(dataset.test.y) else None)
+    # Only now is the network known not to have diverged (its outputs are checked above).
+    _save_trained(pending or [], log)
 
     with timer.stage("signatures"):
         sigs = {seed: fit_signatures(acts[seed], config.signatures, seed) for seed in trained}
@@ -275,17 +394,17 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
     Raises
     ------
     SigreportError
-        For bad input (data, config) or a training run that diverged; nothing
-        is written then.
+        For bad input (data, config), an output folder that cannot be written,
+        or a training run that diverged; nothing is written then.
+    OSError
+        When the machine fails later (disk full); the error names the file and
+        nothing is written either.
     """
-    from sigreport.report import vendor_bokeh
-
+    out = Path(out)
+    _check_output(out, config.name, standalone)
     measured = measure(config, force=force, progress=progress, log=log)
     files = report_files(measured, standalone=standalone)
-    out = Path(out)
     folder = out / config.name
-    if not standalone:
-        vendor_bokeh(out)
-    write_folder_atomic(folder, files)
+    _write_report(out, folder, files, standalone)
     log(f"report       {folder / 'index.html'}")
     return RunResult(folder=folder, metrics=measured.metrics, manifest=measured.manifest)

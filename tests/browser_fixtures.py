@@ -136,7 +136,16 @@ class BuiltSite:
     lonely_report: Path
 
 
-_SITES: dict[str, BuiltSite] = {}
+_SITES: dict[str, object] = {}
+
+
+def _site_folder(tmp_path_factory, name: str) -> Path:
+    """A new folder with the project's hand-written pages (site/) and mkdocs.yml."""
+    root = tmp_path_factory.mktemp(name)
+    shutil.copytree(REPO / "site", root / "site",
+                    ignore=shutil.ignore_patterns("reports", "runs", "index.md"))
+    shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
+    return root
 
 
 def get_built_site(tmp_path_factory) -> BuiltSite:
@@ -144,10 +153,7 @@ def get_built_site(tmp_path_factory) -> BuiltSite:
     if "site" not in _SITES:
         from sigreport.report import build_site
 
-        root = tmp_path_factory.mktemp("site-build")
-        shutil.copytree(REPO / "site", root / "site",
-                        ignore=shutil.ignore_patterns("reports", "runs", "index.md"))
-        shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
+        root = _site_folder(tmp_path_factory, "site-build")
         base = default_run()
         site_run = with_config(base, name="xss-title", title=EVIL_TITLE)
         alone_run = with_config(base, name="standalone-run", title="A standalone report")
@@ -157,3 +163,74 @@ def get_built_site(tmp_path_factory) -> BuiltSite:
         build_site(root / "site" / "reports", root / "site", root / "public")
         _SITES["site"] = BuiltSite(root, root / "public", "xss-title", "standalone-run", lonely)
     return _SITES["site"]
+
+
+# --- a site built from hostile or broken report folders ---------------------------------
+
+# Markup and Markdown link syntax in folder names, titles and class names.
+HOSTILE_NAMES = ('q"><svg onload=alert(16)>', "[x](javascript:alert(21))")
+HOSTILE_TITLE = "[t](javascript:alert(5))\n\n<svg onload=alert(6)> & `code`"
+HOSTILE_CLASSES = {"1": "<img src=x onerror=alert(3)>", "7": "[c](javascript:alert(4))"}
+SECRET = "secret-content-never-published"
+
+
+@dataclass(frozen=True)
+class HostileSite:
+    """``sigreport site build`` (the CLI, default folders) over report folders that hold
+    hostile names, links, special files and malformed JSON."""
+
+    root: Path
+    public: Path
+    returncode: int
+    stderr: str
+    published: tuple[str, ...]
+    skipped: tuple[str, ...]
+
+
+def _hostile_run(base: Run, name: str) -> Run:
+    run = with_config(base, name=name, title=HOSTILE_TITLE)
+    run.metrics["experiment"] = {**run.metrics["experiment"], "class_names": HOSTILE_CLASSES}
+    return run
+
+
+def get_hostile_site(tmp_path_factory) -> HostileSite:
+    """Build it once per session."""
+    if "hostile" not in _SITES:
+        import json
+        import os
+
+        from conftest import run_cli
+
+        root = _site_folder(tmp_path_factory, "hostile-site")
+        reports = root / "site" / "reports"
+        base = default_run()
+        for name in HOSTILE_NAMES:
+            write_stub_report(_hostile_run(base, name), reports)
+        # Links to a private file, to /etc and a FIFO beside a private regular file.
+        outside = root / "outside"
+        outside.mkdir()
+        (outside / "secret.txt").write_text(SECRET)
+        (outside / "secret.txt").chmod(0o600)
+        links = write_stub_report(with_config(base, name="with-links"), reports)
+        (links / "secret.txt").symlink_to(outside / "secret.txt")
+        (links / "etc").symlink_to("/etc")
+        os.mkfifo(links / "pipe")
+        (links / "notes.txt").write_text("notes")
+        (links / "notes.txt").chmod(0o600)
+        # A whole report folder that is a link.
+        (reports / "linked").symlink_to(write_stub_report(with_config(base, name="real"), outside))
+        # Malformed: a string where a number belongs, and JSON nested 100,000 deep.
+        bad = write_stub_report(with_config(base, name="bad-accuracy"), reports)
+        metrics = json.loads((bad / "metrics.json").read_text())
+        metrics["model"]["test_accuracy"] = "abc"
+        (bad / "metrics.json").write_text(json.dumps(metrics))
+        deep = write_stub_report(with_config(base, name="deep"), reports)
+        (deep / "metrics.json").write_text("[" * 100_000 + "]" * 100_000)
+        # A name that would replace the comparison page.
+        write_stub_report(with_config(base, name="index"), reports)
+        proc = run_cli("site", "build", cwd=root)
+        _SITES["hostile"] = HostileSite(
+            root, root / "public", proc.returncode, proc.stderr,
+            published=(*HOSTILE_NAMES, "with-links"),
+            skipped=("bad-accuracy", "deep", "index", "linked"))
+    return _SITES["hostile"]

@@ -35,6 +35,17 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
                           capture_output=True, text=True, timeout=timeout)
 
 
+def one_error_line(proc: subprocess.CompletedProcess, needle: str) -> str:
+    """The CLI failed as it should on bad input: exit status 2, no traceback, and one
+    line on stderr, ``sigreport: error: ...``, holding ``needle``. Returns that line."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("sigreport: error: ") and needle in lines[0], lines[0]
+    return lines[0]
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Every test gets the session's private cache, never the user's."""

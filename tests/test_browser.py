@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_fixtures import CHROMIUM, get_built_site, save_shot
+from browser_fixtures import CHROMIUM, HOSTILE_NAMES, get_built_site, get_hostile_site, save_shot
 
 pytestmark = [
     pytest.mark.browser,
@@ -251,3 +251,36 @@ def test_a_real_pipeline_run_and_its_site_render_offline(tiny_run, tiny_standalo
     save_shot(home, tmp_path, "real-site-home", full_page=False)
     assert not t.outside, t.outside
     assert not t.errors, t.errors
+
+
+# Every attribute that runs script, and every link or source with a script scheme.
+_SCRIPT_ATTRS_JS = r"""() => [...document.querySelectorAll('*')].flatMap(el => [...el.attributes]
+  .filter(a => /^on/i.test(a.name) || (/(^|:)(href|src|action|formaction)$/i.test(a.name)
+               && /^\s*(javascript|vbscript|data):/i.test(a.value)))
+  .map(a => `${el.tagName} ${a.name}=${a.value}`))"""
+
+
+def test_regression_hostile_report_folders_run_no_script(tmp_path_factory, tab, tmp_path):
+    """Names, titles and class names with markup and Markdown links, on every site page."""
+    site = get_hostile_site(tmp_path_factory)
+    assert site.returncode == 0, site.stderr
+    # 404.html is for web servers (site-absolute links); test_site checks its markup.
+    pages = sorted(p for p in site.public.rglob("*.html")
+                   if "reports" not in p.relative_to(site.public).parts and p.name != "404.html")
+    assert len(pages) >= 6
+    t = tab()
+    dialogs: list[str] = []
+    t.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    for path in pages:
+        page = t.open(path)
+        assert page.evaluate(_SCRIPT_ATTRS_JS) == [], path
+        assert page.evaluate("() => [...document.links].map(a => a.protocol).filter(p =>"
+                             " !['file:', 'http:', 'https:', 'mailto:'].includes(p))") == [], path
+        nav = page.locator(".wy-menu-vertical").inner_text()
+        for name in HOSTILE_NAMES:
+            assert name in nav, (path, nav)
+        if path.stem == HOSTILE_NAMES[0]:
+            assert page.locator("h1").first.inner_text() == HOSTILE_NAMES[0]
+            save_shot(page, tmp_path, "site-hostile-run")
+    assert dialogs == []
+    assert not t.outside and not t.errors, (t.outside, t.errors)

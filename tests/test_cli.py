@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, tiny_args
+from conftest import one_error_line, run_cli, tiny_args
 
 from sigreport.config import load_config
 
@@ -24,6 +29,10 @@ BAD_INPUTS = [
     (["run", "no-such-preset"], "unknown preset 'no-such-preset'"),
     (["run", "missing.toml"], "config file 'missing.toml' does not exist"),
     (["run", "--bogus"], "unrecognized arguments"),
+    # Regressions: a run named like a site page replaced it; a newline in --set dropped the rest.
+    (["run", "--set", 'name="index"'], "name = 'index': expected a name that is not one of"),
+    (["run", "--set", 'name="README"'], "name = 'README'"),
+    (["run", "--set", 'train.epochs=3\nname="other"'], "expected KEY=VALUE on one line"),
 ]
 
 
@@ -90,3 +99,108 @@ def test_metrics_are_deterministic(tiny_run: Path, tmp_path: Path) -> None:
     first = (tiny_run / "tiny" / "metrics.json").read_text()
     second = (tmp_path / "tiny" / "metrics.json").read_text()
     assert first == second
+
+
+# --- the output location and the machine: checked first, then one line --------------------
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` with its content (None for folders), for before/after."""
+    return {str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+            for p in sorted(root.rglob("*"))}
+
+
+def _unprivileged(args: list[str]) -> list[str]:
+    """``args`` run without root's power to write anywhere (permission bits then apply)."""
+    if os.geteuid() != 0:
+        return args
+    if not shutil.which("capsh"):
+        pytest.skip("running as root without capsh: permission bits cannot be tested")
+    return ["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", shlex.join(args)]
+
+
+def _file(tmp: Path) -> Path:
+    (tmp / "a-file").write_text("not a folder")
+    return tmp / "a-file"
+
+
+def _bokeh_is_a_file(tmp: Path) -> Path:
+    (tmp / "out").mkdir()
+    (tmp / "out" / "_bokeh").write_text("not a folder")
+    return tmp / "out"
+
+
+def _name_too_long(tmp: Path) -> Path:
+    return tmp / ("x" * 300) / "reports"
+
+
+def _read_only(tmp: Path) -> Path:
+    (tmp / "ro").mkdir()
+    (tmp / "ro").chmod(0o555)
+    return tmp / "ro" / "reports"
+
+
+PREFLIGHT = {
+    "a file": (_file, "exists and is not a folder"),
+    "_bokeh is a file": (_bokeh_is_a_file, "_bokeh exists and is not a folder"),
+    "a name over the limit": (_name_too_long, "a name in the path is 300 bytes long"),
+    "a read-only folder": (_read_only, "cannot create anything in"),
+}
+
+
+@pytest.mark.parametrize("case", PREFLIGHT)
+def test_regression_output_location_is_checked_before_any_work(tmp_path: Path, case: str) -> None:
+    # Each of these ended with a traceback after the whole training run.
+    make, needle = PREFLIGHT[case]
+    work = tmp_path / "work"
+    work.mkdir()
+    out = make(work)
+    before = _tree(work)
+    cache = tmp_path / "cache"
+    env = dict(os.environ, SIGREPORT_CACHE=str(cache))
+    args = [sys.executable, "-m", "sigreport", *tiny_args("--out", str(out))]
+    proc = subprocess.run(_unprivileged(args), env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    line = one_error_line(proc, needle)
+    assert line.startswith(f"sigreport: error: output folder {out}")
+    assert _tree(work) == before
+    assert not cache.exists()  # no training started, nothing cached
+
+
+def test_regression_control_characters_in_a_path_are_escaped(tmp_path: Path) -> None:
+    out = tmp_path / "evil\x1b[2J\nname"
+    out.write_text("a file")
+    proc = run_cli(*tiny_args("--out", str(out)))
+    line = one_error_line(proc, "evil\\x1b[2J\\nname: exists and is not a folder")
+    assert "\x1b" not in proc.stderr and line.endswith("name: exists and is not a folder")
+
+
+def test_regression_late_os_error_is_one_line_and_keeps_the_earlier_report(
+        tiny_run: Path, tmp_path: Path) -> None:
+    """A disk that fills up while the report is written (here: a file size limit)."""
+    out = tmp_path / "out"
+    shutil.copytree(tiny_run, out)
+    before = _tree(out)
+    limit = 200_000
+    assert (out / "tiny" / "index.html").stat().st_size > limit
+
+    limited = ("import resource, runpy, sys; "
+               f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+               "sys.argv[0] = 'sigreport'; runpy.run_module('sigreport', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", limited, *tiny_args("--out", str(out))],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == f"sigreport: error: {out / 'tiny' / 'index.html'}: File too large"
+    assert _tree(out) == before  # the earlier report as it was, nothing left beside it
+
+
+def test_regression_bokehjs_is_readable_like_any_other_file(tiny_run: Path) -> None:
+    # mkstemp made the vendored BokehJS 0600: a web server running as another user got 403.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    files = [*(tiny_run / "_bokeh").iterdir(), *(tiny_run / "tiny").iterdir()]
+    assert len(files) > 5
+    assert {f.name: f.stat().st_mode & 0o777 for f in files} == {
+        f.name: 0o666 & ~umask for f in files}

@@ -356,3 +356,26 @@ def test_file_without_name_reports_under_its_own_name(tmp_path):
     path.write_text("[train]\nepochs = 2\n")
     assert load_config(str(path)).name == "my-run"
     assert load_config(str(path), ['name="other"']).name == "other"
+
+
+def test_regression_file_saved_with_a_byte_order_mark(tmp_path):
+    # Notepad and some other editors start UTF-8 files with a BOM; it was a TOML error.
+    path = tmp_path / "bom.toml"
+    path.write_bytes("\ufeffname = \"with-bom\"\n[train]\nepochs = 2\n".encode())
+    config = load_config(str(path))
+    assert (config.name, config.train.epochs) == ("with-bom", 2)
+
+
+@pytest.mark.parametrize("name", ["index", "INDEX", "README", "readme"])
+def test_regression_names_of_site_pages_are_refused(name):
+    with pytest.raises(ConfigError, match=f"name = '{name}': expected a name that is not"):
+        load_config(None, [f'name="{name}"'])
+    assert load_config(None, [f'name="{name}-2"']).name == f"{name}-2"
+
+
+@pytest.mark.parametrize("assignment", ['train.epochs=3\nname="x"', "train.epochs=3\r",
+                                        "data.classes=[1,\n7]"])
+def test_regression_newline_in_set_is_refused(assignment):
+    # TOML read the next line as another key, silently dropped.
+    with pytest.raises(ConfigError, match="expected KEY=VALUE on one line"):
+        load_config(None, [assignment])

@@ -212,6 +212,53 @@ def test_regression_gzip_read_does_not_reserve_the_size_limit(tmp_path, images):
     assert done.stdout.strip() == "(5, 28, 28)"
 
 
+def _bomb(path: Path, shape: tuple[int, ...], n_zero_mib: int) -> Path:
+    """A gzip file of an IDX header declaring ``shape``, then ``n_zero_mib`` MiB of zeros
+    that compress to about a thousandth of that (gzip members, one after another)."""
+    header = bytes([0, 0, 8, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
+    zeros = gzip.compress(bytes(1 << 24), mtime=0)
+    with path.open("wb") as fh:
+        fh.write(gzip.compress(header, mtime=0))
+        for _ in range(n_zero_mib // 16):
+            fh.write(zeros)
+    return path
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_regression_gzip_bomb_is_refused_within_its_declared_size(tmp_path):
+    # 2.1 MB of gzip cost 4.3 GB of memory before it was refused: the whole stream
+    # up to the size limit was decompressed, then joined.
+    trailing = _bomb(tmp_path / "trailing-idx3-ubyte.gz", (10, 28, 28), 1024)
+    huge = _bomb(tmp_path / "huge-idx3-ubyte.gz", (65536, 65536), 16)
+    assert trailing.stat().st_size < 3 << 20
+    script = textwrap.dedent(
+        f"""
+        import resource
+        from sigreport.data.idx import read_idx
+        from sigreport.errors import DataError
+        # 256 MiB more address space than the imports took: a quarter of the bomb.
+        with open("/proc/self/status") as fh:
+            used = next(int(line.split()[1]) << 10 for line in fh if line.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, (used + (1 << 28), used + (1 << 28)))
+        for path in ({str(trailing)!r}, {str(huge)!r}):
+            try:
+                read_idx(path)
+            except DataError as exc:
+                print(exc)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False, cwd=tmp_path,
+                          env={**os.environ, "OPENBLAS_NUM_THREADS": "1",
+                               "PYTHONPATH": str(Path(idx.__file__).parents[2])})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        (f"{trailing}: has trailing bytes: header says 10x28x28 = 7840 bytes of data, "
+         "file has more"),
+        (f"{huge}: header declares 65536x65536 = 4294967296 bytes of data, larger than "
+         f"{idx._MAX_BYTES} bytes, not an IDX data set")]
+
+
 # --- fuzzing: nothing but DataError ------------------------------------------------
 
 _SMALL = _idx_bytes(np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4))

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import errno
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import TINY_OVERRIDES, run_cli, tiny_args
 
+import sigreport.activations
 import sigreport.report
 import sigreport.train
+from sigreport import pipeline
 from sigreport.config import load_config
+from sigreport.errors import TrainingError
 from sigreport.pipeline import run
+from sigreport.store import cache_root, save_cached
 
 
 @pytest.fixture()
@@ -77,7 +83,6 @@ def test_divergence_is_one_line_and_writes_nothing(tmp_path):
 
 def test_snapshots_are_measured_on_a_stated_train_subsample(tiny_config, tmp_path, monkeypatch):
     """Snapshots hold only the clustered layers and at most SNAPSHOT_TRAIN_CAP train rows."""
-    import sigreport.pipeline as pipeline
     from sigreport.activations import capture_activations
     from sigreport.data import load_raw, prepare_dataset
     from sigreport.train import fit_model
@@ -95,3 +100,134 @@ def test_snapshots_are_measured_on_a_stated_train_subsample(tiny_config, tmp_pat
     assert len(view.train.y) == 100 and len(view.test.y) == len(full.test.y)
     rows = np.searchsorted(full.train.index, view.train.index)
     np.testing.assert_array_equal(view.train.layers["hidden2"], full.train.layers["hidden2"][rows])
+
+
+# --- the training cache: only valid, finite networks are used or kept ----------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_trained():
+    """The tiny config, its data set and the network it trains (trained once here)."""
+    from sigreport.data import load_raw, prepare_dataset
+    from sigreport.train import fit_model
+
+    config = load_config("mnist-1-7", list(TINY_OVERRIDES))
+    dataset = prepare_dataset(load_raw(config.data), config.data, config.seed)
+    return config, dataset, fit_model(dataset, config.model, config.train, 0)
+
+
+def _drop(arrays: dict, prefix: str) -> dict:
+    return {k: v for k, v in arrays.items() if not k.startswith(prefix)}
+
+
+def _nan_bias(arrays: dict) -> dict:
+    arrays["params.1.b"] = np.full_like(arrays["params.1.b"], np.nan)
+    return arrays
+
+
+DAMAGE = {
+    "a missing history": lambda a: _drop(a, "history.test_accuracy"),
+    "a missing snapshot": lambda a: _drop(a, "snapshot.0."),
+    "a missing layer": lambda a: _drop(a, "params.2."),
+    "a wrong shape": lambda a: {**a, "params.0.W": a["params.0.W"][:, :4]},
+    "a short history": lambda a: {**a, "history.train_loss": a["history.train_loss"][:1]},
+    "non-finite weights": _nan_bias,
+    "a folder": None,
+}
+
+
+@pytest.mark.parametrize("damage", [None, *DAMAGE])
+def test_regression_invalid_training_cache_entry_is_a_miss_and_replaced(
+        tiny_trained, tmp_path, monkeypatch, damage):
+    # A valid npz with missing keys or wrong shapes, or a folder in its place, made every
+    # later run fail (KeyError, ValueError, IsADirectoryError) until --force.
+    config, dataset, trained = tiny_trained
+    monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
+    key = pipeline._train_key(config, dataset, 0)
+    path = cache_root() / "stages" / "train" / f"{key}.npz"
+    if damage == "a folder":
+        (path / "x").mkdir(parents=True)
+    else:
+        arrays = trained.to_arrays()
+        save_cached("train", key, DAMAGE[damage](arrays) if damage else arrays, {"seed": 0})
+    trainings = []
+    monkeypatch.setattr(sigreport.train, "fit_model",
+                        lambda *_a, **_k: trainings.append(1) or trained)
+    pending: list = []
+    result, hit = pipeline._train_cached(config, dataset, 0, False, False, pending)
+    assert hit == (damage is None) and len(trainings) == (damage is not None)
+    np.testing.assert_array_equal(result.params[0][0], trained.params[0][0])
+    pipeline._save_trained(pending, log=pytest.fail)
+    assert path.is_file() and pipeline._load_trained(key, config, dataset, 0) is not None
+
+
+def test_regression_a_diverged_network_is_never_cached(tiny_config, tiny_trained, tmp_path,
+                                                       monkeypatch):
+    # Outputs that overflow are found after training; the network was cached before that.
+    trained = tiny_trained[2]
+    monkeypatch.setattr(sigreport.train, "fit_model", lambda *_a, **_k: trained)
+
+    def diverged(*_args, **_kwargs):
+        raise TrainingError("the trained network's outputs reach 1e+20: training diverged")
+
+    monkeypatch.setattr(sigreport.activations, "capture_activations", diverged)
+    with pytest.raises(TrainingError):
+        run(tiny_config, out=tmp_path / "out")
+    assert list((tmp_path / "cache").rglob("*.npz")) == []
+    assert not (tmp_path / "out").exists()
+
+
+def _main_with(trained, args: list[str], monkeypatch, capsys) -> tuple[int, str]:
+    """``sigreport ARGS`` in this process, training replaced by ``trained``: status, stderr."""
+    from sigreport.cli import main
+
+    monkeypatch.setattr(sigreport.train, "fit_model", lambda *_a, **_k: trained)
+    status = main(args)
+    return status, capsys.readouterr().err
+
+
+def test_regression_cached_network_with_non_finite_weights_is_trained_again(
+        tiny_trained, tmp_path, monkeypatch, capsys):
+    # It stopped every later run with "training diverged" until --force.
+    config, dataset, trained = tiny_trained
+    monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
+    key = pipeline._train_key(config, dataset, 0)
+    save_cached("train", key, _nan_bias(trained.to_arrays()), {"seed": 0})
+    status, err = _main_with(trained, tiny_args("--out", str(tmp_path / "out")), monkeypatch,
+                             capsys)
+    assert status == 0, err
+    assert "diverged" not in err and "warning" not in err
+    manifest = json.loads((tmp_path / "out" / "tiny" / "manifest.json").read_text())
+    assert manifest["cache_hits"] == {"train_seed_0": False}
+    assert pipeline._load_trained(key, config, dataset, 0) is not None  # replaced
+
+
+def test_regression_unwritable_cache_is_a_warning(tiny_trained, tmp_path, monkeypatch, capsys):
+    # A cache folder that could not be written (here: a file) was fatal.
+    cache = tmp_path / "cache-is-a-file"
+    cache.write_text("x")
+    monkeypatch.setenv("SIGREPORT_CACHE", str(cache))
+    status, err = _main_with(tiny_trained[2], tiny_args("--out", str(tmp_path / "out")),
+                             monkeypatch, capsys)
+    assert status == 0, err
+    assert [line for line in err.splitlines() if "warning" in line] == [
+        f"warning: cache folder {cache}: exists and is not a folder; running without the cache"]
+    assert (tmp_path / "out" / "tiny" / "index.html").is_file()
+    assert cache.read_text() == "x"
+
+
+@pytest.mark.parametrize("had_bokeh", [False, True])
+def test_regression_a_failed_write_leaves_no_bokehjs_behind(tmp_path, monkeypatch, had_bokeh):
+    out = tmp_path / "out"
+    if had_bokeh:
+        (out / "_bokeh").mkdir(parents=True)
+        (out / "_bokeh" / "bokeh-0.0.min.js").write_text("an older version")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+
+    def disk_full(dest, _files):
+        raise OSError(errno.ENOSPC, "No space left on device", str(dest / "index.html"))
+
+    monkeypatch.setattr(pipeline, "write_folder_atomic", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        pipeline._write_report(out, out / "x", {"index.html": "x"}, standalone=False)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -11,13 +16,19 @@ from urllib.parse import unquote, urlsplit
 import bokeh
 import pytest
 from browser_fixtures import (
+    HOSTILE_CLASSES,
+    HOSTILE_NAMES,
+    HOSTILE_TITLE,
     REPO,
+    SECRET,
     default_run,
     get_built_site,
+    get_hostile_site,
     with_config,
     write_run,
     write_stub_report,
 )
+from conftest import one_error_line, run_cli
 
 from sigreport.errors import SigreportError
 from sigreport.report import build_site
@@ -32,6 +43,11 @@ def small_run():
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory):
     return get_built_site(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def hostile_site(tmp_path_factory):
+    return get_hostile_site(tmp_path_factory)
 
 
 class _Refs(HTMLParser):
@@ -148,10 +164,14 @@ def test_discovery_skips_broken_and_hidden_folders(small_run, tmp_path):
     (reports / "broken" / "metrics.json").write_text("{not json")
     (reports / ".good.tmp-123").mkdir()
     (reports / "half").mkdir()
-    runs, skipped = discover_runs(reports)
+    warned: list[str] = []
+    runs, skipped = discover_runs(reports, warn=warned.append)
     assert [r.name for r in runs] == ["good"]
-    assert dict(skipped) == {"broken": "unreadable JSON (JSONDecodeError)",
-                             "half": "missing metrics.json, manifest.json, index.html"}
+    assert dict(skipped) == {
+        "broken": "metrics.json is not valid JSON (Expecting property name enclosed in double "
+                  "quotes: line 1 column 2 (char 1))",
+        "half": "missing metrics.json, manifest.json, index.html"}
+    assert warned == [f"{reports / name}: skipped: {why}" for name, why in skipped]
 
 
 def test_reports_outside_the_docs_folder_are_copied_in(small_run, tmp_path):
@@ -187,7 +207,7 @@ def test_a_deleted_run_leaves_no_page_behind(small_run, tmp_path):
 
 def test_strict_build_problems_are_reported_as_one_error(small_run, tmp_path):
     docs = tmp_path / "docs"
-    docs.mkdir()
+    (docs / "reports").mkdir(parents=True)
     (docs / "guide.md").write_text("# Guide\n\n[broken](nowhere.md)\n")
     with pytest.raises(SigreportError, match="site build failed"):
         build_site(docs / "reports", docs, tmp_path / "out")
@@ -200,3 +220,170 @@ def test_mkdocs_yml_keeps_the_site_offline():
     assert re.search(r"^plugins: \[\]$", text, re.MULTILINE)
     assert re.search(r"^docs_dir: site$", text, re.MULTILINE)
     assert re.search(r"^site_dir: public$", text, re.MULTILINE)
+
+
+# --- report folders as anyone may have made them ----------------------------------------
+
+
+class _Page(HTMLParser):
+    """Every element with its attributes, and the text, of one page."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.feed(path.read_text("utf-8"))
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_regression_hostile_site_builds_with_one_warning_per_refusal(hostile_site):
+    assert hostile_site.returncode == 0, hostile_site.stderr
+    assert "Traceback" not in hostile_site.stderr
+    lines = hostile_site.stderr.strip().splitlines()
+    assert all(line.startswith("sigreport: warning: site/reports/") for line in lines), lines
+    named = sorted(line.removeprefix("sigreport: warning: site/reports/").split(":")[0]
+                   for line in lines)
+    assert named == sorted(["with-links/etc", "with-links/pipe", "with-links/secret.txt",
+                            *hostile_site.skipped])
+
+
+def test_regression_names_titles_and_class_names_are_text_on_every_page(hostile_site):
+    # A folder named q"><svg onload=alert(16)> ran a script on every page (the nav);
+    # one named [x](javascript:alert(21)) made the run page's heading a javascript: link.
+    pages = _site_pages(hostile_site.public)
+    assert len(pages) >= 6
+    for page in pages:
+        parsed = _Page(page)
+        for tag, attrs in parsed.elements:
+            assert tag not in ("svg", "img"), (page, tag, attrs)
+            for attr, value in attrs.items():
+                assert not (attr.startswith("on") and "alert" in (value or "")), (page, attr)
+                if attr in ("href", "src"):
+                    assert urlsplit((value or "").strip()).scheme.lower() not in (
+                        "javascript", "data", "vbscript"), (page, value)
+        # Each name is shown as it is, in the navigation of every page.
+        text = "".join(parsed.text)
+        for name in HOSTILE_NAMES:
+            assert name in text, (page, name)
+    run_page = _Page(hostile_site.public / "runs" / f"{HOSTILE_NAMES[1]}.html")
+    assert "".join(run_page.text).count(HOSTILE_TITLE.split("\n")[0]) >= 1
+    home = "".join(_Page(hostile_site.public / "index.html").text)
+    for class_name in HOSTILE_CLASSES.values():
+        assert class_name in "".join(_Page(hostile_site.public / "runs" / "index.html").text)
+    assert "<svg onload=alert(6)> & `code`" in home
+
+
+def test_regression_publishing_never_follows_a_link(hostile_site):
+    # A link to a 0600 file was published 0644 and linked from the run page; a link to
+    # /etc copied /etc into public/ and failed with a traceback.
+    public = hostile_site.public
+    published = sorted(p.name for p in (public / "reports" / "with-links").iterdir())
+    assert published == ["index.html", "manifest.json", "metrics.json", "notes.txt"]
+    for path in public.rglob("*"):
+        assert not path.is_symlink(), path
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    run_page = (public / "runs" / "with-links.html").read_text("utf-8")
+    assert 'href="../reports/with-links/notes.txt"' in run_page
+    for refused in ("secret.txt", "etc", "pipe"):
+        assert f"with-links/{refused}" not in run_page
+    assert sorted(p.name for p in (public / "reports").iterdir()) == sorted(
+        hostile_site.published)
+
+
+def test_regression_malformed_report_folders_are_skipped_and_listed(hostile_site):
+    # A string as test_accuracy stopped the build with a ValueError (and emptied
+    # site/runs/); JSON nested 100,000 deep gave a RecursionError.
+    home = _Page(hostile_site.public / "index.html")
+    skipped = next(attrs for tag, attrs in home.elements
+                   if tag == "p" and "sr-skipped" in (attrs.get("class") or ""))
+    assert skipped is not None
+    text = "".join(home.text)
+    for name, why in (("bad-accuracy", "$.model.test_accuracy: 'abc' is not of type 'number'"),
+                      ("deep", "metrics.json is nested too deeply"),
+                      ("index", "taken by a page of the site"),
+                      ("linked", "a symbolic link")):
+        assert f"{name} (" in text and why in text, (name, why)
+    for name in hostile_site.published:
+        assert (hostile_site.public / "runs" / f"{name}.html").is_file()
+    assert not (hostile_site.public / "runs" / "bad-accuracy.html").exists()
+    # The comparison page is still the comparison, not the run named "index".
+    assert "Compare runs" in (hostile_site.public / "runs" / "index.html").read_text("utf-8")
+
+
+def test_regression_published_files_are_readable_like_any_other_file(hostile_site):
+    # A 0600 file of a report stayed 0600 in public/: a web server could not serve it.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    modes = {str(p.relative_to(hostile_site.public)): p.stat().st_mode & 0o777
+             for p in (hostile_site.public / "reports").rglob("*") if p.is_file()}
+    assert modes and set(modes.values()) == {0o666 & ~umask}, modes
+
+
+def test_regression_missing_reports_folder_is_an_error(tmp_path):
+    # A mistyped --reports published an empty site with exit status 0.
+    proc = run_cli("site", "build", "--reports", "site/reprots", cwd=tmp_path)
+    one_error_line(proc, "reports folder site/reprots does not exist")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("out", ["reports/x", "."])
+def test_site_folder_may_not_overlap_the_reports(small_run, tmp_path, out):
+    reports = tmp_path / "reports"
+    write_stub_report(with_config(small_run, name="kept"), reports)
+    before = sorted(tmp_path.rglob("*"))
+    proc = run_cli("site", "build", "--reports", "reports", "--out", out, cwd=tmp_path)
+    one_error_line(proc, "overlaps the reports folder")
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_site_folder_that_is_a_file_is_an_error(small_run, tmp_path):
+    write_stub_report(with_config(small_run, name="kept"), tmp_path / "reports")
+    (tmp_path / "public").write_text("x")
+    proc = run_cli("site", "build", "--reports", "reports", cwd=tmp_path)
+    one_error_line(proc, "site folder public: exists and is not a folder")
+
+
+_KILLED_BETWEEN_RENAMES = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from sigreport import store
+
+    rename = os.replace
+
+    def killed_before_the_second(src, dst):
+        if ".tmp-" in str(src):
+            os.kill(os.getpid(), signal.SIGKILL)
+        rename(src, dst)
+
+    os.replace = killed_before_the_second
+    store.write_folder_atomic(Path(sys.argv[1]), {"index.html": "never in place"})
+    """
+)
+
+
+def test_regression_report_left_aside_by_a_kill_is_restored_by_site_build(small_run, tmp_path):
+    # kill -9 between the two renames left only .kept.old-* and .kept.tmp-*: the
+    # report was missing from the site until the next successful run of that name.
+    reports = tmp_path / "reports"
+    kept = write_stub_report(with_config(small_run, name="kept"), reports)
+    before = {p.name: p.read_bytes() for p in kept.iterdir()}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", _KILLED_BETWEEN_RENAMES, str(kept)], env=env,
+                          capture_output=True, timeout=60, check=False)
+    assert proc.returncode == -signal.SIGKILL
+    assert sorted(re.sub(r"-\w+$", "", p.name) for p in reports.iterdir()) == [
+        ".kept.lock", ".kept.old", ".kept.tmp"]
+    proc = run_cli("site", "build", "--reports", "reports", "--out", "public", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert {p.name: p.read_bytes() for p in kept.iterdir()} == before
+    assert [p.name for p in reports.iterdir()] == ["kept"]
+    assert (tmp_path / "public" / "reports" / "kept" / "index.html").read_bytes() == before[
+        "index.html"]
+    assert 'href="reports/kept/index.html"' in (tmp_path / "public" / "index.html").read_text()

@@ -17,7 +17,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sigreport
-from sigreport.store import cache_key, cache_root, load_cached, save_cached, write_folder_atomic
+from sigreport.errors import OutputError
+from sigreport.store import (
+    cache_key,
+    cache_problem,
+    cache_root,
+    check_writable,
+    folder_lock,
+    load_cached,
+    recover_folders,
+    save_cached,
+    write_folder_atomic,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -149,6 +160,32 @@ def test_corrupt_cache_file_is_a_miss(cache, damage):
     assert not path.exists()  # removed, so the next save starts clean
     save_cached("train", "k", {"a": np.arange(3)}, {"m": 2})
     assert load_cached("train", "k")[1] == {"m": 2}
+
+
+def test_regression_a_folder_in_place_of_an_entry_is_a_miss_and_replaced(cache):
+    path = cache / "stages" / "train" / "k.npz"
+    (path / "inside").mkdir(parents=True)
+    assert load_cached("train", "k") is None
+    save_cached("train", "k", {"a": np.arange(3)}, {"m": 1})
+    assert path.is_file() and load_cached("train", "k")[1] == {"m": 1}
+
+
+def test_regression_a_cache_that_is_a_file_is_named_as_a_problem(cache):
+    assert cache_problem() is None
+    assert not cache.exists()  # asking leaves nothing behind
+    cache.write_text("x")
+    assert cache_problem() == f"cache folder {cache}: exists and is not a folder"
+    with pytest.raises(OSError):
+        save_cached("train", "k", {"a": np.zeros(1)}, {})
+    assert load_cached("train", "k") is None
+
+
+def test_output_check_names_the_part_of_the_path_that_is_a_file(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(OutputError, match=r"/sub/out: needs .*/f, which exists and is not a"):
+        check_writable(tmp_path / "f" / "sub" / "out")
+    check_writable(tmp_path / "new" / "deeper")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
 
 
 def test_cache_file_without_header_is_a_miss(cache):
@@ -296,7 +333,8 @@ _WRITER = textwrap.dedent(
 
     dest = Path(sys.argv[1])
     generation = int(sys.argv[2])
-    while True:
+    last = generation + int(sys.argv[3]) if len(sys.argv) > 3 else None
+    while generation != last:
         generation += 1
         tag = f"{{generation:08d}}"
         files = {{f"part/{{i:03d}}.bin": (tag * ({FILE_BYTES} // 8)).encode()
@@ -370,3 +408,57 @@ def test_paths_outside_the_folder_are_refused(tmp_path, rel):
         write_folder_atomic(dest, {"index.html": "new", rel: "x"})
     assert _tree(dest) == {"index.html": b"old"}
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["exp", "index.html", "reports"]
+
+
+# --- interrupted and concurrent writers ----------------------------------------------
+
+
+def _set_aside(parent: Path, name: str, content: str) -> None:
+    """What a writer of ``name`` killed between its two renames leaves behind."""
+    old = parent / f".{name}.old-a1b2c3d4"
+    old.mkdir(parents=True)
+    (old / "index.html").write_text(content)
+    new = parent / f".{name}.tmp-e5f6a7b8"
+    new.mkdir()
+    (new / "index.html").write_text("newer, never renamed into place")
+
+
+def test_regression_a_writer_of_another_name_puts_a_report_back(tmp_path):
+    # The report stayed missing until the next successful run of the same name.
+    _set_aside(tmp_path, "exp", "previous")
+    write_folder_atomic(tmp_path / "other", {"index.html": "x"})
+    assert _tree(tmp_path / "exp") == {"index.html": b"previous"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp", "other"]
+
+
+def test_regression_folders_of_a_live_writer_are_left_alone(tmp_path):
+    _set_aside(tmp_path, "exp", "previous")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with folder_lock(tmp_path, "exp"):  # a run writing "exp" right now
+        assert recover_folders(tmp_path) == []
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, ".exp.lock"])
+    assert recover_folders(tmp_path) == ["exp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
+
+
+def test_a_lock_is_free_again_once_released(tmp_path):
+    with folder_lock(tmp_path, "exp") as held:
+        assert held
+        with folder_lock(tmp_path, "exp", wait=False) as other:
+            assert not other
+    with folder_lock(tmp_path, "exp", wait=False) as again:
+        assert again
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_regression_concurrent_writers_of_one_name_take_turns(tmp_path):
+    # Two runs of the same name: one died with "OSError: Directory not empty".
+    dest = tmp_path / "reports" / "exp"
+    env = {**os.environ, "PYTHONPATH": str(Path(sigreport.__file__).parents[1])}
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(dest), str(first), "25"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+               for first in (0, 1_000_000)]
+    errors = [w.communicate(timeout=120)[1] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], errors
+    _check_complete(dest)
+    assert _siblings(dest) == []

@@ -37,6 +37,7 @@ def test_wheel_contents(wheel: Path) -> None:
         assert f"sigreport/data/mnist/{stem}.gz" in names
     assert "sigreport/data/mnist/LICENSE.txt" in names
     assert "sigreport/metrics.schema.json" in names
+    assert "sigreport/manifest.schema.json" in names
 
 
 def test_installed_wheel_runs_a_report(wheel: Path, tmp_path: Path) -> None:

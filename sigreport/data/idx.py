@@ -11,9 +11,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
+import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -24,6 +26,7 @@ __all__ = ["IdxArray", "parse_idx", "read_idx"]
 _UBYTE = 0x08
 # The largest file we are willing to read; the biggest MNIST file is 47 MB.
 _MAX_BYTES = 1 << 31
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -77,34 +80,60 @@ def parse_idx(raw: bytes, name: str) -> np.ndarray:
 def read_idx(path: str | Path) -> IdxArray:
     """Read an IDX file, gzip-compressed (``.gz``) or plain.
 
-    Returns the array and the sha256 of its decompressed bytes.
+    Returns the array and the sha256 of its decompressed bytes. The header is
+    read first: a file that declares more than ``_MAX_BYTES`` of data is
+    refused before anything else is read, and no more than the declared size
+    (plus one byte, to notice trailing data) is ever decompressed.
     """
     path = Path(path)
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                raw = _read_limited(fh)
-        else:
-            raw = path.read_bytes()
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as fh:
+            raw = _read_declared(fh, str(path))
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (OSError, EOFError, zlib.error) as exc:
         what = "corrupt or truncated gzip data" if path.suffix == ".gz" else "cannot be read"
         raise DataError(f"{path}: {what} ({exc})") from None
-    if len(raw) > _MAX_BYTES:
-        raise DataError(f"{path}: larger than {_MAX_BYTES} bytes, not an IDX data set")
     data = parse_idx(raw, str(path))
     return IdxArray(data=data, sha256=hashlib.sha256(raw).hexdigest())
 
 
-def _read_limited(fh: gzip.GzipFile) -> bytes:
-    """At most ``_MAX_BYTES + 1`` decompressed bytes, read in chunks.
+def _read_upto(fh: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``fh`` in chunks (a gzip read copies each chunk once); bytes read."""
+    done = 0
+    while done < len(view):
+        n = fh.readinto(view[done:done + _CHUNK])
+        if not n:
+            break
+        done += n
+    return done
 
-    A single ``read(_MAX_BYTES + 1)`` allocates that whole buffer up front.
+
+def _read_declared(fh: BinaryIO, name: str) -> memoryview:
+    """The header and at most the data size it declares, in one buffer.
+
+    Whatever stops short of a valid header is returned as is, for
+    :func:`parse_idx` to name the problem.
     """
-    chunks = []
-    total = 0
-    while total <= _MAX_BYTES and (chunk := fh.read(min(1 << 24, _MAX_BYTES + 1 - total))):
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
+    head = bytearray(4)
+    got = _read_upto(fh, memoryview(head))
+    if got < 4 or head[:3] != bytes((0, 0, _UBYTE)) or head[3] == 0:
+        return memoryview(head)[:got]
+    dims = bytearray(4 * head[3])
+    got_dims = _read_upto(fh, memoryview(dims))
+    if got_dims < len(dims):
+        return memoryview(head + dims[:got_dims])
+    shape = struct.unpack(f">{head[3]}I", dims)
+    expected = math.prod(shape)
+    if expected > _MAX_BYTES:
+        raise DataError(f"{name}: header declares {'x'.join(map(str, shape))} = {expected} "
+                        f"bytes of data, larger than {_MAX_BYTES} bytes, not an IDX data set")
+    n_header = 4 + len(dims)
+    buf = bytearray(n_header + expected + 1)
+    buf[:n_header] = head + dims
+    total = n_header + _read_upto(fh, memoryview(buf)[n_header:])
+    if total == len(buf):
+        raise DataError(f"{name}: has trailing bytes: header says {'x'.join(map(str, shape))} "
+                        f"= {expected} bytes of data, file has more")
+    return memoryview(buf)[:total]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import html
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,10 @@ from bokeh.embed.bundle import bundle_for_objs_and_resources
 from bokeh.resources import Resources
 from markupsafe import Markup
 
+from sigreport.store import BOKEH_DIR, naming
+
 __all__ = ["BOKEH_DIR", "bokeh_files", "script_tags", "templates_dir", "vendor_bokeh"]
 
-BOKEH_DIR = "_bokeh"
 # BokehJS bundles vendored for site mode, by Bokeh's component name.
 _COMPONENTS = ("bokeh", "bokeh-gl", "bokeh-widgets", "bokeh-tables", "bokeh-mathjax")
 
@@ -94,9 +95,12 @@ def vendor_bokeh(out_dir: Path | str) -> Path:
         size = src.stat().st_size if isinstance(src, Path) else len(src)
         if dest.is_file() and dest.stat().st_size == size:
             continue
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+        tmp = folder / f".{name}.{secrets.token_hex(4)}"
+        # Not mkstemp: its files are 0600, which a web server running as another user
+        # cannot read. Created like any other file, the copy follows the umask.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with naming(dest), os.fdopen(fd, "wb") as fh:
                 if isinstance(src, Path):
                     with open(src, "rb") as fin:
                         shutil.copyfileobj(fin, fh)
@@ -104,7 +108,7 @@ def vendor_bokeh(out_dir: Path | str) -> Path:
                     fh.write(src)
             os.replace(tmp, dest)
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
     return folder
 
 

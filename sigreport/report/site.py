@@ -1,28 +1,50 @@
 """The MkDocs site of all runs: generated pages, then ``mkdocs build``.
 
 Runs are discovered in the reports folder (each ``<name>/metrics.json`` +
-``manifest.json``). Generated pages go into the docs folder beside the
-hand-written ones: ``index.md`` (the sortable table of runs),
-``runs/index.md`` (runs side by side), ``runs/<name>.md`` (one per run) and
-the small script and style they use (``runs/sortable.js``, ``runs/site.css``).
-Reports themselves are copied as static files, unchanged, so each stays
-reachable at ``<out>/reports/<name>/index.html``.
+``manifest.json`` + ``index.html``, the JSON checked against its schema).
+MkDocs builds from a staging folder holding the hand-written pages and the
+generated ones: ``index.md`` (the sortable table of runs), ``runs/index.md``
+(runs side by side), ``runs/<name>.md`` (one per run) and the small script
+and style they use (``runs/sortable.js``, ``runs/site.css``). The reports
+are then published beside the pages, unchanged, so each stays reachable at
+``<out>/reports/<name>/index.html``.
+
+Everything here treats a report folder as input from anyone: names, titles
+and class names are escaped for the HTML they land in, only regular files
+are read or published (never through a symbolic link), and a folder that is
+not a well-formed report is skipped with a warning instead of stopping the
+build.
 """
 
 from __future__ import annotations
 
+import html
 import json
+import os
 import shutil
+import stat
 import tempfile
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from sigreport.errors import SigreportError
+from sigreport.config import RESERVED_NAMES
+from sigreport.errors import OutputError, SigreportError, printable
+from sigreport.store import BOKEH_DIR, check_writable, os_error_line, recover_folders
 
 __all__ = ["RunEntry", "build_site", "discover_runs", "write_site_pages"]
 
+Warn = Callable[[str], None]
+
 _GENERATED = ("index.md", "runs")
+_REQUIRED = ("metrics.json", "manifest.json", "index.html")
+# metrics.json of a real run is a few hundred kB; anything far larger is not one.
+_MAX_JSON_BYTES = 64 << 20
 _DEFAULT_MKDOCS = """\
 site_name: sigreport reports
 docs_dir: site
@@ -38,14 +60,23 @@ extra_javascript: [runs/sortable.js]
 """
 
 
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
+
+
 @dataclass(frozen=True)
 class RunEntry:
-    """One run found in the reports folder."""
+    """One run found in the reports folder.
+
+    ``files`` are the paths (relative, ``/``-separated) of the regular files in
+    the folder: what is published of it.
+    """
 
     name: str
     folder: Path
     metrics: dict
     manifest: dict
+    files: tuple[str, ...] = ()
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -98,36 +129,135 @@ class RunEntry:
         }
 
 
-def discover_runs(reports_dir: Path | str) -> tuple[list[RunEntry], list[tuple[str, str]]]:
+class _Skip(Exception):
+    """Why a report folder is not published (one line)."""
+
+
+def _open_regular(path: Path) -> int:
+    """A read-only descriptor of ``path``, which must be a regular file reached without
+    a symbolic link at its end (a FIFO must not block the build, so no waiting either)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path}: not a regular file")
+    return fd
+
+
+def _regular_files(folder: Path, warn: Warn, leave_out: tuple[str, ...] = ()) -> list[str]:
+    """The regular files under ``folder`` (relative paths), but for the top-level entries
+    named in ``leave_out``; links and special files are refused with a warning naming
+    them, and never followed."""
+    found: list[str] = []
+
+    def walk(where: Path, prefix: str) -> None:
+        with os.scandir(where) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                path = where / entry.name
+                if not prefix and entry.name in leave_out:
+                    continue
+                if not _is_utf8(entry.name):
+                    warn(f"{path}: the name is not valid UTF-8; not published")
+                elif entry.is_symlink():
+                    warn(f"{path}: a symbolic link; not published")
+                elif entry.is_dir(follow_symlinks=False):
+                    walk(path, f"{prefix}{entry.name}/")
+                elif entry.is_file(follow_symlinks=False):
+                    found.append(prefix + entry.name)
+                else:
+                    warn(f"{path}: not a regular file; not published")
+
+    walk(folder, "")
+    return found
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8, kept as surrogates
+        return False
+    return True
+
+
+@cache
+def _validator(schema_file: str) -> Any:
+    import jsonschema
+
+    schema = json.loads((resources.files("sigreport") / schema_file).read_text("utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _read_json(path: Path, schema_file: str) -> dict:
+    """The content of a report's JSON file, checked against its schema, or :class:`_Skip`."""
+    from jsonschema.exceptions import best_match
+
+    try:
+        fd = _open_regular(path)
+        with os.fdopen(fd, "rb") as fh:
+            raw = fh.read(_MAX_JSON_BYTES + 1)
+    except OSError as exc:
+        raise _Skip(f"{path.name} cannot be read ({exc.strerror or exc})") from None
+    if len(raw) > _MAX_JSON_BYTES:
+        raise _Skip(f"{path.name} is larger than {_MAX_JSON_BYTES >> 20} MiB")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+        error = best_match(_validator(schema_file).iter_errors(doc))
+    except UnicodeDecodeError:
+        raise _Skip(f"{path.name} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise _Skip(f"{path.name} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise _Skip(f"{path.name} is nested too deeply to be a report's") from None
+    if error is not None:
+        where = error.json_path
+        message = error.message if len(error.message) <= 120 else error.message[:117] + "..."
+        raise _Skip(f"{path.name} does not follow {schema_file} at {where}: {message}")
+    return doc
+
+
+def _read_run(folder: Path, warn: Warn) -> RunEntry:
+    if not _is_utf8(folder.name):
+        raise _Skip("the folder name is not valid UTF-8")
+    if folder.name.lower() in RESERVED_NAMES:
+        raise _Skip(f"the name {folder.name!r} is taken by a page of the site")
+    try:
+        files = _regular_files(folder, warn)
+    except OSError as exc:
+        raise _Skip(f"cannot be read ({os_error_line(exc)})") from None
+    missing = [f for f in _REQUIRED if f not in files]
+    if missing:
+        raise _Skip("missing " + ", ".join(missing))
+    metrics = _read_json(folder / "metrics.json", "metrics.schema.json")
+    manifest = _read_json(folder / "manifest.json", "manifest.schema.json")
+    return RunEntry(folder.name, folder, metrics, manifest, tuple(files))
+
+
+def discover_runs(reports_dir: Path | str,
+                  warn: Warn = _warn) -> tuple[list[RunEntry], list[tuple[str, str]]]:
     """Every report folder under ``reports_dir``, newest first, and the folders skipped.
 
     A folder counts as a run when it holds ``metrics.json``, ``manifest.json``
-    and ``index.html``. Folders whose JSON cannot be read are returned in the
-    second list as ``(name, reason)``; hidden folders (``.x``, an interrupted
-    write) and ``_bokeh`` are ignored.
+    and ``index.html`` as regular files, and both JSON files follow their
+    schemas. Other folders are returned in the second list as ``(name,
+    reason)``, and ``warn`` receives one line for each, and one for every
+    symbolic link or special file refused inside a run. Hidden folders (``.x``,
+    an interrupted write) and ``_bokeh`` are ignored.
     """
     reports_dir = Path(reports_dir)
     runs, skipped = [], []
     if not reports_dir.is_dir():
         return runs, skipped
-    for folder in sorted(p for p in reports_dir.iterdir() if p.is_dir()):
+    for folder in sorted(reports_dir.iterdir(), key=lambda p: p.name):
         if folder.name.startswith((".", "_")):
             continue
-        needed = [folder / f for f in ("metrics.json", "manifest.json", "index.html")]
-        missing = [p.name for p in needed if not p.is_file()]
-        if missing:
-            skipped.append((folder.name, "missing " + ", ".join(missing)))
-            continue
         try:
-            metrics = json.loads((folder / "metrics.json").read_text("utf-8"))
-            manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            skipped.append((folder.name, f"unreadable JSON ({type(exc).__name__})"))
-            continue
-        if not isinstance(metrics, dict) or not isinstance(manifest, dict):
-            skipped.append((folder.name, "metrics.json or manifest.json is not an object"))
-            continue
-        runs.append(RunEntry(folder.name, folder, metrics, manifest))
+            if folder.is_symlink():
+                raise _Skip("a symbolic link, not a report folder")
+            if not folder.is_dir():
+                continue
+            runs.append(_read_run(folder, warn))
+        except _Skip as reason:
+            skipped.append((folder.name, str(reason)))
+            warn(f"{folder}: skipped: {reason}")
     runs.sort(key=lambda r: (str(r.manifest.get("created") or ""), r.name), reverse=True)
     return runs, skipped
 
@@ -137,6 +267,8 @@ def write_site_pages(runs: list[RunEntry], docs_dir: Path | str,
     """Write the generated pages for ``runs`` into ``docs_dir``; returns the files written.
 
     The previous generated pages are removed first, so a deleted run leaves no page behind.
+    Every text from a report reaches the pages escaped for HTML (the pages are
+    Markdown whose dynamic parts all sit in HTML blocks) and, in links, for URLs.
     """
     from sigreport.report.assets import templates_dir
     from sigreport.report.formatters import template_env
@@ -147,13 +279,15 @@ def write_site_pages(runs: list[RunEntry], docs_dir: Path | str,
         shutil.rmtree(runs_dir)
     runs_dir.mkdir(parents=True)
     env = template_env()
+    env.filters.update(urlpart=lambda text: quote(str(text), safe=""), printable=printable)
     rows = [r.summary for r in runs]
     has_guide = (docs_dir / "guide.md").is_file()
     written = []
 
     def write(rel: str, text: str) -> None:
         path = docs_dir / rel
-        path.write_text(text, encoding="utf-8")
+        # backslashreplace: a JSON string may hold a lone surrogate, which UTF-8 cannot.
+        path.write_text(text, encoding="utf-8", errors="backslashreplace")
         written.append(path)
 
     write("index.md", env.get_template("site/home.md.j2").render(
@@ -161,52 +295,99 @@ def write_site_pages(runs: list[RunEntry], docs_dir: Path | str,
     write("runs/index.md", env.get_template("site/compare.md.j2").render(runs=rows))
     for run, row in zip(runs, rows):
         write(f"runs/{run.name}.md", env.get_template("site/run.md.j2").render(
-            run=row, files=sorted(p.name for p in run.folder.iterdir() if p.is_file())))
+            run=row, files=[f for f in run.files if "/" not in f]))
     assets = templates_dir() / "site"
     for name in ("sortable.js", "site.css"):
         write(f"runs/{name}", (assets / name).read_text("utf-8"))
     return written
 
 
-def _sync_reports(reports_dir: Path, target: Path, runs: list[RunEntry]) -> None:
-    """Copy report folders (and the vendored BokehJS) into the docs folder's reports/."""
+def _copy_regular(src: Path, dest: Path) -> None:
+    """Copy one regular file (never through a link); the copy follows the umask."""
+    fd = _open_regular(src)
+    with os.fdopen(fd, "rb") as fin, open(dest, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+
+
+def _copy_files(src: Path, dest: Path, files: list[str] | tuple[str, ...]) -> None:
+    for rel in files:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _copy_regular(src / rel, target)
+
+
+def _stage_pages(site_dir: Path, stage: Path, warn: Warn) -> None:
+    """Copy the hand-written pages (regular files only) into the staging docs folder.
+
+    The reports folder and the generated pages of an earlier build are left out.
+    """
+    stage.mkdir()
+    if not site_dir.is_dir():
+        return
+    _copy_files(site_dir, stage, _regular_files(site_dir, warn, (*_GENERATED, "reports")))
+
+
+def _publish_reports(reports_dir: Path, runs: list[RunEntry], target: Path, warn: Warn) -> None:
+    """Copy each run's regular files, and the vendored BokehJS, to ``target``."""
     target.mkdir(parents=True, exist_ok=True)
-    bokeh = reports_dir / "_bokeh"
-    if bokeh.is_dir():
-        shutil.copytree(bokeh, target / "_bokeh", dirs_exist_ok=True)
+    bokeh = reports_dir / BOKEH_DIR
+    if bokeh.is_dir() and not bokeh.is_symlink():
+        _copy_files(bokeh, target / BOKEH_DIR, _regular_files(bokeh, warn))
     for run in runs:
-        dest = target / run.name
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.copytree(run.folder, dest)
+        _copy_files(run.folder, target / run.name, run.files)
+
+
+def _nav_title(text: str) -> str:
+    # MkDocs themes print nav titles as they are, into HTML.
+    return html.escape(printable(text))
 
 
 def _nav(runs: list[RunEntry], docs_dir: Path) -> list:
     nav: list = [{"All runs": "index.md"}, {"Compare runs": "runs/index.md"}]
     if runs:
-        nav.append({"Reports": [{r.name: f"runs/{r.name}.md"} for r in runs]})
+        nav.append({"Reports": [{_nav_title(r.name): f"runs/{r.name}.md"} for r in runs]})
     extra = sorted(p.relative_to(docs_dir).as_posix() for p in docs_dir.glob("*.md")
                    if p.name != "index.md")
     for rel in extra:
         title = "User guide" if rel == "guide.md" else Path(rel).stem.replace("-", " ").capitalize()
-        nav.append({title: rel})
+        nav.append({_nav_title(title): rel})
     return nav
 
 
+def _inside(path: Path, other: Path) -> bool:
+    return path == other or other in path.parents
+
+
+def _check_locations(reports_dir: Path, site_dir: Path, out_dir: Path) -> None:
+    """Fail in one line, before any work, when the build could not be done as asked."""
+    if not reports_dir.is_dir():
+        state = "is not a folder" if os.path.lexists(reports_dir) else "does not exist"
+        raise SigreportError(f"reports folder {reports_dir} {state} (give the folder "
+                             "`sigreport run --out` wrote to, by default site/reports)")
+    out, reports, site = (p.resolve() for p in (out_dir, reports_dir, site_dir))
+    for other, what in ((reports, "the reports folder"), (site, "the pages folder")):
+        if _inside(out, other) or _inside(other, out):
+            raise OutputError(f"site folder {out_dir}: overlaps {what} {other}; "
+                              "the build replaces everything in the site folder")
+    check_writable(out_dir, "site folder")
+
+
 def build_site(reports_dir: Path | str, site_dir: Path | str = "site",
-               out_dir: Path | str = "public") -> Path:
+               out_dir: Path | str = "public", warn: Warn = _warn) -> Path:
     """Generate the site pages for every run and build the site with MkDocs (strict).
 
     Parameters
     ----------
     reports_dir:
         Folder of report folders (``<name>/index.html``, ``metrics.json``,
-        ``manifest.json``), e.g. ``site/reports``. When it is not
-        ``<site_dir>/reports``, its runs are copied there first.
+        ``manifest.json``), e.g. ``site/reports``. Reports left aside there by
+        an interrupted run are put back first.
     site_dir:
-        The MkDocs docs folder with the hand-written pages.
+        The MkDocs docs folder with the hand-written pages (only read).
     out_dir:
         Where the built site goes.
+    warn:
+        Receives one line per folder skipped and per file refused.
 
     Returns
     -------
@@ -216,35 +397,31 @@ def build_site(reports_dir: Path | str, site_dir: Path | str = "site",
     Raises
     ------
     SigreportError
-        When MkDocs reports a problem (broken link, missing page) in strict mode.
+        When the reports folder is missing, the site folder cannot be written,
+        or MkDocs reports a problem (broken link, missing page) in strict mode.
     """
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
 
     reports_dir, site_dir, out_dir = Path(reports_dir), Path(site_dir), Path(out_dir)
-    site_dir.mkdir(parents=True, exist_ok=True)
-    runs, skipped = discover_runs(reports_dir)
-    target = site_dir / "reports"
-    if reports_dir.resolve() != target.resolve():
-        _sync_reports(reports_dir, target, runs)
-        runs = [RunEntry(r.name, target / r.name, r.metrics, r.manifest) for r in runs]
-    write_site_pages(runs, site_dir, skipped)
+    _check_locations(reports_dir, site_dir, out_dir)
+    recover_folders(reports_dir, warn)
+    runs, skipped = discover_runs(reports_dir, warn)
 
     config_file = site_dir.resolve().parent / "mkdocs.yml"
-    tmp = None
-    if not config_file.is_file():
-        tmp = tempfile.TemporaryDirectory(prefix="sigreport-mkdocs-")
-        config_file = Path(tmp.name) / "mkdocs.yml"
-        config_file.write_text(_DEFAULT_MKDOCS, encoding="utf-8")
-    try:
-        cfg = load_config(str(config_file), docs_dir=str(site_dir.resolve()),
-                          site_dir=str(out_dir.resolve()), strict=True,
-                          nav=_nav(runs, site_dir))
-        build(cfg)
-    except (MkDocsException, SystemExit) as exc:  # mkdocs aborts strict builds with Abort
-        raise SigreportError(f"site build failed: {exc}") from None
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+    with tempfile.TemporaryDirectory(prefix="sigreport-site-") as tmp:
+        docs = Path(tmp) / "docs"
+        _stage_pages(site_dir, docs, warn)
+        write_site_pages(runs, docs, skipped)
+        if not config_file.is_file():
+            config_file = Path(tmp) / "mkdocs.yml"
+            config_file.write_text(_DEFAULT_MKDOCS, encoding="utf-8")
+        try:
+            cfg = load_config(str(config_file), docs_dir=str(docs), site_dir=str(out_dir.resolve()),
+                              strict=True, nav=_nav(runs, docs))
+            build(cfg)
+        except (MkDocsException, SystemExit) as exc:  # mkdocs aborts strict builds with Abort
+            raise SigreportError(f"site build failed: {exc}") from None
+    _publish_reports(reports_dir, runs, out_dir / "reports", warn)
     return out_dir / "index.html"

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from sigreport.activations import Activations, SplitActivations
-from sigreport.config import Config, config_to_dict, config_to_toml
+from sigreport.config import Config, config_to_dict
 from sigreport.data import Dataset, load_raw, prepare_dataset
 from sigreport.sampling import seeded_subset
 from sigreport.store import cache_key, load_cached, save_cached, write_folder_atomic
@@ -217,10 +217,8 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
                               config, standalone=standalone, snapshots=snapshots)
     manifest["timings_s"] = dict(timer.timings)
 
-    files = dict(files)
-    files["metrics.json"] = json.dumps(metrics, indent=1, sort_keys=False) + "\n"
+    files = dict(files)  # index.html, metrics.json, config.toml
     files["manifest.json"] = json.dumps(manifest, indent=1) + "\n"
-    files["config.toml"] = config_to_toml(config)
     folder = out / config.name
     if not standalone:
         vendor_bokeh(out)

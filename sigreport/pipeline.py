@@ -221,7 +221,7 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
     files["manifest.json"] = json.dumps(manifest, indent=1) + "\n"
     folder = out / config.name
     if not standalone:
-        vendor_bokeh(out)
+        vendor_bokeh(out, [files["index.html"]])
     write_folder_atomic(folder, files)
     log(f"report       {folder / 'index.html'}")
     return RunResult(folder=folder, metrics=metrics, manifest=manifest)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +64,48 @@ def tiny_standalone_run(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path
     proc = run_cli(*tiny_args("--out", str(out), "--standalone"), env=env)
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Stages:
+    """The tiny run's stage outputs in memory, for tests that call ``render_report`` directly:
+    the same config, data, trained network (from the run's cache), activations and
+    signatures as ``tiny_run``, with the metrics and manifest it wrote."""
+
+    metrics: dict
+    manifest: dict
+    dataset: object
+    acts: object
+    sigs: object
+    config: object
+
+
+@pytest.fixture(scope="session")
+def tiny_stages(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Stages:
+    import json
+    import os
+
+    from sigreport.activations import capture_activations
+    from sigreport.config import load_config
+    from sigreport.data import load_raw, prepare_dataset
+    from sigreport.pipeline import _train_cached
+    from sigreport.signatures import fit_signatures
+
+    config = load_config("mnist-1-7", TINY_OVERRIDES)
+    dataset = prepare_dataset(load_raw(config.data), config.data, config.seed)
+    before = os.environ.get("SIGREPORT_CACHE")
+    os.environ["SIGREPORT_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
+    try:  # the network tiny_run trained, from the session's cache
+        trained, hit = _train_cached(config, dataset, config.seed, False, False)
+    finally:
+        if before is None:
+            del os.environ["SIGREPORT_CACHE"]
+        else:
+            os.environ["SIGREPORT_CACHE"] = before
+    assert hit
+    acts = capture_activations(trained.params, dataset, config.model.activation)
+    sigs = fit_signatures(acts, config.signatures, config.seed)
+    folder = tiny_run / "tiny"
+    return Stages(json.loads((folder / "metrics.json").read_text("utf-8")),
+                  json.loads((folder / "manifest.json").read_text("utf-8")),
+                  dataset, acts, sigs, config)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sigreport.errors import SigreportError
+from sigreport.report.assets import BOKEH_DIR, referenced_bokeh
 
 __all__ = ["RunEntry", "build_site", "discover_runs", "write_site_pages"]
 
@@ -164,9 +165,18 @@ def write_site_pages(runs: list[RunEntry], docs_dir: Path | str,
 def _sync_reports(reports_dir: Path, target: Path, runs: list[RunEntry]) -> None:
     """Copy report folders (and the vendored BokehJS) into the docs folder's reports/."""
     target.mkdir(parents=True, exist_ok=True)
-    bokeh = reports_dir / "_bokeh"
-    if bokeh.is_dir():
-        shutil.copytree(bokeh, target / "_bokeh", dirs_exist_ok=True)
+    # Only the BokehJS bundles the published reports load (the folder may hold more).
+    bokeh = reports_dir / BOKEH_DIR
+    needed = set().union(*(referenced_bokeh((run.folder / "index.html").read_text("utf-8"))
+                           for run in runs))
+    if needed:
+        (target / BOKEH_DIR).mkdir(exist_ok=True)
+    for name in sorted(needed):
+        if (bokeh / name).is_file() and not (bokeh / name).is_symlink():
+            shutil.copy2(bokeh / name, target / BOKEH_DIR / name)
+    for licence in sorted(bokeh.glob("LICENSE-bokeh-*")) if needed else ():
+        if not licence.is_symlink():
+            shutil.copy2(licence, target / BOKEH_DIR / licence.name)
     for run in runs:
         dest = target / run.name
         if dest.exists():

@@ -27,6 +27,10 @@
     g.boxes.forEach(function (box) {
       box.classList.add("drawn");
       outOfTabOrder(box);
+      // BokehJS adds controls when it lays a figure out again (a toolbar's overflow menu).
+      if ("ResizeObserver" in window) {
+        new ResizeObserver(function () { outOfTabOrder(box); }).observe(box);
+      }
     });
   }
 

@@ -10,14 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 import bokeh
 import pytest
-from browser_fixtures import (
-    REPO,
-    default_run,
-    get_built_site,
-    with_config,
-    write_run,
-    write_stub_report,
-)
+from browser_fixtures import REPO, build_test_site, copy_run
 
 from sigreport.errors import SigreportError
 from sigreport.report import build_site
@@ -25,13 +18,14 @@ from sigreport.report.site import discover_runs, write_site_pages
 
 
 @pytest.fixture(scope="session")
-def small_run():
-    return default_run()
+def small_run(tiny_run):
+    """The tiny pipeline run's report folder."""
+    return tiny_run / "tiny"
 
 
 @pytest.fixture(scope="session")
-def built_site(tmp_path_factory):
-    return get_built_site(tmp_path_factory)
+def built_site(tmp_path_factory, tiny_run, tiny_standalone_run):
+    return build_test_site(tmp_path_factory.mktemp("site-build"), tiny_run, tiny_standalone_run)
 
 
 class _Refs(HTMLParser):
@@ -66,6 +60,8 @@ def test_every_report_is_reachable_and_unchanged(built_site):
             assert (built_site.public / "reports" / name / extra).is_file()
     js = built_site.public / "reports" / "_bokeh" / f"bokeh-{bokeh.__version__}.min.js"
     assert js.read_bytes() == (built_site.root / "site" / "reports" / "_bokeh" / js.name).read_bytes()
+    # Only the bundles some report loads are published.
+    assert sorted(p.name for p in js.parent.glob("*.js")) == [js.name]
 
 
 def test_site_mode_report_finds_bokehjs_by_its_relative_path(built_site):
@@ -130,9 +126,11 @@ def test_titles_with_markup_are_text_on_every_site_page(built_site):
 
 
 def test_numbers_on_the_home_page_come_from_metrics(small_run, tmp_path):
-    run = with_config(small_run, name="numbers")
-    run.metrics["model"] = {**run.metrics["model"], "test_accuracy": 0.876543}
-    write_stub_report(run, tmp_path / "reports")
+    import json
+
+    model = json.loads((small_run / "metrics.json").read_text("utf-8"))["model"]
+    copy_run(small_run, tmp_path / "reports", "numbers", stub=True,
+             metrics={"model": {**model, "test_accuracy": 0.876543}})
     runs, skipped = discover_runs(tmp_path / "reports")
     assert [r.name for r in runs] == ["numbers"] and not skipped
     write_site_pages(runs, tmp_path / "docs")
@@ -141,7 +139,7 @@ def test_numbers_on_the_home_page_come_from_metrics(small_run, tmp_path):
 
 def test_discovery_skips_broken_and_hidden_folders(small_run, tmp_path):
     reports = tmp_path / "reports"
-    write_stub_report(with_config(small_run, name="good"), reports)
+    copy_run(small_run, reports, "good", stub=True)
     (reports / "broken").mkdir()
     (reports / "broken" / "index.html").write_text("x")
     (reports / "broken" / "manifest.json").write_text("{}")
@@ -159,7 +157,8 @@ def test_reports_outside_the_docs_folder_are_copied_in(small_run, tmp_path):
                     ignore=shutil.ignore_patterns("reports", "runs", "index.md"))
     shutil.copy(REPO / "mkdocs.yml", tmp_path / "mkdocs.yml")
     elsewhere = tmp_path / "elsewhere"
-    write_run(with_config(small_run, name="outside"), elsewhere)
+    copy_run(small_run, elsewhere, "outside")
+    shutil.copytree(small_run.parent / "_bokeh", elsewhere / "_bokeh")
     index = build_site(elsewhere, tmp_path / "site", tmp_path / "public")
     assert index == tmp_path / "public" / "index.html" and index.is_file()
     assert (tmp_path / "public" / "reports" / "outside" / "index.html").is_file()
@@ -167,7 +166,7 @@ def test_reports_outside_the_docs_folder_are_copied_in(small_run, tmp_path):
 
 
 def test_site_builds_without_a_mkdocs_yml_or_hand_written_pages(small_run, tmp_path):
-    write_stub_report(with_config(small_run, name="bare"), tmp_path / "docs" / "reports")
+    copy_run(small_run, tmp_path / "docs" / "reports", "bare", stub=True)
     index = build_site(tmp_path / "docs" / "reports", tmp_path / "docs", tmp_path / "out")
     assert 'href="reports/bare/index.html"' in index.read_text("utf-8")
     assert not (tmp_path / "mkdocs.yml").exists()
@@ -175,8 +174,8 @@ def test_site_builds_without_a_mkdocs_yml_or_hand_written_pages(small_run, tmp_p
 
 def test_a_deleted_run_leaves_no_page_behind(small_run, tmp_path):
     reports = tmp_path / "docs" / "reports"
-    write_stub_report(with_config(small_run, name="first"), reports)
-    write_stub_report(with_config(small_run, name="second"), reports)
+    copy_run(small_run, reports, "first", stub=True)
+    copy_run(small_run, reports, "second", stub=True)
     build_site(reports, tmp_path / "docs", tmp_path / "out")
     shutil.rmtree(reports / "first")
     build_site(reports, tmp_path / "docs", tmp_path / "out")

@@ -228,7 +228,9 @@ def auroc_fpr95_samples(known: np.ndarray, unknown: np.ndarray, n_boot: int, see
 
     Both follow the conventions of :func:`auroc` and :func:`fpr_at_95`. All
     resamples are counted at once over the pooled distinct score values, so the
-    cost is a few passes over an (n_boot, n_distinct) table.
+    cost is a few passes over an (n_boot, n_distinct) table. The resamples are
+    drawn from ``np.random.default_rng([seed, 0xA0C])``: first the known rows
+    (n_boot, n_known), then the unknown rows (n_boot, n_unknown).
 
     Returns
     -------

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from sigreport.data import Dataset, load_raw, prepare_dataset
 from sigreport.sampling import seeded_subset
 from sigreport.store import cache_key, load_cached, save_cached, write_folder_atomic
 
-__all__ = ["DEFAULT_OUT", "RunResult", "run"]
+__all__ = ["DEFAULT_OUT", "Measured", "RunResult", "measure", "report_files", "run"]
 
 DEFAULT_OUT = Path("site/reports")
 # Training samples a snapshot epoch is measured on (test and probe splits stay whole).
@@ -117,38 +118,55 @@ def _train_cached(config: Config, dataset: Dataset, seed: int, force: bool, prog
     return result, False
 
 
-def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
-        force: bool = False, progress: bool = False,
-        log: Callable[[str], None] = lambda _msg: None) -> RunResult:
-    """Run the experiment ``config`` and write its report folder ``<out>/<name>/``.
+def _log_answers(metrics: dict, log: Callable[[str], None]) -> None:
+    """The answers in a few terminal lines: separation layer, best detector per family."""
+    sep = metrics["answers"]["separation"]
+    log(f"answer 1     separation layer: {sep['separation_layer'] or 'none'} "
+        f"({sep['measure']} against the input and the untrained network)")
+    detection = metrics["answers"]["unseen_detection"]
+    if not detection:
+        return
+    for family, best in detection["best_per_family"].items():
+        if best:
+            lo, hi = best["auroc_ci"] or (float("nan"), float("nan"))
+            log(f"answer 3     best {family + ' score:':<17} AUROC {best['auroc']:.3f} "
+                f"[{lo:.3f}, {hi:.3f}]  {best['method']} at {best['layer']}")
 
-    Parameters
-    ----------
-    out:
-        Folder that receives the report folder (default ``site/reports``).
-    standalone:
-        Inline BokehJS so ``index.html`` is one self-contained file.
-    force:
-        Recompute cached stages (training) instead of reusing them.
-    progress:
-        Show progress bars on a terminal.
-    log:
-        Receives one line per finished stage.
+
+@dataclass(frozen=True)
+class Measured:
+    """Everything a run measured, before its report is rendered.
+
+    ``acts`` and ``sigs`` are the main seed's; ``snapshots`` maps each recorded
+    epoch to its (Activations, Signatures); ``timer`` keeps timing the report.
+    """
+
+    config: Config
+    dataset: Dataset
+    acts: Activations
+    sigs: Any
+    snapshots: dict
+    metrics: dict
+    manifest: dict
+    timer: _Timer
+
+
+def measure(config: Config, force: bool = False, progress: bool = False,
+            log: Callable[[str], None] = lambda _msg: None) -> Measured:
+    """Run every stage of ``config`` up to the metrics and the manifest; write nothing.
 
     Raises
     ------
     SigreportError
-        For bad input (data, config) or a training run that diverged; nothing
-        is written then.
+        For bad input (data, config) or a training run that diverged.
     """
     from sigreport.activations import capture_activations, capture_split, noisy_test
     from sigreport.analysis import compute_metrics
-    from sigreport.report import check_projection, render_report, vendor_bokeh
+    from sigreport.report import check_projection
     from sigreport.signatures import fit_signatures
 
     # Checked before any work, so a missing optional package does not cost a training run.
     check_projection(config.report.projection)
-    out = Path(out)
     timer = _Timer(log)
     cache_hits: dict[str, bool] = {}
 
@@ -183,9 +201,12 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
         sigs = {seed: fit_signatures(acts[seed], config.signatures, seed) for seed in trained}
         # Every epoch is clustered with the trained network's number of clusters per layer,
         # so the untrained control and the trained network are compared like for like.
+        # The input is the same at every epoch: its clusters are fitted once.
         k_trained = {s.layer: s.n_clusters for s in sigs[main_seed].layers}
+        same_input = {"input": sigs[main_seed].layer("input")}
         snapshots = {epoch: (a, sigs[main_seed] if epoch == last_epoch else
-                             fit_signatures(a, config.signatures, main_seed, k=k_trained))
+                             fit_signatures(a, config.signatures, main_seed, k=k_trained,
+                                            reuse=same_input))
                      for epoch, a in snap_acts.items()}
 
     with timer.stage("analysis"):
@@ -197,6 +218,7 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
                 f"snapshot epochs other than the last are clustered and probed on "
                 f"{SNAPSHOT_TRAIN_CAP} of {len(dataset.train.y)} training samples (seeded)")
 
+    _log_answers(metrics, log)
     manifest = {
         "name": config.name,
         "title": config.title,
@@ -212,16 +234,56 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
         "timings_s": timer.timings,
     }
 
-    with timer.stage("report"):
-        files = render_report(metrics, manifest, dataset, acts[main_seed], sigs[main_seed],
-                              config, standalone=standalone, snapshots=snapshots)
-    manifest["timings_s"] = dict(timer.timings)
+    return Measured(config, dataset, acts[main_seed], sigs[main_seed], snapshots, metrics,
+                    manifest, timer)
 
-    files = dict(files)  # index.html, metrics.json, config.toml
-    files["manifest.json"] = json.dumps(manifest, indent=1) + "\n"
+
+def report_files(measured: Measured, standalone: bool = False) -> dict[str, str | bytes]:
+    """The report folder's files of a measured run: index.html, metrics.json and
+    config.toml (from the report stage), manifest.json (with the report stage's time)."""
+    from sigreport.report import render_report
+
+    m = measured
+    with m.timer.stage("report"):
+        files = dict(render_report(m.metrics, m.manifest, m.dataset, m.acts, m.sigs, m.config,
+                                   standalone=standalone, snapshots=m.snapshots))
+    m.manifest["timings_s"] = dict(m.timer.timings)
+    files["manifest.json"] = json.dumps(m.manifest, indent=1) + "\n"
+    return files
+
+
+def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
+        force: bool = False, progress: bool = False,
+        log: Callable[[str], None] = lambda _msg: None) -> RunResult:
+    """Run the experiment ``config`` and write its report folder ``<out>/<name>/``.
+
+    Parameters
+    ----------
+    out:
+        Folder that receives the report folder (default ``site/reports``).
+    standalone:
+        Inline BokehJS so ``index.html`` is one self-contained file.
+    force:
+        Recompute cached stages (training) instead of reusing them.
+    progress:
+        Show progress bars on a terminal.
+    log:
+        Receives one line per finished stage.
+
+    Raises
+    ------
+    SigreportError
+        For bad input (data, config) or a training run that diverged; nothing
+        is written then.
+    """
+    from sigreport.report import vendor_bokeh
+
+    measured = measure(config, force=force, progress=progress, log=log)
+    files = report_files(measured, standalone=standalone)
+    out = Path(out)
     folder = out / config.name
     if not standalone:
         vendor_bokeh(out, [files["index.html"]])
     write_folder_atomic(folder, files)
     log(f"report       {folder / 'index.html'}")
-    return RunResult(folder=folder, metrics=metrics, manifest=manifest)
+    return RunResult(folder=folder, metrics=measured.metrics, manifest=measured.manifest)

@@ -26,6 +26,7 @@ class is kept beside the path, never in it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -33,7 +34,6 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import HDBSCAN, KMeans
 from sklearn.covariance import OAS
-from sklearn.decomposition import PCA
 from sklearn.metrics import pairwise_distances, pairwise_distances_argmin_min, silhouette_score
 from sklearn.mixture import GaussianMixture
 
@@ -59,6 +59,8 @@ __all__ = [
 UNASSIGNED = -1
 # Widest space the acceptance regions are fitted in (principal components beyond it).
 BOUNDARY_DIM = 128
+# Training rows the principal axes of a wide layer's regions are computed from.
+_AXES_ROWS = 3000
 # Clusters with fewer training members than this borrow the layer's pooled covariance.
 _MIN_MEMBERS = 10
 # Rows per block of distance computations, to bound memory.
@@ -104,7 +106,8 @@ class Boundary:
         float64 (n_clusters, dim, dim); ``whiten[c] @ whiten[c].T`` is the
         precision matrix of cluster c.
     threshold:
-        float64 (n_clusters,): squared Mahalanobis distances up to it are inside.
+        float64 (n_clusters,): squared Mahalanobis distances up to it are inside
+        (infinite for a cluster without training members, which has no region).
     quantile:
         Share of each cluster's training members its region holds.
     """
@@ -129,7 +132,10 @@ class Boundary:
             for c in range(len(self.means)):
                 w = (block - self.means[c]) @ self.whiten[c]
                 out[start:start + len(block), c] = np.einsum("ij,ij->i", w, w)
-        return out / self.threshold[None, :]
+        # a cluster without training members has no region: nothing is inside it
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isfinite(self.threshold)[None, :],
+                            out / self.threshold[None, :], np.inf)
 
 
 def _whitener(cov: np.ndarray) -> np.ndarray:
@@ -155,17 +161,18 @@ def fit_boundary(z: np.ndarray, labels: np.ndarray, n_clusters: int, quantile: f
     quantile:
         Share of each cluster's members its region holds, in (0, 1).
     seed:
-        Seeds the principal components of a layer wider than ``BOUNDARY_DIM``.
+        Seeds the rows the principal axes of a layer wider than ``BOUNDARY_DIM`` come from.
     """
     z = np.asarray(z, dtype=np.float64)
     width = z.shape[1]
     offset = z.mean(axis=0) if len(z) else np.zeros(width)
     basis = None
     if width > BOUNDARY_DIM and len(z) > BOUNDARY_DIM:
-        rows = seeded_subset(len(z), 10000, seed, salt=0xB0)
-        pca = PCA(n_components=BOUNDARY_DIM, svd_solver="randomized",
-                  random_state=seed % (2**31 - 1)).fit(z[rows] - offset)
-        basis = pca.components_.T
+        # principal axes from the covariance's eigenvectors: one product and one
+        # eigendecomposition of a width x width matrix, exact and fast for these widths
+        sample = z[seeded_subset(len(z), _AXES_ROWS, seed, salt=0xB0)] - offset
+        _, evecs = np.linalg.eigh(sample.T @ sample)
+        basis = evecs[:, ::-1][:, :BOUNDARY_DIM]
     x = z - offset
     x = x if basis is None else x @ basis
     dim = x.shape[1]
@@ -532,6 +539,28 @@ _METHODS = {
 }
 
 
+def _renumber(fit: _Fit, z: np.ndarray, y: np.ndarray) -> _Fit:
+    """The same clustering with clusters numbered by their majority training class (in
+    class order), then by size: the 1s' cluster has the same number in every layer."""
+    labels = fit.assign(z)
+    classes = np.unique(y)
+    keys = []
+    for c in range(fit.n_clusters):
+        members = y[labels == c]
+        major = int(np.searchsorted(classes, np.bincount(members).argmax())) \
+            if len(members) else len(classes)
+        keys.append((major, -len(members), c))
+    order = np.array([c for _, _, c in sorted(keys)], dtype=np.int64)
+    if np.array_equal(order, np.arange(fit.n_clusters)):
+        return fit
+    new_id = np.empty(fit.n_clusters + 1, dtype=np.int64)
+    new_id[order] = np.arange(fit.n_clusters)
+    new_id[-1] = -1                                   # noise stays noise
+    base = fit.assign
+    return dataclasses.replace(fit, centroids=fit.centroids[order],
+                               assign=lambda x: new_id[base(x)])
+
+
 def _standardizer(x_train: np.ndarray, on: bool) -> tuple[np.ndarray, np.ndarray]:
     width = x_train.shape[1]
     if not on:
@@ -554,7 +583,8 @@ def _fit_layer(acts: Activations, name: str, layer_index: int, cfg: SignaturesCo
     rs = _random_state(seed, layer_index)
     if cfg.method == "hdbscan":
         k = None
-    fit = _METHODS[cfg.method](z_train, sub, cfg, len(acts.classes), rs, k)
+    fit = _renumber(_METHODS[cfg.method](z_train, sub, cfg, len(acts.classes), rs, k), z_train,
+                    acts.train.y)
     boundary = fit_boundary(z_train, fit.assign(z_train), fit.n_clusters,
                             cfg.boundary_quantile, rs)
     labels, distance, ratio, active = {}, {}, {}, {} if binary else None
@@ -586,7 +616,8 @@ def _fit_layer(acts: Activations, name: str, layer_index: int, cfg: SignaturesCo
 
 
 def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
-                   k: Mapping[str, int] | None = None) -> Signatures:
+                   k: Mapping[str, int] | None = None,
+                   reuse: Mapping[str, LayerSignature] | None = None) -> Signatures:
     """Cluster every layer on the training split, calibrate the regions, assign every split.
 
     Parameters
@@ -601,6 +632,9 @@ def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
     k:
         Layer name -> number of clusters, overriding the config's k choice for
         those layers (a control network is clustered with the trained one's k).
+    reuse:
+        Layer name -> an already fitted signature of the same data (the input is
+        the same at every epoch): its clusters and regions are applied, not refitted.
 
     Returns
     -------
@@ -609,18 +643,27 @@ def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
         and the paths (hidden cluster ids, -1 unassigned) of every split.
     """
     with single_threaded():
-        return _fit_signatures(acts, cfg, seed, dict(k or {}))
+        return _fit_signatures(acts, cfg, seed, dict(k or {}), dict(reuse or {}))
+
+
+def _reapply(sig: LayerSignature, acts: Activations) -> LayerSignature:
+    """``sig``'s clusters and regions applied to the splits of ``acts``."""
+    found = {split: sig.assign(acts.split(split).layers[sig.layer]) for split in SPLITS}
+    return dataclasses.replace(sig, labels={s: a.labels for s, a in found.items()},
+                               distance={s: a.distance for s, a in found.items()},
+                               ratio={s: a.ratio for s, a in found.items()})
 
 
 def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
-                    k: dict[str, int]) -> Signatures:
+                    k: dict[str, int], reuse: dict[str, LayerSignature]) -> Signatures:
     n_train = len(acts.train.y)
     sub = seeded_subset(n_train, cfg.subsample, seed, salt=0x5C)
     n_sub = len(sub)
     kinds = {info.name: info for info in acts.layers}
     sigs = tuple(parallel_map(
-        lambda name: _fit_layer(acts, name, kinds[name].index, cfg, sub, seed,
-                                kinds[name].kind == "post", k.get(name, cfg.k)),
+        lambda name: _reapply(reuse[name], acts) if name in reuse else
+        _fit_layer(acts, name, kinds[name].index, cfg, sub, seed,
+                   kinds[name].kind == "post", k.get(name, cfg.k)),
         list(cluster_layer_names(acts))))
     hidden = acts.hidden
     by_name = {s.layer: s for s in sigs}
@@ -644,7 +687,7 @@ def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
     if wide:
         subsampling["boundary"] = (
             f"regions of {', '.join(wide)} fitted on the first {BOUNDARY_DIM} principal "
-            f"components of the layer (PCA on at most 10000 training samples, seeded)")
+            f"components of the layer (axes from at most {_AXES_ROWS} training samples, seeded)")
     return Signatures(
         layers=sigs,
         path_layers=tuple(hidden),

@@ -85,27 +85,21 @@ def tiny_stages(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Sta
     import json
     import os
 
-    from sigreport.activations import capture_activations
     from sigreport.config import load_config
-    from sigreport.data import load_raw, prepare_dataset
-    from sigreport.pipeline import _train_cached
-    from sigreport.signatures import fit_signatures
+    from sigreport.pipeline import measure
 
-    config = load_config("mnist-1-7", TINY_OVERRIDES)
-    dataset = prepare_dataset(load_raw(config.data), config.data, config.seed)
     before = os.environ.get("SIGREPORT_CACHE")
     os.environ["SIGREPORT_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
     try:  # the network tiny_run trained, from the session's cache
-        trained, hit = _train_cached(config, dataset, config.seed, False, False)
+        m = measure(load_config("mnist-1-7", TINY_OVERRIDES))
     finally:
         if before is None:
             del os.environ["SIGREPORT_CACHE"]
         else:
             os.environ["SIGREPORT_CACHE"] = before
-    assert hit
-    acts = capture_activations(trained.params, dataset, config.model.activation)
-    sigs = fit_signatures(acts, config.signatures, config.seed)
+    assert m.manifest["cache_hits"] == {"train_seed_0": True}
     folder = tiny_run / "tiny"
+    # The numbers as the run wrote them (what its pages show), the arrays as measured again.
     return Stages(json.loads((folder / "metrics.json").read_text("utf-8")),
                   json.loads((folder / "manifest.json").read_text("utf-8")),
-                  dataset, acts, sigs, config)
+                  m.dataset, m.acts, m.sigs, m.config)

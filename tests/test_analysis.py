@@ -13,9 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from sigreport import analysis, ood
+from scipy.spatial.distance import jensenshannon
+from sklearn.metrics import adjusted_mutual_info_score
+
+from sigreport import ood
 from sigreport.activations import Activations, LayerInfo, SplitActivations
-from sigreport.analysis import compute_metrics, count_paths, linear_cka, purity
+from sigreport.analysis import compute_metrics, compute_path_stats, count_paths, linear_cka, purity
+from sigreport.analysis import detection, measures
 from sigreport.config import Config, SignaturesConfig
 from sigreport.signatures import Signatures, fit_signatures
 
@@ -86,6 +90,35 @@ TRAIN = SimpleNamespace(seed=0, history={
 CONFIG = Config(name="toy", seed=0)
 
 
+def untrained_like(acts: Activations, seed: int = 11) -> Activations:
+    """The untrained control: same inputs, labels and rows; hidden layers and logits are
+    random projections of the input (no class structure beyond the input's)."""
+    rng = np.random.default_rng(seed)
+    weights = {name: rng.normal(size=(8, width)) for name, width in
+               (("hidden1", 4), ("hidden2", 3), ("logits", 2))}
+
+    def one(split: SplitActivations) -> SplitActivations:
+        layers = {"input": split.layers["input"]}
+        for name in ("hidden1", "hidden2"):
+            pre = (split.layers["input"] @ weights[name]).astype(np.float32)
+            layers[f"{name}.pre"], layers[name] = pre, np.maximum(pre, 0)
+        logits = (split.layers["input"] @ weights["logits"]).astype(np.float32)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        layers["logits"], layers["probs"] = logits, e / e.sum(axis=1, keepdims=True)
+        pred = np.asarray(CLASSES)[np.argmax(logits, axis=1)].astype(np.int64)
+        return SplitActivations(layers, split.y, split.index, pred)
+
+    return dataclasses.replace(acts, train=one(acts.train), test=one(acts.test),
+                               probe=one(acts.probe))
+
+
+def with_control(acts: Activations, sigs: Signatures) -> dict:
+    """Snapshots {0: the untrained control clustered with the trained k, 3: the trained network}."""
+    control = untrained_like(acts)
+    k = {s.layer: s.n_clusters for s in sigs.layers}
+    return {0: (control, fit_signatures(control, CONFIG.signatures, 0, k=k)), 3: (acts, sigs)}
+
+
 @pytest.fixture(scope="module")
 def toy():
     acts = make_acts()
@@ -96,10 +129,10 @@ def toy():
 @pytest.fixture(scope="module")
 def metrics(toy):
     acts, sigs = toy
-    return compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs)
+    return compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs, snapshots=with_control(acts, sigs))
 
 
-def _ood_row(metrics, method, layer, probe_class="all"):
+def _ood_row(metrics, method, layer, probe_class="all"):  # noqa: D103
     rows = [r for r in metrics["ood"] if r["method"] == method and r["layer"] == layer
             and r["probe_class"] == probe_class]
     assert len(rows) == 1, (method, layer, probe_class)
@@ -116,11 +149,17 @@ def test_layers_run_from_the_input_to_the_output(metrics):
     assert [layer["width"] for layer in layers] == [8, 4, 3, 2]
     assert [layer["n_clusters"] for layer in layers[1:]] == [2, 2, 2]
     hidden1 = layers[1]
-    assert hidden1["cluster_counts"] == {"1": [60, 0], "7": [0, 60]} or \
-        hidden1["cluster_counts"] == {"1": [0, 60], "7": [60, 0]}
+    for c in ("1", "7"):      # every training image is in its class's cluster or unassigned
+        counts = hidden1["cluster_counts"][c]
+        assert sorted(counts)[0] == 0
+        assert sum(counts) + hidden1["unassigned_counts"][c] == N["train"]
+        assert hidden1["unassigned_counts"][c] <= 2
     assert sorted(hidden1["cluster_dominant_class"]) == [1, 7]
-    assert hidden1["probe_cluster_counts"]["3"] == [
-        40 if d == 1 else 0 for d in hidden1["cluster_dominant_class"]]
+    # the 3s sit 9 units out on an axis no training image uses: outside every region
+    assert hidden1["probe_cluster_counts"]["3"] == [0, 0]
+    assert hidden1["probe_unassigned_counts"]["3"] == N["probe"]
+    assert hidden1["unassigned_rate"]["probe"] == 1.0
+    assert hidden1["unassigned_rate"]["test"] <= 0.05
     assert hidden1["binary"]["hamming"][0]["a"] == 1
     # units 0 and 1 swap between the classes: half the units differ
     assert hidden1["binary"]["hamming"][0]["distance"] == pytest.approx(0.5, abs=0.02)
@@ -128,104 +167,176 @@ def test_layers_run_from_the_input_to_the_output(metrics):
     assert layers[0]["binary"] is None and layers[3]["binary"] is None
 
 
-def test_separation_starts_at_hidden1_not_at_the_input(metrics):
-    answers = metrics["answers"]
-    probe = [layer["linear_probe_accuracy"] for layer in metrics["layers"]]
-    assert probe[0] < 0.8                              # the input is noise for both classes
+def test_separation_is_hidden1_against_the_input_and_the_untrained_network(metrics):
+    sep = metrics["answers"]["separation"]
+    assert sep["separation_layer"] == "hidden1" and sep["separation_layer_index"] == 1
+    assert sep["measure"] == "cka_labels" and sep["control_epoch"] == 0
+    rows = {r["layer"]: r for r in sep["per_layer"]}
+    assert list(rows) == ["input", "hidden1", "hidden2", "logits"]
+    h1, inp = rows["hidden1"], rows["input"]
+    for m in ("cka_labels", "cluster_class_ami"):
+        lo, hi = h1["ci"][m]
+        assert lo <= h1["value"][m] <= hi
+        assert h1["beats_input"][m] and h1["beats_control"][m], m
+        assert inp["ci"][m][1] < lo and h1["control_ci"][m][1] < lo
+        assert sep["first_layer_by_measure"][m] == "hidden1"
+    assert inp["control"]["cka_labels"] is None            # the input has no untrained twin
     expected = (2 * N["test"] - PLANTED) / (2 * N["test"])
-    assert probe[1] == pytest.approx(expected)         # only the planted 7s are wrong
-    assert answers["separation_layer"] == "hidden1"
-    assert answers["separation_layer_index"] == 1
-    sep = answers["separation"]
-    assert sep["input_already_separates"] is False
-    assert sep["threshold"] == 0.95
-    assert [p["layer"] for p in sep["per_layer"]] == ["input", "hidden1", "hidden2", "logits"]
-    assert sep["per_layer"][1]["gain"] == pytest.approx(probe[1] - probe[0], abs=1e-5)
+    assert h1["value"]["linear_probe_accuracy"] == pytest.approx(expected)  # planted 7s wrong
+    assert sep["input_linear_probe_accuracy"] < 0.8
+    assert sep["reason"] is None
 
 
-def test_when_the_input_already_separates_the_answer_says_so():
-    acts = make_acts(input_shift=6.0)
-    sigs = fit_signatures(acts, CONFIG.signatures, seed=0)
-    m = compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs)
-    assert m["answers"]["separation_layer"] == "input"
-    assert m["answers"]["separation"]["input_already_separates"] is True
-    assert m["answers"]["separation"]["input_value"] >= 0.95
+def test_without_an_untrained_control_the_input_is_the_only_control(toy):
+    acts, sigs = toy
+    sep = compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs)["answers"]["separation"]
+    assert sep["control_epoch"] is None
+    assert sep["separation_layer"] == "hidden1"
+    assert all(r["beats_control"]["cka_labels"] is None for r in sep["per_layer"])
 
 
-def test_cluster_class_agreement_is_perfect_where_the_classes_are_apart(metrics):
+def test_when_no_hidden_layer_beats_the_controls_the_answer_says_why(toy):
+    acts, sigs = toy
+    # the "untrained" network is the trained one: nothing was learned beyond it
+    snaps = {0: (acts, fit_signatures(acts, CONFIG.signatures, 0,
+                                      k={s.layer: s.n_clusters for s in sigs.layers})),
+             3: (acts, sigs)}
+    sep = compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs,
+                          snapshots=snaps)["answers"]["separation"]
+    assert sep["separation_layer"] is None
+    assert "untrained" in sep["reason"] and "cka labels" in sep["reason"]
+
+
+def test_cluster_class_agreement_is_high_where_the_classes_are_apart(metrics):
     hidden1 = metrics["layers"][1]
-    # the planted 7s sit in the 1s' cluster: purity counts exactly those as misplaced
-    assert hidden1["purity"] == pytest.approx((2 * N["test"] - PLANTED) / (2 * N["test"]))
-    assert hidden1["cluster_class_nmi"] > 0.7
-    assert metrics["layers"][0]["cluster_class_nmi"] < 0.2
+    assert hidden1["cluster_class_ami"] > 0.7
+    assert metrics["layers"][0]["cluster_class_ami"] < 0.2
+    assert hidden1["purity"] >= (2 * N["test"] - PLANTED) / (2 * N["test"]) - 0.05
 
 
-def test_signatures_of_the_two_classes_differ_and_the_planted_7s_are_found(metrics, toy):
+def test_signatures_differ_beyond_the_controls_and_the_planted_7s_are_routed_like_1s(
+        metrics, toy):
     acts, _ = toy
     differ = metrics["answers"]["signatures_differ"]
     by_layer = {p["layer"]: p for p in differ["per_layer"]}
-    assert by_layer["hidden1"]["js"] > 0.8
-    assert by_layer["input"]["js"] < 0.3
-    assert by_layer["hidden1"]["shared_path_share"] == pytest.approx(PLANTED / N["test"], abs=1e-4)
-    atypical = {(a["class"], a["looks_like"]): a for a in differ["atypical"]}
+    assert list(by_layer) == ["hidden1", "hidden2"]
+    assert by_layer["hidden1"]["js"] > 0.8 and differ["input"]["js"] < 0.3
+    assert by_layer["hidden2"]["path_layers"] == ["hidden1", "hidden2"]
+    assert by_layer["hidden1"]["beats_input"] and by_layer["hidden1"]["beats_control"]
+    routed = {(a["class"], a["looks_like"]): a for a in differ["routed_like"]}
     planted = acts.test.index[N["test"]:N["test"] + PLANTED].tolist()
-    assert atypical[(7, 1)]["count"] == PLANTED
-    assert atypical[(7, 1)]["indices"] == planted            # source indices, not rows
-    assert atypical[(7, 1)]["predicted_as_other"] == PLANTED
-    assert atypical[(1, 7)]["count"] == 0
-    hidden_only = {(a["class"], a["looks_like"]): a for a in differ["atypical_hidden"]}
-    assert hidden_only[(7, 1)]["indices"] == planted
+    assert routed[(7, 1)]["indices"] == planted               # source indices, not rows
+    assert routed[(7, 1)]["count"] == PLANTED
+    # their logits were drawn like a 1's: all wrongly classified, as 1
+    assert routed[(7, 1)]["wrong"] == PLANTED and routed[(7, 1)]["correct"] == 0
+    assert routed[(7, 1)]["predicted_as_other"] == PLANTED
+    assert routed[(1, 7)]["count"] == 0
 
 
-def test_the_unseen_class_takes_a_novel_path_and_is_called_a_1(metrics):
+def test_routed_like_counts_correct_and_wrong_apart_from_the_prediction(toy):
+    """The prediction is not part of a path: 7s routed like 1s but predicted 7 count as correct."""
+    acts, sigs = toy
+    pred = acts.test.predicted.copy()
+    planted = np.arange(N["test"], N["test"] + PLANTED)
+    pred[planted[:2]] = 7
+    test = dataclasses.replace(acts.test, predicted=pred)
+    acts2 = dataclasses.replace(acts, test=test)
+    m = compute_metrics(CONFIG, DATASET, TRAIN, acts2, sigs)
+    routed = {(a["class"], a["looks_like"]): a
+              for a in m["answers"]["signatures_differ"]["routed_like"]}
+    assert routed[(7, 1)]["count"] == PLANTED
+    assert routed[(7, 1)]["correct"] == 2 and routed[(7, 1)]["wrong"] == PLANTED - 2
+
+
+def test_the_unseen_class_is_unassigned_and_takes_novel_paths(metrics):
     unseen = metrics["answers"]["unseen"]
     assert [u["class"] for u in unseen] == [3]
-    assert unseen[0]["predicted_as"] == {"1": 1.0, "7": 0.0}
-    assert unseen[0]["novel_path_fraction"] == 1.0
-    assert unseen[0]["most_borrowed_path"] is None            # it borrows no whole path
-    probe = metrics["probes"][0]
-    assert probe["class"] == 3 and probe["n_samples"] == N["probe"]
-    layers = {layer["layer"]: layer for layer in probe["layers"]}
-    assert [(c["fraction"], c["dominant_class"]) for c in layers["hidden1"]["clusters"]] == [(1.0, 1)]
-    assert [(c["fraction"], c["dominant_class"]) for c in layers["hidden2"]["clusters"]] == [(1.0, 7)]
-    assert layers["hidden1"]["lands_in_class"] == {"1": 1.0, "7": 0.0}
-    assert layers["hidden1"]["distance_ratio"] > 5
-    top = probe["top_paths"][0]
-    assert top["fraction"] == 1.0 and top["seen_in_training"] is False
-    assert top["dominant_class"] is None
+    u = unseen[0]
+    assert u["n_samples"] == N["probe"]
+    assert u["predicted_as"] == {"1": 1.0, "7": 0.0}
+    assert u["novel_path_fraction"] == 1.0 and u["test_novel_path_fraction"] <= 0.1
+    assert u["unassigned_any_fraction"] == 1.0
+    assert u["most_borrowed_path"] is None                    # it borrows no seen path
+    for layer in u["layers"]:
+        assert layer["unassigned_rate"] == 1.0 and layer["clusters"] == []
+        assert layer["test_unassigned_rate"] <= 0.05
+        assert layer["boundary_ratio_median"] > 10 * layer["test_boundary_ratio_median"]
+    top = u["top_paths"][0]
+    assert top["fraction"] == 1.0 and top["novel"] is True and top["path"] == [-1, -1]
 
 
-def test_paths_table_and_coverage(metrics):
+def test_paths_table_coverage_and_faithfulness(metrics):
     paths = metrics["paths"]
-    assert paths["layers"] == ["hidden1", "hidden2", "prediction"]
-    assert paths["n_distinct_train"] == 2
+    assert paths["layers"] == ["hidden1", "hidden2"] and paths["unassigned"] == -1
     assert paths["n_specific"] == 2
     totals = [row["total"] for row in paths["table"]]
     assert totals == sorted(totals, reverse=True)
     assert sum(totals) == 2 * N["train"] + 2 * N["test"] + N["probe"]
     specific = [row for row in paths["table"] if row["specific"]]
     assert sorted(row["dominant_class"] for row in specific) == [1, 7]
-    assert all(row["purity"] == 1.0 for row in specific)
-    novel = [row for row in paths["table"] if row["probe_counts"]["3"] > 0]
-    assert len(novel) == 1 and novel[0]["purity"] is None and novel[0]["support"] == 0
-    assert paths["coverage"] == {"1": 1.0, "7": (N["test"] - PLANTED) / N["test"]}
+    assert all(row["purity"] == 1.0 and -1 not in row["path"] for row in specific)
+    assert all(row["novel"] for row in paths["table"] if -1 in row["path"])
+    # a few test images fall outside a region (each holds 99% of 60 training members)
+    assert paths["coverage"]["1"] >= 0.9
+    assert paths["coverage"]["7"] == pytest.approx((N["test"] - PLANTED) / N["test"], abs=0.1)
+    # the planted 7s take the 1s' path and are predicted 1: the path still predicts the decision
+    assert paths["faithfulness"]["value"] == 1.0
+    assert paths["faithfulness"]["coverage"] >= 0.9
+    assert paths["noise"] is None
+
+
+def test_path_agreement_under_noise(toy):
+    acts, sigs = toy
+    rng = np.random.default_rng(4)
+    layers = {k: v + rng.normal(scale=0.01, size=v.shape).astype(np.float32)
+              for k, v in acts.test.layers.items()}
+    small = dataclasses.replace(acts.test, layers=layers)
+    m = compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs, noisy=small)
+    noise = m["paths"]["noise"]
+    assert noise["sigma"] == CONFIG.analysis.path_noise
+    assert noise["path_agreement"]["value"] >= 0.95
+    assert noise["prediction_agreement"]["value"] == 1.0
+    # a noisy copy that swaps the classes' hidden activations disagrees everywhere
+    swapped = dataclasses.replace(acts.test, layers={
+        k: (v[::-1] if k.startswith("hidden") else v) for k, v in acts.test.layers.items()})
+    m2 = compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs, noisy=swapped)
+    assert m2["paths"]["noise"]["path_agreement"]["value"] < 0.2
+
+
+def test_detection_rows_are_named_by_family_and_signatures_never_use_the_input(metrics):
+    rows = [r for r in metrics["ood"] if r["probe_class"] == "all"]
+    families = {r["family"] for r in rows}
+    assert families == {"input", "network", "signature"}
+    for r in rows:
+        if r["family"] == "input":
+            assert r["layers"] == ["input"]
+        else:
+            assert "input" not in r["layers"], r["method"]
+        if r["family"] == "signature":
+            assert set(r["layers"]) <= {"hidden1", "hidden2"}
+        lo, hi = r["auroc_ci"]
+        assert lo <= r["auroc"] <= hi or r["auroc"] in (lo, hi)
+    methods = {(r["family"], r["method"]) for r in rows}
+    assert {("network", "deep_knn"), ("network", "max_softmax"), ("signature", "boundary"),
+            ("signature", "unassigned_layers"), ("signature", "path_rarity")} <= methods
 
 
 def test_unseen_class_is_detected_from_signatures(metrics):
-    for method, layer in (("knn", "all"), ("knn", "hidden1"), ("path_rarity", "all"),
-                          ("mahalanobis", "all")):
+    for method, layer in (("boundary", "all_hidden"), ("boundary", "hidden1"),
+                          ("unassigned_layers", "all_hidden"), ("path_rarity", "all_hidden"),
+                          ("knn", "hidden1"), ("mahalanobis", "all_hidden")):
         row = _ood_row(metrics, method, layer)
         assert row["auroc"] == 1.0, (method, layer)
         assert row["fpr95"] == 0.0, (method, layer)
     # the input is the same noise for every class: nothing to detect there
     assert 0.2 < _ood_row(metrics, "knn", "input")["auroc"] < 0.8
-    assert _ood_row(metrics, "knn", "all", probe_class=3)["auroc"] == 1.0
-    msp = _ood_row(metrics, "max_softmax", "probs")
+    assert _ood_row(metrics, "boundary", "all_hidden", probe_class=3)["auroc"] == 1.0
+    msp = _ood_row(metrics, "max_softmax", "output")
     assert msp["n_known"] == 2 * N["test"] and msp["n_unknown"] == N["probe"]
     assert len(msp["roc"]["fpr"]) == len(msp["roc"]["tpr"]) == 101
-    summary = metrics["answers"]["unseen_detection"]
-    assert summary["primary"]["method"] == "knn" and summary["primary"]["layer"] == "all"
-    assert summary["best_signature"]["auroc"] == 1.0
+    best = metrics["answers"]["unseen_detection"]["best_per_family"]
+    assert best["signature"]["auroc"] == 1.0 and best["signature"]["family"] == "signature"
+    assert best["input"]["layer"] == "input"
 
 
 def test_cka_is_a_symmetric_similarity_matrix(metrics):
@@ -240,15 +351,18 @@ def test_cka_is_a_symmetric_similarity_matrix(metrics):
 
 def test_model_and_experiment_sections(metrics, toy):
     acts, _ = toy
-    assert metrics["model"]["test_accuracy"] == pytest.approx(
-        float(np.mean(acts.test.predicted == acts.test.y)), abs=1e-6)
+    acc = float(np.mean(acts.test.predicted == acts.test.y))
+    assert metrics["model"]["test_accuracy"] == pytest.approx(acc, abs=1e-6)
+    lo, hi = metrics["model"]["test_accuracy_ci"]
+    assert lo <= acc <= hi
     assert metrics["model"]["history"]["epoch"] == [1, 2, 3]
     exp = metrics["experiment"]
     assert exp["classes"] == [1, 7] and exp["probe_classes"] == [3]
     assert exp["class_names"] == {"1": "1", "3": "3", "7": "7"}
     assert (exp["n_train"], exp["n_test"], exp["n_probe"]) == (120, 80, 40)
-    assert metrics["stability"] is None and metrics["snapshots"] == []
-    assert "linear_probe" in metrics["subsampling"]
+    assert exp["signatures"]["boundary_quantile"] == 0.99
+    assert metrics["stability"] is None
+    assert "linear_probe" in metrics["subsampling"] and "intervals" in metrics["subsampling"]
 
 
 # --- contract: plain JSON, deterministic, probes never fitted on ------------------------
@@ -276,7 +390,8 @@ def test_metrics_are_plain_json_with_short_floats(metrics):
 
 def test_same_seed_same_metrics(toy, metrics):
     acts, _ = toy
-    again = compute_metrics(CONFIG, DATASET, TRAIN, acts, fit_signatures(acts, CONFIG.signatures, 0))
+    sigs = fit_signatures(acts, CONFIG.signatures, 0)
+    again = compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs, snapshots=with_control(acts, sigs))
     assert json.dumps(again, sort_keys=True) == json.dumps(metrics, sort_keys=True)
 
 
@@ -289,8 +404,9 @@ def test_probe_samples_never_influence_a_fit(toy):
     other_sigs = fit_signatures(other, CONFIG.signatures, seed=0)
     scores = {}
     for key, (a, s) in {"a": (acts, sigs), "b": (other, other_sigs)}.items():
-        ctx = analysis._make_ctx(CONFIG, a, s, (3,), 0)
-        scores[key] = {(m, layer): test for m, layer, test, _ in analysis._ood_scores(ctx)[0]}
+        ps = compute_path_stats(a, s.paths, 0.9, 10, (3,))
+        scores[key] = {(sc.method, sc.layer): sc.test
+                       for sc in detection.novelty_scores(a, s, ps, CONFIG, 0)[0]}
     assert scores["a"].keys() == scores["b"].keys()
     for key in scores["a"]:
         np.testing.assert_array_equal(scores["a"][key], scores["b"][key], err_msg=str(key))
@@ -299,20 +415,20 @@ def test_probe_samples_never_influence_a_fit(toy):
     assert ma["cka"] == mb["cka"]
     assert ma["answers"]["separation"] == mb["answers"]["separation"]
     for la, lb in zip(ma["layers"], mb["layers"]):
-        for field in ("linear_probe_accuracy", "cluster_class_nmi", "purity", "cluster_counts"):
+        for field in ("linear_probe_accuracy", "cluster_class_ami", "purity", "cluster_counts"):
             assert la[field] == lb[field], field
 
 
 def test_linear_probe_is_fitted_on_training_rows_only(toy, monkeypatch):
     acts, sigs = toy
     fitted = []
-    original = analysis.LogisticRegression.fit
+    original = measures.LogisticRegression.fit
 
     def fit(self, x, y, *args, **kwargs):
         fitted.append(np.asarray(y))
         return original(self, x, y, *args, **kwargs)
 
-    monkeypatch.setattr(analysis.LogisticRegression, "fit", fit)
+    monkeypatch.setattr(measures.LogisticRegression, "fit", fit)
     compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs)
     assert len(fitted) == 4                                   # one per clustered layer
     for y in fitted:
@@ -323,16 +439,17 @@ def test_linear_probe_is_fitted_on_training_rows_only(toy, monkeypatch):
 
 
 def _relabelled(sigs: Signatures, acts: Activations) -> Signatures:
-    """The same clusterings with every cluster id permuted."""
+    """The same clusterings with every cluster id permuted (unassigned stays -1)."""
     layers = []
     for sig in sigs.layers:
         perm = np.arange(sig.n_clusters)[::-1]
         layers.append(dataclasses.replace(
-            sig, labels={s: perm[v] for s, v in sig.labels.items()},
+            sig, labels={s: np.where(v >= 0, perm[np.maximum(v, 0)], v)
+                         for s, v in sig.labels.items()},
             centroids=sig.centroids[np.argsort(perm)]))
     by_name = {s.layer: s for s in layers}
-    paths = {s: np.stack([by_name[h].labels[s] for h in acts.hidden]
-                         + [acts.split(s).predicted], axis=1) for s in ("train", "test", "probe")}
+    paths = {s: np.stack([by_name[h].labels[s] for h in acts.hidden], axis=1)
+             for s in ("train", "test", "probe")}
     return dataclasses.replace(sigs, layers=tuple(layers), paths=paths)
 
 
@@ -357,21 +474,26 @@ def test_stability_is_perfect_for_a_relabelled_copy_and_low_for_noise(toy):
     assert hidden1["ari_mean"] < 0.2
 
 
-def test_snapshots_take_accuracy_from_history_when_it_has_the_epoch(toy):
+def test_snapshots_take_accuracy_from_history_when_it_has_the_epoch(toy, metrics):
     acts, sigs = toy
-    untrained = make_acts(seed=3)
-    flat = dict(untrained.test.__dict__)
-    flat["predicted"] = np.full(len(untrained.test.y), 7, dtype=np.int64)
-    untrained = dataclasses.replace(untrained, test=SplitActivations(**flat))
-    snaps = {3: (acts, sigs), 0: (untrained, fit_signatures(untrained, CONFIG.signatures, 0))}
+    snaps = with_control(acts, sigs)
+    control = snaps[0][0]
+    flat = dict(control.test.__dict__)
+    flat["predicted"] = np.full(len(control.test.y), 7, dtype=np.int64)
+    snaps[0] = (dataclasses.replace(control, test=SplitActivations(**flat)), snaps[0][1])
     m = compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs, snapshots=snaps)
     assert [s["epoch"] for s in m["snapshots"]] == [0, 3]
     assert m["snapshots"][0]["test_accuracy"] == 0.5          # every test sample called a 7
     assert m["snapshots"][1]["test_accuracy"] == 0.85         # TRAIN.history at epoch 3
     last = m["snapshots"][1]
     assert [layer["name"] for layer in last["layers"]] == ["input", "hidden1", "hidden2", "logits"]
-    assert last["n_distinct_paths"] == 2 and last["path_purity"] == 1.0
-    assert last["layers"][1]["cluster_class_nmi"] == m["layers"][1]["cluster_class_nmi"]
+    assert last["n_specific"] == 2 and last["path_purity"] >= 0.95
+    assert last["layers"][1]["cluster_class_ami"] == m["layers"][1]["cluster_class_ami"]
+    first = m["snapshots"][0]
+    assert first["layers"][1]["cka_labels"] == \
+        m["answers"]["separation"]["per_layer"][1]["control"]["cka_labels"]
+    assert [layer["n_clusters"] for layer in first["layers"]] == \
+        [layer["n_clusters"] for layer in last["layers"]]
 
 
 # --- building blocks against references ----------------------------------------------
@@ -473,5 +595,105 @@ def test_signature_methods_other_than_kmeans_give_valid_metrics(toy):
     for method in ("gmm", "agglomerative", "hdbscan"):
         cfg = dataclasses.replace(CONFIG, signatures=SignaturesConfig(method=method))
         m = compute_metrics(cfg, DATASET, TRAIN, acts, fit_signatures(acts, cfg.signatures, 0))
-        assert m["answers"]["separation_layer"] == "hidden1", method
+        assert m["answers"]["separation"]["separation_layer"] == "hidden1", method
         assert m["answers"]["unseen"][0]["novel_path_fraction"] == 1.0, method
+
+
+# --- intervals and the new scores against references ------------------------------------
+
+
+def test_cka_resamples_equal_the_cka_of_the_resampled_rows():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5)) + np.repeat([[0.0] * 5, [2.0] * 5], 30, axis=0)
+    y = np.repeat([1, 7], 30)
+    draws = rng.integers(0, 60, size=(4, 60))
+    weights = np.stack([np.bincount(d, minlength=60) for d in draws]).astype(float)
+    point, samples = measures.cka_labels_samples(x, y, (1, 7), weights)
+    onehot = np.stack([y == 1, y == 7], axis=1).astype(float)
+    assert point == pytest.approx(linear_cka(x, onehot), abs=1e-9)
+    for d, got in zip(draws, samples):
+        assert got == pytest.approx(linear_cka(x[d], onehot[d]), abs=1e-9)
+
+
+def test_ami_resamples_track_the_ami_of_the_resampled_rows():
+    rng = np.random.default_rng(1)
+    y = np.repeat([1, 7], 200)
+    labels = np.where(rng.random(400) < 0.85, (y == 7).astype(int), rng.integers(0, 3, 400))
+    draws = rng.integers(0, 400, size=(5, 400))
+    weights = np.stack([np.bincount(d, minlength=400) for d in draws]).astype(float)
+    point, samples = measures.ami_samples(labels, y, weights)
+    assert point == pytest.approx(adjusted_mutual_info_score(y, labels))
+    for d, got in zip(draws, samples):
+        # the chance term is held at the full split's value: equal to within 0.01
+        assert got == pytest.approx(adjusted_mutual_info_score(y[d], labels[d]), abs=0.01)
+
+
+def test_js_divergence_matches_scipy():
+    y = np.repeat([1, 7], 50)
+    groups = np.r_[np.zeros(40), np.ones(10), np.ones(30), np.full(20, 2)].astype(int)
+    point, _ = measures.js_divergence_samples(groups, y, (1, 7), np.zeros((0, 100)))
+    p, q = np.array([40, 10, 0]) / 50, np.array([0, 30, 20]) / 50
+    assert point == pytest.approx(jensenshannon(p, q, base=2) ** 2, abs=1e-12)
+
+
+def test_bootstrap_intervals_cover_a_known_auroc():
+    """Two normals a distance d apart have AUROC Phi(d / sqrt 2): the 95% interval covers it
+    in most of 40 independent draws."""
+    from scipy.stats import norm
+    truth = float(norm.cdf(1.0 / np.sqrt(2)))
+    covered = 0
+    for i in range(40):
+        rng = np.random.default_rng(100 + i)
+        known, unknown = rng.normal(size=300), rng.normal(loc=1.0, size=200)
+        auc, fpr = ood.auroc_fpr95_samples(known, unknown, 200, seed=i)
+        lo, hi = np.percentile(auc, [2.5, 97.5])
+        covered += lo <= truth <= hi
+        assert np.all((fpr >= 0) & (fpr <= 1))
+    assert covered >= 34                     # 95% nominal; binomial(40, 0.95) >= 34 w.p. 0.99
+
+
+def test_auroc_and_fpr95_resamples_match_the_plain_functions_on_each_resample():
+    rng = np.random.default_rng(2)
+    known, unknown = np.round(rng.normal(size=50), 1), np.round(rng.normal(1, size=30), 1)
+    auc, fpr = ood.auroc_fpr95_samples(known, unknown, 6, seed=0)
+    # the same draws, in the function's documented order: known rows, then unknown rows
+    draws = np.random.default_rng([0, 0xA0C])
+    dk, du = draws.integers(0, 50, size=(6, 50)), draws.integers(0, 30, size=(6, 30))
+    for b in range(6):
+        assert auc[b] == pytest.approx(ood.auroc(known[dk[b]], unknown[du[b]]), abs=1e-12)
+        assert fpr[b] == pytest.approx(ood.fpr_at_95(known[dk[b]], unknown[du[b]]), abs=1e-12)
+
+
+def _deep_knn_oracle(banks, bank_y, cal, cal_y, queries, k):
+    def alphas(layers):
+        out = []
+        for i in range(len(layers[0])):
+            votes = np.zeros(2)
+            for bank, q in zip(banks, layers):
+                b, v = ood.l2_normalize(bank), ood.l2_normalize(q[i:i + 1])[0]
+                near = np.argsort(np.linalg.norm(b - v, axis=1), kind="stable")[:k]
+                for j in near:
+                    votes[bank_y[j]] += 1
+            out.append(len(banks) * k - votes)
+        return np.array(out)
+
+    a_cal = alphas(cal)[np.arange(len(cal_y)), cal_y]
+    best = alphas(queries).min(axis=1)
+    return np.array([np.mean(a_cal >= a) for a in best])
+
+
+def test_deep_knn_matches_a_brute_force_oracle():
+    rng = np.random.default_rng(5)
+
+    def layer(n, shift):
+        return rng.normal(size=(n, 3)) + shift
+
+    bank_y = np.repeat([0, 1], 40)
+    banks = [np.r_[layer(40, 0), layer(40, 3)], np.r_[layer(40, -2), layer(40, 2)]]
+    cal_y = np.repeat([0, 1], 15)
+    cal = [np.r_[layer(15, 0), layer(15, 3)], np.r_[layer(15, -2), layer(15, 2)]]
+    queries = [np.r_[layer(10, 0), layer(10, 1.5)], np.r_[layer(10, -2), layer(10, 0)]]
+    model = ood.fit_deep_knn(banks, bank_y, cal, cal_y, k=7)
+    got = model.credibility(queries)
+    np.testing.assert_allclose(got, _deep_knn_oracle(banks, bank_y, cal, cal_y, queries, 7))
+    assert got[:10].mean() > got[10:].mean()     # in-distribution queries are more credible

@@ -78,7 +78,9 @@ BAD_OVERRIDES = [
     ("signatures.k=20", "signatures.k", "20"),
     ("signatures.specific_threshold=0.3", "signatures.specific_threshold", "0.3"),
     ("signatures.subsample=5", "signatures.subsample", "5"),
-    ("analysis.separation_threshold=1.5", "analysis.separation_threshold", "1.5"),
+    ("analysis.separation_measure=\"nmi\"", "analysis.separation_measure", "'nmi'"),
+    ("analysis.n_bootstrap=5", "analysis.n_bootstrap", "5"),
+    ("signatures.boundary_quantile=0.4", "signatures.boundary_quantile", "0.4"),
     ("analysis.knn_k=0", "analysis.knn_k", "0"),
     ("report.max_points=5", "report.max_points", "5"),
     # duplicate classes, fewer than two classes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 import itertools
 import re
 import struct
@@ -12,7 +13,7 @@ from collections import Counter
 import bokeh
 import numpy as np
 import pytest
-from conftest import run_cli, tiny_args
+from conftest import TINY_OVERRIDES
 
 from sigreport.config import ReportConfig
 from sigreport.errors import ConfigError
@@ -294,6 +295,59 @@ def test_every_section_is_present_with_a_text_alternative(pages):
     assert site.count("<table") >= 8
 
 
+def _text(page: str) -> str:
+    """The page's visible text, one space between words."""
+    body = re.sub(r"<script.*?</script>", " ", page, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+def test_answers_state_the_numbers_of_the_real_metrics(small_run, pages):
+    """Every number of the three answers is the real run's metrics.json, formatted."""
+    site, _ = pages
+    text = _text(site)
+    m = small_run.metrics
+    sep = m["answers"]["separation"]
+    measure = {"cka_labels": "CKA with the labels"}[sep["measure"]]
+    if sep["separation_layer"]:
+        row = next(r for r in sep["per_layer"] if r["layer"] == sep["separation_layer"])
+        lo, hi = row["ci"]["cka_labels"]
+        assert f"From {sep['separation_layer']} on" in text
+        assert (f"There the {measure} is {row['value']['cka_labels']:.3f} "
+                f"[{lo:.3f}, {hi:.3f}]") in text
+        inp = sep["per_layer"][0]
+        assert f"against {inp['value']['cka_labels']:.3f}" in text
+    else:
+        assert sep["reason"] in text
+    probe_acc = sep["input_linear_probe_accuracy"]
+    assert f"on the raw pixels already reaches {100 * probe_acc:.1f}%" in text
+    unseen = m["answers"]["unseen"][0]
+    for layer in unseen["layers"]:
+        assert (f"{100 * layer['unassigned_rate']:.1f}% fall outside every cluster of "
+                f"{layer['layer']} (test images: {100 * layer['test_unassigned_rate']:.1f}%)") in text
+    assert f"{100 * unseen['novel_path_fraction']:.1f}% take a novel path" in text
+    best = m["answers"]["unseen_detection"]["best_per_family"]
+    for fam in ("input", "network", "signature"):
+        assert f"{fam}: {best[fam]['auroc']:.3f} [{best[fam]['auroc_ci'][0]:.3f}," in text
+    for r in m["answers"]["signatures_differ"]["routed_like"]:
+        if r["count"]:
+            assert f"classifies {r['correct']} of them correctly and {r['wrong']} wrongly" in text
+
+
+def test_answers_follow_the_metrics_they_are_given(small_run):
+    metrics = copy.deepcopy(small_run.metrics)
+    metrics["model"]["test_accuracy"] = 0.123456
+    metrics["answers"]["separation"]["separation_layer"] = None
+    metrics["answers"]["separation"]["reason"] = "no hidden layer's marker-reason"
+    metrics["answers"]["unseen"][0]["novel_path_fraction"] = 0.4321
+    page = render_report(metrics, small_run.manifest, small_run.dataset, small_run.acts,
+                         small_run.sigs, small_run.config, standalone=False)["index.html"]
+    text = _text(page)
+    assert "12.35%" in text
+    assert "No hidden layer stands out from the controls" in text
+    assert "no hidden layer's marker-reason" in text
+    assert "43.2% take a novel path" in text
+
+
 def test_config_strings_are_escaped(small_run):
     import dataclasses
 
@@ -306,11 +360,21 @@ def test_config_strings_are_escaped(small_run):
     assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page
 
 
-def test_report_without_probe_classes(tmp_path):
-    proc = run_cli(*tiny_args("--set", "data.probe_classes=[]", "--set", "train.epochs=1",
-                              "--set", "train.snapshot_epochs=[]", "--out", str(tmp_path)))
-    assert proc.returncode == 0, proc.stderr
-    page = (tmp_path / "tiny" / "index.html").read_text("utf-8")
+def test_report_without_probe_classes_or_optional_metrics():
+    from sigreport.config import load_config
+    from sigreport.pipeline import measure
+
+    config = load_config("mnist-1-7", TINY_OVERRIDES + (
+        "data.probe_classes=[]", "train.epochs=1", "train.snapshot_epochs=[]"))
+    m = measure(config)
+    metrics = copy.deepcopy(m.metrics)
+    metrics["stability"] = None
+    metrics["snapshots"] = []
+    metrics["ood"] = []
+    page = render_report(metrics, m.manifest, m.dataset, m.acts, m.sigs, config)["index.html"]
+    assert "holds out no class" in page
+    assert "One seed was trained" in page
+    assert "No snapshot was recorded" in page
     assert "then shown" not in page and "(unseen)" not in page
     assert len(_payloads(page)) >= 4
 

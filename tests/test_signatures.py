@@ -377,3 +377,24 @@ def test_path_ids_number_paths_consistently_across_splits():
     assert ids["b"].tolist() == [1, 2]
     for split, rows in paths.items():
         np.testing.assert_array_equal(unique[ids[split]], rows)
+
+
+def test_a_cluster_without_training_members_has_no_region():
+    """Regression: an empty cluster's infinite threshold made every sample 'inside' it."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(50, 2))
+    labels = np.zeros(50, dtype=np.int64)             # cluster 1 has no member
+    b = signatures.fit_boundary(z, labels, 2, 0.9, seed=0)
+    far = np.array([[40.0, 40.0]])
+    ratios = b.ratios(far)
+    assert ratios[0, 0] > 1 and ratios[0, 1] == np.inf
+
+
+def test_clusters_are_numbered_by_majority_class_then_size(blobs, kmeans_sigs):
+    """Blob 0 is all 1s, blobs 1 and 2 are 7s: cluster 0 is the 1s' in every hidden layer."""
+    acts, blob = blobs
+    for name in ("hidden1", "hidden2"):
+        lab = kmeans_sigs.layer(name).labels["train"]
+        kept = lab >= 0
+        assert np.all(lab[kept][acts.train.y[kept] == 1] == 0), name
+        assert set(lab[kept][acts.train.y[kept] == 7]) == {1, 2}, name

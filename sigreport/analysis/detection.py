@@ -32,7 +32,7 @@ from sigreport.config import Config
 from sigreport.sampling import seeded_subset
 from sigreport.signatures import UNASSIGNED, Signatures
 
-__all__ = ["FAMILIES", "METHODS", "compute_detection"]
+__all__ = ["FAMILIES", "METHODS", "Score", "compute_detection", "novelty_scores"]
 
 FAMILIES = {
     "input": "uses only the pixels: no network",
@@ -42,7 +42,7 @@ FAMILIES = {
 METHODS = {
     "knn": "distance to the k-th nearest training sample (L2-normalised features)",
     "mahalanobis": "squared Mahalanobis distance to the nearest class mean, shared covariance",
-    "max_softmax": "one minus the largest softmax probability, negated confidence",
+    "max_softmax": "minus the largest softmax probability (the network's confidence, negated)",
     "deep_knn": "Deep k-NN: one minus the credibility of the best label, from neighbour labels "
                 "in every hidden layer, calibrated on held-out training samples",
     "boundary": "how far outside the nearest cluster region: log of the smallest squared "
@@ -60,7 +60,9 @@ _INPUT_PCA_FIT = 5000     # training samples the PCA is fitted on
 
 
 @dataclass(frozen=True)
-class _Score:
+class Score:
+    """One novelty score of the test (trained classes) and probe samples, float (n,) each."""
+
     method: str
     family: str
     layer: str
@@ -78,7 +80,7 @@ def _probs(split: SplitActivations) -> np.ndarray:
 
 
 def _input_scores(acts: Activations, cfg: Config, seed: int, bank_rows: np.ndarray, k: int,
-                  notes: dict[str, str]) -> list[_Score]:
+                  notes: dict[str, str]) -> list[Score]:
     x = acts.train.layers["input"]
     n_comp = min(_INPUT_PCA, x.shape[1], len(x))
     rows = seeded_subset(len(x), _INPUT_PCA_FIT, seed, salt=4)
@@ -94,25 +96,25 @@ def _input_scores(acts: Activations, cfg: Config, seed: int, bank_rows: np.ndarr
     notes["ood_input"] = (f"input scores use {n_comp} principal components of the L2-normalised "
                           f"pixels, PCA fitted on {len(rows)} training samples")
     return [
-        _Score("knn", "input", "input", ("input",),
+        Score("knn", "input", "input", ("input",),
                novelty.kth_neighbour_distance(bank, space(acts.test.layers["input"]), k),
                novelty.kth_neighbour_distance(bank, space(acts.probe.layers["input"]), k)),
-        _Score("mahalanobis", "input", "input", ("input",),
+        Score("mahalanobis", "input", "input", ("input",),
                maha.score(space(acts.test.layers["input"])),
                maha.score(space(acts.probe.layers["input"]))),
     ]
 
 
-def _combined(method: str, family: str, hidden: tuple[str, ...], parts: list[tuple]) -> _Score:
+def _combined(method: str, family: str, hidden: tuple[str, ...], parts: list[tuple]) -> Score:
     """Mean over hidden layers of scores standardised on training samples."""
-    return _Score(method, family, ALL_HIDDEN, hidden,
+    return Score(method, family, ALL_HIDDEN, hidden,
                   np.mean([p[0] for p in parts], axis=0), np.mean([p[1] for p in parts], axis=0))
 
 
 def _network_scores(acts: Activations, cfg: Config, seed: int, bank_rows: np.ndarray, k: int,
-                    cal_rows: np.ndarray, notes: dict[str, str]) -> list[_Score]:
+                    cal_rows: np.ndarray, notes: dict[str, str]) -> list[Score]:
     hidden = acts.hidden
-    out = [_Score("max_softmax", "network", "output", ("logits",),
+    out = [Score("max_softmax", "network", "output", ("logits",),
                   -_probs(acts.test).max(axis=1), -_probs(acts.probe).max(axis=1))]
     maha_z, knn_z = [], []
     n_cal = min(_N_CALIBRATION, len(bank_rows))
@@ -121,7 +123,7 @@ def _network_scores(acts: Activations, cfg: Config, seed: int, bank_rows: np.nda
         model = novelty.fit_mahalanobis(f_train, acts.train.y, acts.classes)
         cal = novelty.fit_calibration(model.score(f_train[cal_rows]))
         s_test, s_probe = model.score(acts.test.layers[name]), model.score(acts.probe.layers[name])
-        out.append(_Score("mahalanobis", "network", name, (name,), s_test, s_probe))
+        out.append(Score("mahalanobis", "network", name, (name,), s_test, s_probe))
         maha_z.append((cal(s_test), cal(s_probe)))
 
     def knn(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,7 +134,7 @@ def _network_scores(acts: Activations, cfg: Config, seed: int, bank_rows: np.nda
 
     for name, (s_cal, s_test, s_probe) in zip(hidden, parallel_map(knn, list(hidden))):
         cal = novelty.fit_calibration(s_cal)
-        out.append(_Score("knn", "network", name, (name,), s_test, s_probe))
+        out.append(Score("knn", "network", name, (name,), s_test, s_probe))
         knn_z.append((cal(s_test), cal(s_probe)))
     if hidden:
         out.append(_combined("mahalanobis", "network", hidden, maha_z))
@@ -146,7 +148,7 @@ def _network_scores(acts: Activations, cfg: Config, seed: int, bank_rows: np.nda
 
 
 def _deep_knn(acts: Activations, seed: int, bank_rows: np.ndarray, k: int,
-              notes: dict[str, str]) -> _Score:
+              notes: dict[str, str]) -> Score:
     hidden = acts.hidden
     n_cal = min(_N_DKNN_CALIBRATION, max(1, len(bank_rows) // 5))
     order = np.random.default_rng([seed, 0xD4]).permutation(bank_rows)
@@ -158,13 +160,13 @@ def _deep_knn(acts: Activations, seed: int, bank_rows: np.ndarray, k: int,
                                  k_d)
     notes["deep_knn"] = (f"Deep k-NN: k = {k_d} neighbours per hidden layer among {len(bank)} "
                          f"training samples, calibrated on {n_cal} other training samples")
-    return _Score("deep_knn", "network", ALL_HIDDEN, hidden,
+    return Score("deep_knn", "network", ALL_HIDDEN, hidden,
                   1 - model.credibility([acts.test.layers[h] for h in hidden]),
                   1 - model.credibility([acts.probe.layers[h] for h in hidden]))
 
 
 def _signature_scores(acts: Activations, sigs: Signatures, ps: PathStats,
-                      cal_rows: np.ndarray) -> list[_Score]:
+                      cal_rows: np.ndarray) -> list[Score]:
     hidden = sigs.path_layers
     out, parts = [], []
     for name in hidden:
@@ -172,22 +174,22 @@ def _signature_scores(acts: Activations, sigs: Signatures, ps: PathStats,
         s = {split: np.log(np.maximum(ratio[split].astype(np.float64), 1e-300))
              for split in ("train", "test", "probe")}
         cal = novelty.fit_calibration(s["train"][cal_rows])
-        out.append(_Score("boundary", "signature", name, (name,), s["test"], s["probe"]))
+        out.append(Score("boundary", "signature", name, (name,), s["test"], s["probe"]))
         parts.append((cal(s["test"]), cal(s["probe"])))
     if not hidden:
         return out
     out.append(_combined("boundary", "signature", hidden, parts))
-    out.append(_Score("unassigned_layers", "signature", ALL_HIDDEN, hidden,
+    out.append(Score("unassigned_layers", "signature", ALL_HIDDEN, hidden,
                       (sigs.paths["test"] == UNASSIGNED).sum(axis=1).astype(np.float64),
                       (sigs.paths["probe"] == UNASSIGNED).sum(axis=1).astype(np.float64)))
     n_train = len(acts.train.y)
     freq = (ps.train.sum(axis=1) + 1.0) / (n_train + 1.0)
-    out.append(_Score("path_rarity", "signature", ALL_HIDDEN, hidden,
+    out.append(Score("path_rarity", "signature", ALL_HIDDEN, hidden,
                       -np.log(freq[ps.ids["test"]]), -np.log(freq[ps.ids["probe"]])))
     return out
 
 
-def _row(score: _Score, target: Any, mask: np.ndarray, n_points: int, n_boot: int,
+def _row(score: Score, target: Any, mask: np.ndarray, n_points: int, n_boot: int,
          seed: int) -> dict[str, Any]:
     unknown = score.probe[mask]
     fpr, tpr = novelty.roc_points(score.test, unknown, n_points)
@@ -218,13 +220,9 @@ def _best(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
                                     "fpr95", "fpr95_ci")}
 
 
-def compute_detection(acts: Activations, sigs: Signatures, ps: PathStats, config: Config,
-                      seed: int, probes: tuple[int, ...]
-                      ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, str]]:
-    """The ``ood`` rows (every score, per probe class and for all together), the summary with
-    the best score of each family, and notes on what was subsampled."""
-    if len(acts.probe.y) == 0 or len(acts.test.y) == 0 or not probes:
-        return [], None, {}
+def novelty_scores(acts: Activations, sigs: Signatures, ps: PathStats, config: Config,
+                   seed: int) -> tuple[list[Score], dict[str, str]]:
+    """Every score of every family, fitted on the training split; and notes on subsampling."""
     cfg = config.analysis
     n_train = len(acts.train.y)
     notes: dict[str, str] = {}
@@ -235,6 +233,19 @@ def compute_detection(acts: Activations, sigs: Signatures, ps: PathStats, config
     scores = (_input_scores(acts, config, seed, bank_rows, k, notes)
               + _network_scores(acts, config, seed, bank_rows, k, cal_rows, notes)
               + _signature_scores(acts, sigs, ps, cal_rows))
+    return scores, notes
+
+
+def compute_detection(acts: Activations, sigs: Signatures, ps: PathStats, config: Config,
+                      seed: int, probes: tuple[int, ...]
+                      ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, str]]:
+    """The ``ood`` rows (every score, per probe class and for all together), the summary with
+    the best score of each family, and notes on what was subsampled."""
+    if len(acts.probe.y) == 0 or len(acts.test.y) == 0 or not probes:
+        return [], None, {}
+    cfg = config.analysis
+    n_train = len(acts.train.y)
+    scores, notes = novelty_scores(acts, sigs, ps, config, seed)
     y_probe = acts.probe.y
     groups = [(c, y_probe == c) for c in probes if np.any(y_probe == c)]
     groups.append(("all", np.ones(len(y_probe), dtype=bool)))

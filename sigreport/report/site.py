@@ -54,8 +54,11 @@ class RunEntry:
         m, exp = self.metrics, self.metrics.get("experiment", {})
         names = {str(k): str(v) for k, v in (exp.get("class_names") or {}).items()}
         answers = m.get("answers", {}) or {}
-        ood = [e for e in m.get("ood", []) or [] if e.get("auroc") is not None]
+        ood = [e for e in m.get("ood", []) or []
+               if e.get("auroc") is not None and e.get("probe_class") == "all"]
         best = max(ood, key=lambda e: e["auroc"], default=None)
+        best_sig = max((e for e in ood if e.get("family") == "signature"),
+                       key=lambda e: e["auroc"], default=None)
         layers = m.get("layers", []) or []
         unseen = answers.get("unseen", []) or []
         sep = answers.get("separation", {}) or {}
@@ -73,12 +76,13 @@ class RunEntry:
             "n_train": exp.get("n_train"),
             "seeds": exp.get("seeds") or [exp.get("seed")],
             "accuracy": (m.get("model") or {}).get("test_accuracy"),
-            "separation_layer": answers.get("separation_layer"),
-            "separation_index": answers.get("separation_layer_index"),
-            "input_value": sep.get("input_value"),
+            "separation_layer": sep.get("separation_layer"),
+            "separation_index": sep.get("separation_layer_index"),
+            "input_value": sep.get("input_linear_probe_accuracy"),
             "probe_accuracy": [(lay.get("name"), lay.get("linear_probe_accuracy"))
                                for lay in layers],
-            "nmi": [(lay.get("name"), lay.get("cluster_class_nmi")) for lay in layers],
+            "ami": [(lay.get("name"), lay.get("cluster_class_ami")) for lay in layers],
+            "cka": [(lay.get("name"), lay.get("cka_labels")) for lay in layers],
             "max_js": max(js) if js else None,
             "n_specific": sum(1 for r in (m.get("paths", {}) or {}).get("table", [])
                               if r.get("specific")),
@@ -86,7 +90,10 @@ class RunEntry:
             "novel": [(names.get(str(u.get("class")), str(u.get("class"))),
                        u.get("novel_path_fraction")) for u in unseen],
             "best_auroc": best["auroc"] if best else None,
-            "best_method": f"{best['method']} ({best['layer']})" if best else None,
+            "best_method": f"{best['method']} ({best['layer']}, {best.get('family')})"
+            if best else None,
+            "signature_auroc": best_sig["auroc"] if best_sig else None,
+            "signature_method": f"{best_sig['method']} ({best_sig['layer']})" if best_sig else None,
             "created": str(self.manifest.get("created") or ""),
             "date": str(self.manifest.get("created") or "")[:10],
         }

@@ -519,12 +519,17 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
     # At a narrow width (a phone), widen the left margin so the class labels fit, and put
     # every other column name on a second row when neighbours would collide.
     longest = 0.6 * (font_size + 1) * max(len(c) for c in layout.columns)
+    tail = 0.3 * (font_size + 1) * len(layout.columns[-1]) + 4
     fig.js_on_change("inner_width", CustomJS(args=dict(
         x_range=fig.x_range, y_range=fig.y_range, columns=columns, need=need, gap=gap,
-        right=right, left=left, longest=longest, top=top, h=layout.height), code="""
+        right=right, left=left, longest=longest, tail=tail, top=top, h=layout.height),
+        code="""
         const W = cb_obj.inner_width;
         if (!(W > 0)) { return; }
         x_range.start = -Math.max(left, (gap * W + need * right) / Math.max(1, W - need));
+        // ... and the right margin so half the last column's name fits beside it.
+        const last = right - 0.45;
+        x_range.end = Math.max(right, (last * W - tail * x_range.start) / Math.max(1, W - tail));
         const unit = W / (x_range.end - x_range.start);
         const stagger = longest + 6 > unit;
         columns.data.y = columns.data.x.map((x, i) => stagger && i % 2 ? top * 2.6 : top);

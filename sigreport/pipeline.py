@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sigreport.activations import Activations, SplitActivations
-from sigreport.config import Config, config_to_dict, config_to_toml
+from sigreport.config import Config, config_to_dict
 from sigreport.data import Dataset, load_raw, prepare_dataset
 from sigreport.errors import OutputError
 from sigreport.sampling import seeded_subset
@@ -222,7 +222,7 @@ def _write_with_bokeh(out: Path, folder: Path, files: dict) -> None:
     bokeh = out / BOKEH_DIR
     before = set(os.listdir(bokeh)) if bokeh.is_dir() else None
     try:
-        vendor_bokeh(out)
+        vendor_bokeh(out, [files["index.html"]])
         write_folder_atomic(folder, files)
     except BaseException:
         added = set(os.listdir(bokeh)) - (before or set()) if bokeh.is_dir() else set()
@@ -358,8 +358,8 @@ def measure(config: Config, force: bool = False, progress: bool = False,
 
 
 def report_files(measured: Measured, standalone: bool = False) -> dict[str, str | bytes]:
-    """The report folder's files of a measured run: index.html, metrics.json,
-    manifest.json (with the report stage's time) and config.toml."""
+    """The report folder's files of a measured run: index.html, metrics.json and
+    config.toml (from the report stage), manifest.json (with the report stage's time)."""
     from sigreport.report import render_report
 
     m = measured
@@ -367,9 +367,7 @@ def report_files(measured: Measured, standalone: bool = False) -> dict[str, str 
         files = dict(render_report(m.metrics, m.manifest, m.dataset, m.acts, m.sigs, m.config,
                                    standalone=standalone, snapshots=m.snapshots))
     m.manifest["timings_s"] = dict(m.timer.timings)
-    files["metrics.json"] = json.dumps(m.metrics, indent=1, sort_keys=False) + "\n"
     files["manifest.json"] = json.dumps(m.manifest, indent=1) + "\n"
-    files["config.toml"] = config_to_toml(m.config)
     return files
 
 

@@ -1,15 +1,81 @@
 (function () {
   "use strict";
-  if (typeof window.Bokeh === "undefined") {
-    document.documentElement.classList.add("no-bokeh");
-    return;
+  var doc = document.documentElement;
+  var hasBokeh = typeof window.Bokeh !== "undefined";
+  if (!hasBokeh) { doc.classList.add("no-bokeh"); }
+
+  // --- figures: each section's Bokeh document is drawn when the reader nears it -------------
+  var groups = [].slice.call(document.querySelectorAll("script.bk-figures")).map(function (s) {
+    var boxes = s.getAttribute("data-roots").split(" ").map(function (id) {
+      var el = document.getElementById(id);
+      return el && el.parentNode;
+    }).filter(Boolean);
+    return {script: s, boxes: boxes, done: null};
+  });
+  var colourMode = "class";
+
+  function outOfTabOrder(node) {
+    node.querySelectorAll("*").forEach(function (el) {
+      if (el.matches("canvas, button, [tabindex]")) { el.setAttribute("tabindex", "-1"); }
+      if (el.shadowRoot) { outOfTabOrder(el.shadowRoot); }
+    });
   }
-  // Switch every projection panel between colouring by class and by cluster.
+
+  function drawn(g) {
+    // The <figure> around the canvases carries a text name and a table follows it; the
+    // canvases and toolbars inside leave the tab order so the keyboard goes to the tables.
+    g.boxes.forEach(function (box) {
+      box.classList.add("drawn");
+      outOfTabOrder(box);
+      // BokehJS adds controls when it lays a figure out again (a toolbar's overflow menu).
+      if ("ResizeObserver" in window) {
+        new ResizeObserver(function () { outOfTabOrder(box); }).observe(box);
+      }
+    });
+  }
+
+  function render(g) {
+    if (!g.done) {
+      var data = JSON.parse(g.script.textContent);
+      g.done = window.Bokeh.embed.embed_items(data.docs_json, data.render_items).then(function () {
+        drawn(g);
+        colourBy(colourMode);
+      });
+    }
+    return g.done;
+  }
+
+  function renderAll() {
+    return hasBokeh ? Promise.all(groups.map(render)) : Promise.resolve();
+  }
+  window.sigreport = {renderAll: renderAll};
+
+  if (hasBokeh) {
+    if ("IntersectionObserver" in window) {
+      var io = new IntersectionObserver(function (entries) {
+        entries.forEach(function (e) {
+          if (!e.isIntersecting) { return; }
+          groups.forEach(function (g) {
+            if (g.boxes.indexOf(e.target) >= 0) {
+              render(g);
+              g.boxes.forEach(function (b) { io.unobserve(b); });
+            }
+          });
+        });
+      }, {rootMargin: "400px 0px"});
+      groups.forEach(function (g) { g.boxes.forEach(function (b) { io.observe(b); }); });
+    } else {
+      renderAll();
+    }
+  }
+
+  // --- projections: colour by class or by cluster ---------------------------------------------
   function colourBy(mode) {
-    (window.Bokeh.documents || []).forEach(function (doc) {
+    colourMode = mode;
+    ((hasBokeh && window.Bokeh.documents) || []).forEach(function (d) {
       for (var i = 0; ; i++) {
-        var byClass = doc.get_model_by_name("proj-class-" + i);
-        var byCluster = doc.get_model_by_name("proj-cluster-" + i);
+        var byClass = d.get_model_by_name("proj-class-" + i);
+        var byCluster = d.get_model_by_name("proj-cluster-" + i);
         if (!byClass || !byCluster) { break; }
         byClass.visible = mode === "class";
         byCluster.visible = mode === "cluster";
@@ -18,8 +84,55 @@
     document.querySelectorAll("[data-colour-by]").forEach(function (b) {
       b.setAttribute("aria-pressed", String(b.getAttribute("data-colour-by") === mode));
     });
+    document.querySelectorAll("[data-legend-for]").forEach(function (el) {
+      el.hidden = el.getAttribute("data-legend-for") !== mode;
+    });
   }
   document.querySelectorAll("[data-colour-by]").forEach(function (b) {
     b.addEventListener("click", function () { colourBy(b.getAttribute("data-colour-by")); });
   });
+
+  // --- contents: mark the section being read ----------------------------------------------------
+  var links = {};
+  document.querySelectorAll("nav.toc a[href^='#']").forEach(function (a) {
+    links[a.getAttribute("href").slice(1)] = a;
+  });
+  if ("IntersectionObserver" in window) {
+    var current = null;
+    var marker = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) {
+        if (!e.isIntersecting || !links[e.target.id]) { return; }
+        if (current) { current.removeAttribute("aria-current"); }
+        current = links[e.target.id];
+        current.setAttribute("aria-current", "location");
+      });
+    }, {rootMargin: "-20% 0px -70% 0px"});
+    Object.keys(links).forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) { marker.observe(el); }
+    });
+  }
+
+  // --- print: every table open, every figure drawn and no wider than the page ---------------------
+  var PRINT_WIDTH = 700;  // CSS pixels between the margins of an A4 page (see @page)
+  var opened = [];
+  function beforePrint() {
+    renderAll();
+    document.querySelectorAll("details:not([open])").forEach(function (d) {
+      d.open = true;
+      opened.push(d);
+    });
+    document.querySelectorAll(".panel").forEach(function (p) {
+      var w = p.scrollWidth;
+      p.style.zoom = w > PRINT_WIDTH ? String(PRINT_WIDTH / w) : "";
+    });
+  }
+  function afterPrint() {
+    opened.forEach(function (d) { d.open = false; });
+    opened = [];
+    document.querySelectorAll(".panel").forEach(function (p) { p.style.zoom = ""; });
+  }
+  window.addEventListener("beforeprint", beforePrint);
+  window.addEventListener("afterprint", afterPrint);
+  window.sigreport.beforePrint = beforePrint;
 })();

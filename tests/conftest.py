@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,42 @@ def tiny_standalone_run(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path
     proc = run_cli(*tiny_args("--out", str(out), "--standalone"), env=env)
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Stages:
+    """The tiny run's stage outputs in memory, for tests that call ``render_report`` directly:
+    the same config, data, trained network (from the run's cache), activations and
+    signatures as ``tiny_run``, with the metrics and manifest it wrote."""
+
+    metrics: dict
+    manifest: dict
+    dataset: object
+    acts: object
+    sigs: object
+    config: object
+
+
+@pytest.fixture(scope="session")
+def tiny_stages(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Stages:
+    import json
+    import os
+
+    from sigreport.config import load_config
+    from sigreport.pipeline import measure
+
+    before = os.environ.get("SIGREPORT_CACHE")
+    os.environ["SIGREPORT_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
+    try:  # the network tiny_run trained, from the session's cache
+        m = measure(load_config("mnist-1-7", TINY_OVERRIDES))
+    finally:
+        if before is None:
+            del os.environ["SIGREPORT_CACHE"]
+        else:
+            os.environ["SIGREPORT_CACHE"] = before
+    assert m.manifest["cache_hits"] == {"train_seed_0": True}
+    folder = tiny_run / "tiny"
+    # The numbers as the run wrote them (what its pages show), the arrays as measured again.
+    return Stages(json.loads((folder / "metrics.json").read_text("utf-8")),
+                  json.loads((folder / "manifest.json").read_text("utf-8")),
+                  m.dataset, m.acts, m.sigs, m.config)

@@ -13,7 +13,7 @@ from collections import Counter
 import bokeh
 import numpy as np
 import pytest
-from browser_fixtures import default_run, make_run, with_config
+from conftest import TINY_OVERRIDES
 
 from sigreport.config import ReportConfig
 from sigreport.errors import ConfigError
@@ -28,8 +28,9 @@ BOKEH_JS = f"../_bokeh/bokeh-{bokeh.__version__}.min.js"
 
 
 @pytest.fixture(scope="session")
-def small_run():
-    return default_run()
+def small_run(tiny_stages):
+    """The tiny pipeline run's data, activations, signatures and metrics, in memory."""
+    return tiny_stages
 
 
 def _decode_png(data: bytes) -> tuple[int, int, int, np.ndarray]:
@@ -88,6 +89,16 @@ def test_mosaic_places_images_row_by_row():
 # --- colours ---------------------------------------------------------------------------
 
 
+def _lab(hex_color: str) -> np.ndarray:
+    """CIELAB (D65) of a #rrggbb colour."""
+    rgb = np.array([int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    rgb = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
+                    [0.0193, 0.1192, 0.9505]]) @ rgb / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
 def test_probe_classes_never_share_a_hue_with_trained_classes():
     colors = F.class_palette(range(10), [])
     assert len(set(colors.values())) == 10
@@ -96,6 +107,22 @@ def test_probe_classes_never_share_a_hue_with_trained_classes():
     probes = {colors[c] for c in range(5, 10)}
     assert not trained & probes and len(probes) == 5
     assert not set(F.PROBE_PALETTE) & set(F.TRAINED_PALETTE)
+
+
+def test_five_unseen_classes_stay_apart_and_away_from_trained_ones():
+    colors = F.class_palette([0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
+    probes = [_lab(colors[c]) for c in range(5, 10)]
+    apart = min(np.linalg.norm(a - b) for a, b in itertools.combinations(probes, 2))
+    away = min(np.linalg.norm(_lab(t) - p) for t in F.TRAINED_PALETTE for p in probes)
+    assert apart >= 30 and away >= 30, (apart, away)
+
+
+def test_path_tags_reach_wcag_aa_with_white_text():
+    for color in F.TRAINED_PALETTE + F.PROBE_PALETTE:
+        tag = F.tag_color(color)
+        assert F.contrast_ratio(tag, "#ffffff") >= 4.5
+        if F.contrast_ratio(color, "#ffffff") >= 4.5:
+            assert tag == color  # dark enough already: left alone
 
 
 def test_cluster_shades_are_distinct_within_a_class():
@@ -195,44 +222,66 @@ def test_umap_without_the_package_is_a_config_error(monkeypatch):
     check_projection("tsne")
 
 
-# --- rendering ---------------------------------------------------------------------------------
+# --- rendering: the pages the tiny pipeline run wrote ------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def pages(small_run):
-    site = render_report(small_run.metrics, small_run.manifest, small_run.dataset,
-                         small_run.acts, small_run.sigs, small_run.config, standalone=False)
-    alone = render_report(small_run.metrics, small_run.manifest, small_run.dataset,
-                          small_run.acts, small_run.sigs, small_run.config, standalone=True)
-    return site["index.html"], alone["index.html"]
+def pages(tiny_run, tiny_standalone_run):
+    return ((tiny_run / "tiny" / "index.html").read_text("utf-8"),
+            (tiny_standalone_run / "tiny" / "index.html").read_text("utf-8"))
 
 
 def _external_refs(page: str) -> list[str]:
     """src/href attributes of tags that point outside the file (not counting inlined JS text)."""
-    tags = re.sub(r"<script>.*?</script>", "", page, flags=re.DOTALL)
+    tags = re.sub(r"<script[^>]*>.*?</script>", "", page, flags=re.DOTALL)
     return re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", tags)
 
 
-def test_site_mode_loads_vendored_bokeh_by_relative_path(pages):
+def _payloads(page: str) -> list[dict]:
+    import json
+
+    return [json.loads(m) for m in re.findall(
+        r'<script type="application/json" class="bk-figures" data-roots="[^"]*">(.*?)</script>',
+        page, flags=re.DOTALL)]
+
+
+def test_site_mode_loads_vendored_bokeh_by_relative_path(pages, tiny_run):
     site, _ = pages
     assert f'<script src="{BOKEH_JS}"></script>' in site
     assert "cdn.bokeh.org" not in site and "cdn.jsdelivr" not in site
     assert not _external_refs(site)
+    # Only the bundles the page loads are vendored beside it.
+    vendored = sorted(p.name for p in (tiny_run / "_bokeh").glob("*.js"))
+    assert vendored == [f"bokeh-{bokeh.__version__}.min.js"]
 
 
-def test_standalone_inlines_bokeh_and_references_nothing(pages):
+def test_standalone_inlines_bokeh_and_carries_its_data(pages, tiny_standalone_run):
+    import base64
+
     _, alone = pages
     assert "../_bokeh/" not in alone.split("</head>")[0].split("<style>")[0]
     assert 'src="../_bokeh' not in alone
     assert len(alone) > len(bokeh_files()[f"bokeh-{bokeh.__version__}.min.js"].read_bytes())
     assert not _external_refs(alone)
+    # metrics.json and config.toml travel inside the file, byte for byte.
+    for name, mime in (("metrics.json", "application/json"), ("config.toml", "application/toml")):
+        m = re.search(rf'href="data:{mime};charset=utf-8;base64,([A-Za-z0-9+/=]+)" '
+                      rf'download="{re.escape(name)}"', alone)
+        assert m, name
+        assert base64.b64decode(m.group(1)) == (tiny_standalone_run / "tiny" / name).read_bytes()
 
 
-def test_one_bokeh_document_holds_every_figure(pages):
+def test_each_section_is_one_bokeh_document_drawn_on_demand(pages):
     site, _ = pages
     roots = re.findall(r'data-root-id="([^"]+)"', site)
     assert len(roots) >= 8 and len(set(roots)) == len(roots)
-    assert site.count("const docs_json") == 1
+    payloads = _payloads(site)
+    assert len(payloads) >= 4
+    in_payloads = [r for p in payloads for item in p["render_items"] for r in item["roots"]]
+    assert sorted(in_payloads) == sorted(roots)
+    # Every panel placeholder has the figure's size before BokehJS draws it.
+    assert site.count('class="panel" style="') == len(roots)
+    assert "const docs_json" not in site  # nothing is embedded eagerly
 
 
 def test_every_section_is_present_with_a_text_alternative(pages):
@@ -241,8 +290,8 @@ def test_every_section_is_present_with_a_text_alternative(pages):
                    "unseen", "exemplars", "training", "reproduce"):
         assert f'id="{anchor}"' in site
         assert f'href="#{anchor}"' in site
-    # Each Bokeh root is inside a figure with an accessible name.
-    assert site.count('role="img" aria-label=') == len(re.findall(r"data-root-id=", site))
+    # Each group of panels is inside a figure with an accessible name.
+    assert site.count('role="img" aria-label=') == site.count('<div class="panels">')
     assert site.count("<table") >= 8
 
 
@@ -300,44 +349,68 @@ def test_answers_follow_the_metrics_they_are_given(small_run):
 
 
 def test_config_strings_are_escaped(small_run):
+    import dataclasses
+
     evil = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
-    run = with_config(small_run, title=evil)
-    page = render_report(run.metrics, run.manifest, run.dataset, run.acts, run.sigs,
-                         run.config, standalone=False)["index.html"]
+    config = dataclasses.replace(small_run.config, title=evil)
+    page = render_report(small_run.metrics, small_run.manifest, small_run.dataset,
+                         small_run.acts, small_run.sigs, config)["index.html"]
     assert "<script>window.__xss" not in page
     assert "<img src=x" not in page
     assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page
 
 
-def test_report_without_probe_classes_or_optional_metrics(small_run):
-    run = make_run(probes=(), n_per_class=60, n_test=30, hidden=(8, 6), max_points=60)
-    metrics = copy.deepcopy(run.metrics)
+def test_report_without_probe_classes_or_optional_metrics():
+    from sigreport.config import load_config
+    from sigreport.pipeline import measure
+
+    config = load_config("mnist-1-7", TINY_OVERRIDES + (
+        "data.probe_classes=[]", "train.epochs=1", "train.snapshot_epochs=[]"))
+    m = measure(config)
+    metrics = copy.deepcopy(m.metrics)
     metrics["stability"] = None
     metrics["snapshots"] = []
     metrics["ood"] = []
-    page = render_report(metrics, run.manifest, run.dataset, run.acts, run.sigs, run.config,
-                         standalone=False)["index.html"]
+    page = render_report(metrics, m.manifest, m.dataset, m.acts, m.sigs, config)["index.html"]
     assert "holds out no class" in page
     assert "One seed was trained" in page
     assert "No snapshot was recorded" in page
+    assert "then shown" not in page and "(unseen)" not in page
+    assert len(_payloads(page)) >= 4
 
 
 def test_numbers_are_exact_while_scatter_points_are_capped(small_run, pages):
     site, _ = pages
     acts = small_run.acts
     n_points = min(small_run.config.report.max_points, len(acts.test.y) + len(acts.probe.y))
-    assert f"showing {n_points:,} test and unseen images" in re.sub(r"\s+", " ", site)
-    # The node table counts every held-out image, not the subsample.
-    n_test = len(small_run.acts.test.y)
-    assert f"Ribbons follow the {n_test:,} held-out test images" in re.sub(r"\s+", " ", site)
+    text = re.sub(r"\s+", " ", site)
+    assert f"showing {n_points:,} test and unseen images" in text
+    counts = Counter(acts.test.y.tolist() + acts.probe.y.tolist())
+    shown = re.search(r"Points shown per class: (.*?) \(config", text).group(1)
+    # label: count, as many as the projection shows (balanced over the classes)
+    assert len(re.findall(r"[^,:]+: [\d,]+", shown)) == len(counts)
 
 
-def test_vendor_bokeh_copies_once(tmp_path):
-    folder = vendor_bokeh(tmp_path)
+def test_the_stated_total_time_includes_the_report_stage(pages, tiny_run):
+    import json
+
+    site, _ = pages
+    manifest = json.loads((tiny_run / "tiny" / "manifest.json").read_text("utf-8"))
+    text = re.sub(r"\s+", " ", site)
+    timings = text.split("<dt>timings</dt><dd>")[1].split("</dd>")[0]
+    stages = [t.split(" ")[0] for t in timings.split(" (total")[0].split(" · ")]
+    assert stages == list(manifest["timings_s"])  # report included, in order
+    assert "this page included" in timings
+
+
+def test_vendor_bokeh_copies_what_pages_load_once(tmp_path, pages):
+    site, _ = pages
+    folder = vendor_bokeh(tmp_path, [site])
     js = folder / f"bokeh-{bokeh.__version__}.min.js"
     assert js.read_bytes() == bokeh_files()[js.name].read_bytes()
+    assert sorted(p.name for p in folder.glob("*.js")) == [js.name]
     mtime = js.stat().st_mtime_ns
-    vendor_bokeh(tmp_path)
+    vendor_bokeh(tmp_path, [site])
     assert js.stat().st_mtime_ns == mtime
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
     assert any(p.name.startswith("LICENSE-bokeh") for p in folder.iterdir())
@@ -350,30 +423,23 @@ def test_tsne_projection_embeds_the_shown_points(small_run):
     assert proj.explained["hidden1"] is None and np.isfinite(proj.xy["hidden1"]).all()
 
 
-def test_training_section_draws_one_path_diagram_per_snapshot(tmp_path, monkeypatch, pages):
-    from sigreport.config import load_config
-    from sigreport.pipeline import run
+def test_training_section_draws_one_path_diagram_per_snapshot(tiny_run, small_run, pages):
+    import json
 
-    monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
-    config = load_config("mnist-1-7", ["data.n_per_class=150", "data.n_test_per_class=60",
-                                       "model.hidden=[16, 8]", "train.epochs=3",
-                                       "train.batch_size=32"])
-    result = run(config, out=tmp_path / "reports")
-    page = (result.folder / "index.html").read_text("utf-8")
-    epochs = [s["epoch"] for s in result.metrics["snapshots"]]
+    site, _ = pages
+    metrics = json.loads((tiny_run / "tiny" / "metrics.json").read_text("utf-8"))
+    epochs = [s["epoch"] for s in metrics["snapshots"]]
     assert len(epochs) >= 2
-    names = re.findall(r'"name":"snapshot-alluvial-(\d+)"', page)
+    names = re.findall(r'"name":"snapshot-alluvial-(\d+)"', site)
     assert sorted(map(int, names)) == sorted(epochs)
-    text = re.sub(r"\s+", " ", page)
+    text = re.sub(r"\s+", " ", site)
     section = text.split('id="training"')[1].split("</section>")[0]
     assert "Paths at the recorded epochs" in section
-    titles = dict(re.findall(r"epoch (\d+) +\S+ +test accuracy ([\d.]+)%", page))
-    for s in result.metrics["snapshots"]:
-        # Each diagram is titled with its epoch and that epoch's test accuracy.
-        assert titles[str(s["epoch"])] == f"{100 * s['test_accuracy']:.1f}"
+    for s in metrics["snapshots"]:
         # Its row in the text alternative: epoch, accuracy and training path count from metrics.
         assert (f'<td class="r">{s["epoch"]}</td><td class="r">{100 * s["test_accuracy"]:.2f}%'
                 f'</td> <td class="r">{s["n_distinct_paths"]:,}</td>') in section
     # Without snapshot arrays the section keeps its curves only.
-    site, _ = pages
-    assert "snapshot-alluvial" not in site and "Paths at the recorded epochs" not in site
+    page = render_report(small_run.metrics, small_run.manifest, small_run.dataset,
+                         small_run.acts, small_run.sigs, small_run.config)["index.html"]
+    assert "snapshot-alluvial" not in page and "Paths at the recorded epochs" not in page

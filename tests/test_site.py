@@ -21,12 +21,9 @@ from browser_fixtures import (
     HOSTILE_TITLE,
     REPO,
     SECRET,
-    default_run,
-    get_built_site,
-    get_hostile_site,
-    with_config,
-    write_run,
-    write_stub_report,
+    build_hostile_site,
+    build_test_site,
+    copy_run,
 )
 from conftest import one_error_line, run_cli
 
@@ -36,18 +33,19 @@ from sigreport.report.site import discover_runs, write_site_pages
 
 
 @pytest.fixture(scope="session")
-def small_run():
-    return default_run()
+def small_run(tiny_run):
+    """The tiny pipeline run's report folder."""
+    return tiny_run / "tiny"
 
 
 @pytest.fixture(scope="session")
-def built_site(tmp_path_factory):
-    return get_built_site(tmp_path_factory)
+def built_site(tmp_path_factory, tiny_run, tiny_standalone_run):
+    return build_test_site(tmp_path_factory.mktemp("site-build"), tiny_run, tiny_standalone_run)
 
 
 @pytest.fixture(scope="session")
-def hostile_site(tmp_path_factory):
-    return get_hostile_site(tmp_path_factory)
+def hostile_site(tmp_path_factory, tiny_run):
+    return build_hostile_site(tmp_path_factory.mktemp("hostile-site"), tiny_run)
 
 
 class _Refs(HTMLParser):
@@ -82,6 +80,8 @@ def test_every_report_is_reachable_and_unchanged(built_site):
             assert (built_site.public / "reports" / name / extra).is_file()
     js = built_site.public / "reports" / "_bokeh" / f"bokeh-{bokeh.__version__}.min.js"
     assert js.read_bytes() == (built_site.root / "site" / "reports" / "_bokeh" / js.name).read_bytes()
+    # Only the bundles some report loads are published.
+    assert sorted(p.name for p in js.parent.glob("*.js")) == [js.name]
 
 
 def test_site_mode_report_finds_bokehjs_by_its_relative_path(built_site):
@@ -146,9 +146,11 @@ def test_titles_with_markup_are_text_on_every_site_page(built_site):
 
 
 def test_numbers_on_the_home_page_come_from_metrics(small_run, tmp_path):
-    run = with_config(small_run, name="numbers")
-    run.metrics["model"] = {**run.metrics["model"], "test_accuracy": 0.876543}
-    write_stub_report(run, tmp_path / "reports")
+    import json
+
+    model = json.loads((small_run / "metrics.json").read_text("utf-8"))["model"]
+    copy_run(small_run, tmp_path / "reports", "numbers", stub=True,
+             metrics={"model": {**model, "test_accuracy": 0.876543}})
     runs, skipped = discover_runs(tmp_path / "reports")
     assert [r.name for r in runs] == ["numbers"] and not skipped
     write_site_pages(runs, tmp_path / "docs")
@@ -157,7 +159,7 @@ def test_numbers_on_the_home_page_come_from_metrics(small_run, tmp_path):
 
 def test_discovery_skips_broken_and_hidden_folders(small_run, tmp_path):
     reports = tmp_path / "reports"
-    write_stub_report(with_config(small_run, name="good"), reports)
+    copy_run(small_run, reports, "good", stub=True)
     (reports / "broken").mkdir()
     (reports / "broken" / "index.html").write_text("x")
     (reports / "broken" / "manifest.json").write_text("{}")
@@ -179,7 +181,8 @@ def test_reports_outside_the_docs_folder_are_copied_in(small_run, tmp_path):
                     ignore=shutil.ignore_patterns("reports", "runs", "index.md"))
     shutil.copy(REPO / "mkdocs.yml", tmp_path / "mkdocs.yml")
     elsewhere = tmp_path / "elsewhere"
-    write_run(with_config(small_run, name="outside"), elsewhere)
+    copy_run(small_run, elsewhere, "outside")
+    shutil.copytree(small_run.parent / "_bokeh", elsewhere / "_bokeh")
     index = build_site(elsewhere, tmp_path / "site", tmp_path / "public")
     assert index == tmp_path / "public" / "index.html" and index.is_file()
     assert (tmp_path / "public" / "reports" / "outside" / "index.html").is_file()
@@ -187,7 +190,7 @@ def test_reports_outside_the_docs_folder_are_copied_in(small_run, tmp_path):
 
 
 def test_site_builds_without_a_mkdocs_yml_or_hand_written_pages(small_run, tmp_path):
-    write_stub_report(with_config(small_run, name="bare"), tmp_path / "docs" / "reports")
+    copy_run(small_run, tmp_path / "docs" / "reports", "bare", stub=True)
     index = build_site(tmp_path / "docs" / "reports", tmp_path / "docs", tmp_path / "out")
     assert 'href="reports/bare/index.html"' in index.read_text("utf-8")
     assert not (tmp_path / "mkdocs.yml").exists()
@@ -195,8 +198,8 @@ def test_site_builds_without_a_mkdocs_yml_or_hand_written_pages(small_run, tmp_p
 
 def test_a_deleted_run_leaves_no_page_behind(small_run, tmp_path):
     reports = tmp_path / "docs" / "reports"
-    write_stub_report(with_config(small_run, name="first"), reports)
-    write_stub_report(with_config(small_run, name="second"), reports)
+    copy_run(small_run, reports, "first", stub=True)
+    copy_run(small_run, reports, "second", stub=True)
     build_site(reports, tmp_path / "docs", tmp_path / "out")
     shutil.rmtree(reports / "first")
     build_site(reports, tmp_path / "docs", tmp_path / "out")
@@ -283,7 +286,7 @@ def test_regression_publishing_never_follows_a_link(hostile_site):
     # /etc copied /etc into public/ and failed with a traceback.
     public = hostile_site.public
     published = sorted(p.name for p in (public / "reports" / "with-links").iterdir())
-    assert published == ["index.html", "manifest.json", "metrics.json", "notes.txt"]
+    assert published == ["config.toml", "index.html", "manifest.json", "metrics.json", "notes.txt"]
     for path in public.rglob("*"):
         assert not path.is_symlink(), path
         if path.is_file():
@@ -335,7 +338,7 @@ def test_regression_missing_reports_folder_is_an_error(tmp_path):
 @pytest.mark.parametrize("out", ["reports/x", "."])
 def test_site_folder_may_not_overlap_the_reports(small_run, tmp_path, out):
     reports = tmp_path / "reports"
-    write_stub_report(with_config(small_run, name="kept"), reports)
+    copy_run(small_run, reports, "kept", stub=True)
     before = sorted(tmp_path.rglob("*"))
     proc = run_cli("site", "build", "--reports", "reports", "--out", out, cwd=tmp_path)
     one_error_line(proc, "overlaps the reports folder")
@@ -343,7 +346,7 @@ def test_site_folder_may_not_overlap_the_reports(small_run, tmp_path, out):
 
 
 def test_site_folder_that_is_a_file_is_an_error(small_run, tmp_path):
-    write_stub_report(with_config(small_run, name="kept"), tmp_path / "reports")
+    copy_run(small_run, tmp_path / "reports", "kept", stub=True)
     (tmp_path / "public").write_text("x")
     proc = run_cli("site", "build", "--reports", "reports", cwd=tmp_path)
     one_error_line(proc, "site folder public: exists and is not a folder")
@@ -372,7 +375,7 @@ def test_regression_report_left_aside_by_a_kill_is_restored_by_site_build(small_
     # kill -9 between the two renames left only .kept.old-* and .kept.tmp-*: the
     # report was missing from the site until the next successful run of that name.
     reports = tmp_path / "reports"
-    kept = write_stub_report(with_config(small_run, name="kept"), reports)
+    kept = copy_run(small_run, reports, "kept", stub=True)
     before = {p.name: p.read_bytes() for p in kept.iterdir()}
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-c", _KILLED_BETWEEN_RENAMES, str(kept)], env=env,

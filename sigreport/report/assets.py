@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import secrets
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,8 @@ from markupsafe import Markup
 
 from sigreport.store import BOKEH_DIR, naming
 
-__all__ = ["BOKEH_DIR", "bokeh_files", "script_tags", "templates_dir", "vendor_bokeh"]
+__all__ = ["BOKEH_DIR", "bokeh_files", "referenced_bokeh", "script_tags", "templates_dir",
+           "vendor_bokeh"]
 
 # BokehJS bundles vendored for site mode, by Bokeh's component name.
 _COMPONENTS = ("bokeh", "bokeh-gl", "bokeh-widgets", "bokeh-tables", "bokeh-mathjax")
@@ -71,13 +74,23 @@ def _bokeh_licence() -> str | None:
     return None
 
 
-def vendor_bokeh(out_dir: Path | str) -> Path:
-    """Copy the installed BokehJS into ``<out_dir>/_bokeh/`` where it is missing.
+_REFERENCE = re.compile(r'<script src="\.\./' + BOKEH_DIR + r'/([A-Za-z0-9._-]+\.js)"></script>')
 
-    Site-mode reports in ``<out_dir>/<name>/index.html`` load it from
-    ``../_bokeh/``. Files already present with the right size are left alone;
-    new ones are written to a temporary name and renamed, so a concurrent
-    reader never sees half a file.
+
+def referenced_bokeh(page: str) -> set[str]:
+    """Names of the vendored BokehJS files a site-mode page loads (``bokeh-3.9.2.min.js``)."""
+    return set(_REFERENCE.findall(page))
+
+
+def vendor_bokeh(out_dir: Path | str, pages: Iterable[str]) -> Path:
+    """Copy the BokehJS bundles that ``pages`` load into ``<out_dir>/_bokeh/`` where missing.
+
+    Site-mode reports in ``<out_dir>/<name>/index.html`` load them from
+    ``../_bokeh/``; only the bundles some page names are copied (a report of
+    plots needs the core bundle, not the widgets, tables, WebGL or MathJax
+    ones). Files already present with the right size are left alone; new ones
+    are written to a temporary name and renamed, so a concurrent reader never
+    sees half a file.
 
     Returns
     -------
@@ -86,7 +99,9 @@ def vendor_bokeh(out_dir: Path | str) -> Path:
     """
     folder = Path(out_dir) / BOKEH_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    wanted: dict[str, bytes | Path] = dict(bokeh_files())
+    needed = set().union(*(referenced_bokeh(page) for page in pages))
+    wanted: dict[str, bytes | Path] = {name: src for name, src in bokeh_files().items()
+                                       if name in needed}
     licence = _bokeh_licence()
     if licence:
         wanted[f"LICENSE-bokeh-{bokeh.__version__}.txt"] = licence.encode()

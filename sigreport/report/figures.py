@@ -1,11 +1,14 @@
 """Bokeh figures from numbers: no file, no template, no network.
 
 Every function takes plain values (metrics entries, numpy arrays, colours)
-and returns a Bokeh model. Colours come from :func:`class_palette`, so a
-class has the same colour in every figure and probe classes (never seen in
-training) always stand out in warm reds against the trained classes' cool
-and earthy hues. Axes, grids, titles and toolbars are styled by :data:`THEME`,
-which the report sets on the document that holds the figures.
+and returns a Bokeh model, or a list of panels that the page lays out side by
+side and stacks at narrow widths. Panels keep their width on a wide screen and
+scale down with their column (``sizing_mode="scale_width"`` up to that width).
+Colours come from :func:`class_palette`, so a class has the same colour in
+every figure: trained classes in cool hues, unseen classes in warm ones (red,
+orange, magenta, gold, rust) that stay apart from each other. Axes, grids,
+titles and toolbars are styled by :data:`THEME`, which the report sets on the
+documents that hold the figures.
 """
 
 from __future__ import annotations
@@ -15,15 +18,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from bokeh.core.properties import value
-from bokeh.layouts import gridplot
 from bokeh.models import (
     BasicTicker,
     BoxAnnotation,
+    CustomJS,
     ColumnDataSource,
     HoverTool,
     LabelSet,
     Legend,
     LegendItem,
+    LinearAxis,
+    NumeralTickFormatter,
     Range1d,
     Span,
     Whisker,
@@ -45,7 +50,7 @@ __all__ = [
     "cka_figure",
     "class_palette",
     "cluster_palette",
-    "grid",
+    "contrast_ratio",
     "heatmap_figure",
     "separation_figure",
     "layout_alluvial",
@@ -53,13 +58,16 @@ __all__ = [
     "projection_figure",
     "roc_figure",
     "snapshot_figure",
+    "tag_color",
     "training_figure",
 ]
 
-# Trained classes: no red or pink, so the probe classes' warm hues never collide.
-TRAINED_PALETTE = ("#2f6db5", "#e69f00", "#2a9d5c", "#7b4fa0", "#8c5a3c",
-                   "#17a2b8", "#9a9a2a", "#5f6b7a", "#1c3f73", "#e377c2")
-PROBE_PALETTE = ("#d62246", "#a4133c", "#ff6b81", "#e8590c", "#6a040f")
+# Trained classes in blues, greens and purples; unseen (probe) classes in warm hues, each
+# far from the others (CIELAB distance >= 30 for the first five), so five unseen classes
+# stay apart and none looks like a trained one.
+TRAINED_PALETTE = ("#2f6db5", "#2a9d5c", "#7b4fa0", "#17a2b8", "#1c3f73",
+                   "#7a9a01", "#5f6b7a", "#6baed6", "#3a0ca3", "#4d908e")
+PROBE_PALETTE = ("#e41a1c", "#ff7f00", "#e7298a", "#c9a400", "#8c2d04", "#f781bf")
 NOVEL_COLOR = "#3d3d3d"
 OTHER_COLOR = "#d4d4d4"
 NODE_COLOR = "#3a3f47"
@@ -81,6 +89,32 @@ def _mix(hex_color: str, t: float) -> str:
     target = 255.0 if t > 0 else 0.0
     out = rgb + (target - rgb) * abs(t)
     return "#" + "".join(f"{round(float(v)):02x}" for v in np.clip(out, 0, 255))
+
+
+def _luminance(hex_color: str) -> float:
+    rgb = np.array([int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    rgb = np.where(rgb <= 0.03928, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    return float(rgb @ np.array([0.2126, 0.7152, 0.0722]))
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG contrast ratio of two #rrggbb colours (1 to 21; AA text needs 4.5)."""
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def _readable_on(background: str) -> str:
+    """Dark text or white, whichever contrasts more with ``background``."""
+    return max((_TEXT, "#ffffff"), key=lambda c: contrast_ratio(c, background))
+
+
+def tag_color(hex_color: str) -> str:
+    """The colour darkened just enough for white text on it to reach 4.5:1 (WCAG AA)."""
+    for t in np.linspace(0.0, 1.0, 41):
+        out = _mix(hex_color, -float(t)) if t else hex_color
+        if contrast_ratio(out, "#ffffff") >= 4.5:
+            return out
+    return "#000000"
 
 
 def cluster_palette(dominant: Sequence[int | None], colors: dict[int, str]) -> list[str]:
@@ -122,28 +156,31 @@ THEME = Theme(json={"attrs": {
 _SEQUENTIAL = interp_palette(("#f7f9fc", "#1c3f73"), 256)
 
 
-def grid(panels: Sequence, ncols: int, **kwargs):
-    """``gridplot`` without the Bokeh logo.
-
-    ``gridplot`` builds its toolbar from the panels' values when it is called,
-    before the document's :data:`THEME` reaches them, so the logo is set here.
-    """
-    return gridplot(panels, ncols=ncols, toolbar_options={"logo": None}, **kwargs)
+def _fit(fig):
+    """Keep ``fig``'s size on a wide page; below its width, scale it down with its column."""
+    fig.sizing_mode = "scale_width"
+    fig.max_width = fig.width
+    return fig
 
 
 def _no_grid(fig) -> None:
     fig.grid.grid_line_color = None
 
 
+LEGEND_ROW = 18  # pixels per row of a legend drawn below a plot
+
+
 def _legend(fig, items: list[tuple[str, list]], location: str = "top_left",
-            outside: bool = False) -> None:
+            below: bool = False, ncols: int = 1) -> None:
+    """A legend inside the plot at ``location``, or ``below`` it (off the data) in ``ncols``."""
     legend = Legend(items=[LegendItem(label=label, renderers=r) for label, r in items],
                     location=location, label_text_font=_FONT, label_text_font_size="11px",
                     background_fill_alpha=0.85, border_line_color=None, spacing=1,
                     padding=4, glyph_height=14, glyph_width=18)
-    if outside:
+    if below:
         legend.location = "top_left"
-        fig.add_layout(legend, "right")
+        legend.ncols = ncols
+        fig.add_layout(legend, "below")
     else:
         fig.add_layout(legend)
 
@@ -344,15 +381,18 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
     pad = layout.height * 0.02
     size = {"sizing_mode": "stretch_width"} if width is None else {"width": width}
     left = 0.45
+    # Room for the longest class label left of the first column (pixels).
+    need = 0.6 * font_size * max((len(t) for t in node_label[0].values()), default=1) + 6
+    gap, right = layout.node_width / 2 + 0.02, n_cols - 1 + 0.45
     if width is not None:
-        # Room for the longest class label left of the first column at this fixed width.
-        need = 0.6 * font_size * max((len(t) for t in node_label[0].values()), default=1) + 6
-        room, gap, span = width - 20, layout.node_width / 2 + 0.02, n_cols - 1 + 0.45
-        left = max(left, (need * span + gap * room) / max(1.0, room - need))
+        room = width - 20
+        left = max(left, (need * right + gap * room) / max(1.0, room - need))
     fig = figure(height=height, tools="", title=title, name=name,
                  x_range=Range1d(-left, n_cols - 1 + 0.45),
                  y_range=Range1d(layout.height + pad, -layout.height * 0.075),
                  toolbar_location=None, min_border_left=10, min_border_right=10, **size)
+    if width is not None:
+        _fit(fig)
     _no_grid(fig)
     fig.xaxis.visible = False
     fig.yaxis.visible = False
@@ -460,7 +500,7 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
         tx.append(float(r["xs"][slot]))
         ty.append(y)
         tt.append(r["path"])
-        tc.append(_mix(colors.get(r["cls"], "#888888"), -0.35))
+        tc.append(tag_color(colors.get(r["cls"], "#888888")))
     if tt:
         fig.add_layout(LabelSet(
             x="x", y="y", text="text", source=ColumnDataSource({"x": tx, "y": ty, "text": tt,
@@ -469,13 +509,33 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
             text_font_size="11px", text_font_style="bold", text_color="#ffffff",
             background_fill_color="color", background_fill_alpha=0.95,
             border_line_color="color"))
+    top = -layout.height * 0.035
+    columns = ColumnDataSource({"x": list(range(n_cols)), "y": [top] * n_cols,
+                                "text": list(layout.columns)})
     fig.add_layout(LabelSet(
-        x="x", y="y", text="text",
-        source=ColumnDataSource({"x": list(range(n_cols)),
-                                 "y": [-layout.height * 0.035] * n_cols,
-                                 "text": list(layout.columns)}),
+        x="x", y="y", text="text", source=columns,
         text_align="center", text_baseline="middle", text_font=value(_FONT),
         text_font_size=f"{font_size + 1}px", text_font_style="bold", text_color=_TEXT))
+    # At a narrow width (a phone), widen the left margin so the class labels fit, and put
+    # every other column name on a second row when neighbours would collide.
+    longest = 0.6 * (font_size + 1) * max(len(c) for c in layout.columns)
+    tail = 0.3 * (font_size + 1) * len(layout.columns[-1]) + 4
+    fig.js_on_change("inner_width", CustomJS(args=dict(
+        x_range=fig.x_range, y_range=fig.y_range, columns=columns, need=need, gap=gap,
+        right=right, left=left, longest=longest, tail=tail, top=top, h=layout.height),
+        code="""
+        const W = cb_obj.inner_width;
+        if (!(W > 0)) { return; }
+        x_range.start = -Math.max(left, (gap * W + need * right) / Math.max(1, W - need));
+        // ... and the right margin so half the last column's name fits beside it.
+        const last = right - 0.45;
+        x_range.end = Math.max(right, (last * W - tail * x_range.start) / Math.max(1, W - tail));
+        const unit = W / (x_range.end - x_range.start);
+        const stagger = longest + 6 > unit;
+        columns.data.y = columns.data.x.map((x, i) => stagger && i % 2 ? top * 2.6 : top);
+        y_range.end = stagger ? -h * 0.12 : -h * 0.075;
+        columns.change.emit();
+    """))
     return fig
 
 
@@ -486,7 +546,7 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
                       point_color: Sequence[str], point_marker: Sequence[str],
                       point_info: dict[str, Sequence[str]], cluster_label: dict[str, Sequence[str]],
                       cluster_color: dict[str, Sequence[str]], thumbs: Sequence[str],
-                      n_cols: int = 3, size: int = 300):
+                      size: int = 300) -> list:
     """Small multiples of 2-D projections, one per layer, sharing one data source.
 
     Sharing the ColumnDataSource links selection: points picked with the box or
@@ -520,11 +580,14 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
     source = ColumnDataSource(data)
     panels = []
     for i, (layer, title) in enumerate(zip(layers, titles)):
-        fig = figure(width=size, height=size, title=title,
-                     tools="pan,wheel_zoom,box_select,lasso_select,reset",
-                     active_drag="box_select", toolbar_location="above")
-        fig.xaxis.visible = False
-        fig.yaxis.visible = False
+        # Pan is the default drag (a swipe never selects by accident); box and lasso
+        # selection are one tap away in the toolbar, which shows while the pointer is over it.
+        fig = _fit(figure(width=size, height=size, title=title,
+                          tools="pan,wheel_zoom,box_select,lasso_select,reset",
+                          active_drag="pan", active_scroll=None, toolbar_location="above"))
+        fig.toolbar.autohide = True
+        fig.axis.major_label_text_font_size = "9px"
+        fig.axis.ticker.desired_num_ticks = 4
         common = {"source": source, "size": 6, "line_color": "white", "line_width": 0.4,
                   "marker": "marker", "nonselection_fill_alpha": 0.08,
                   "nonselection_line_alpha": 0.0, "selection_line_color": "#111111",
@@ -542,14 +605,14 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
         )
         fig.add_tools(HoverTool(renderers=[by_class, by_cluster], tooltips=tooltip))
         panels.append(fig)
-    return grid(panels, n_cols, merge_tools=True, toolbar_location="above")
+    return panels
 
 
 # --- class x cluster heatmaps ------------------------------------------------------------
 
 
 def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_classes: Sequence[int],
-                   colors: dict[int, str], class_label: dict[int, str], max_width: int = 980):
+                   colors: dict[int, str], class_label: dict[int, str]) -> list:
     """Class x cluster count tables, one panel per layer.
 
     Each cell is tinted with its row's class colour, its opacity the share of
@@ -579,20 +642,20 @@ def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_cla
                 ys.append(class_label.get(c, str(c)))
                 fill.append(colors.get(c, "#888888"))
                 alpha.append(0.06 + 0.94 * share)
-                text.append(f"{int(row[k]):,}" if row[k] else "")
+                text.append(f"{int(row[k]):,}")
                 hover_n.append(f"{int(row[k]):,}")
                 hover_f.append(pct(share))
-        text_color = ["#ffffff" if a > 0.55 else _TEXT for a in alpha]
+        text_color = [_readable_on(_mix(f, 1.0 - a)) for f, a in zip(fill, alpha)]
         source = ColumnDataSource({"x": xs, "y": ys, "fill": fill,
                                    "alpha": np.asarray(alpha, np.float32), "text": text,
                                    "text_color": text_color, "n": hover_n, "f": hover_f})
         cell = 44 if n_clusters <= 8 else 36
         width = 90 + cell * n_clusters
-        fig = figure(x_range=[f"c{k}" for k in order],
-                     y_range=[class_label.get(c, str(c)) for c in reversed(rows)],
-                     width=max(240, width), height=70 + 34 * len(rows),
-                     title=f"{lay['name']} \u00b7 {n_clusters} clusters",
-                     tools="", toolbar_location=None)
+        fig = _fit(figure(x_range=[f"c{k}" for k in order],
+                          y_range=[class_label.get(c, str(c)) for c in reversed(rows)],
+                          width=max(240, width), height=70 + 34 * len(rows),
+                          title=f"{lay['name']} \u00b7 {n_clusters} clusters",
+                          tools="", toolbar_location=None))
         _no_grid(fig)
         r = fig.rect("x", "y", 0.95, 0.9, source=source, fill_color="fill", fill_alpha="alpha",
                      line_color=None)
@@ -605,8 +668,7 @@ def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_cla
         fig.axis.axis_line_color = None
         fig.axis.major_tick_line_color = None
         panels.append(fig)
-    widest = max((p.width for p in panels), default=max_width)
-    return grid(panels, max(1, max_width // widest), toolbar_location=None)
+    return panels
 
 
 # --- per-layer curves --------------------------------------------------------------------
@@ -625,8 +687,8 @@ def separation_figure(per_layer: Sequence[dict], separation_layer: str | None,
     x = np.arange(len(names), dtype=np.float64)
     panels = []
     for measure, label in labels.items():
-        fig = figure(width=width, height=height, title=label, tools="", toolbar_location=None,
-                     x_range=Range1d(-0.4, len(names) - 0.6))
+        fig = _fit(figure(width=width, height=height + LEGEND_ROW, title=label, tools="",
+                          toolbar_location=None, x_range=Range1d(-0.4, len(names) - 0.6)))
         fig.xaxis.ticker = list(range(len(names)))
         fig.xaxis.major_label_overrides = {i: n for i, n in enumerate(names)}
         fig.xaxis.major_label_orientation = 0.6 if len(names) > 5 else 0.0
@@ -658,15 +720,19 @@ def separation_figure(per_layer: Sequence[dict], separation_layer: str | None,
             fig.add_tools(HoverTool(renderers=[dots], tooltips=[
                 (legend, "@v"), ("95% interval", "@lo{0.000} to @hi{0.000}"),
                 ("layer", "@layer")]))
-        fig.legend.location = "bottom_right"
-        fig.legend.label_text_font_size = "9pt"
+        # Below the plot, off the data.
+        legend = fig.legend[0]
+        fig.center.remove(legend)
+        legend.update(orientation="horizontal", label_text_font_size="11px", padding=2,
+                      border_line_color=None)
+        fig.add_layout(legend, "below")
         panels.append(fig)
-    return grid(panels, len(panels), toolbar_location=None)
+    return panels
 
 
 def cka_figure(layers: Sequence[str], matrix: Sequence[Sequence[float]], size: int = 360):
     """Linear CKA between every pair of layers, as an annotated heatmap."""
-    xs, ys, values, text, text_color = [], [], [], [], []
+    xs, ys, values, text = [], [], [], []
     for i, a in enumerate(layers):
         for j, b in enumerate(layers):
             v = float(matrix[i][j])
@@ -674,14 +740,17 @@ def cka_figure(layers: Sequence[str], matrix: Sequence[Sequence[float]], size: i
             ys.append(a)
             values.append(v)
             text.append(f"{v:.2f}")
-            text_color.append("#ffffff" if v > 0.55 else _TEXT)
+    cmap = linear_cmap("v", _SEQUENTIAL, 0.0, 1.0)
+    step = len(_SEQUENTIAL) - 1
+    text_color = [_readable_on(_SEQUENTIAL[round(min(1.0, max(0.0, v)) * step)]) for v in values]
     src = ColumnDataSource({"x": xs, "y": ys, "v": values, "text": text, "tc": text_color})
     n = len(layers)
-    fig = figure(x_range=list(layers), y_range=list(reversed(layers)), width=120 + 62 * n,
-                 height=90 + 52 * n, tools="", toolbar_location=None, x_axis_location="above")
+    fig = _fit(figure(x_range=list(layers), y_range=list(reversed(layers)), width=120 + 62 * n,
+                      height=90 + 52 * n, tools="", toolbar_location=None,
+                      x_axis_location="above"))
     _no_grid(fig)
     r = fig.rect("x", "y", 0.96, 0.94, source=src, line_color=None,
-                 fill_color=linear_cmap("v", _SEQUENTIAL, 0.0, 1.0))
+                 fill_color=cmap)
     fig.text("x", "y", text="text", source=src, text_align="center", text_baseline="middle",
              text_font_size="11px", text_color="tc", text_font=value(_FONT))
     fig.add_tools(HoverTool(renderers=[r], tooltips=[("layers", "@y \u00d7 @x"),
@@ -705,11 +774,11 @@ def path_share_figure(rows: Sequence[str], segments: Sequence[dict], height: int
         Dicts with ``name`` (legend text), ``color``, ``hatch`` (bool) and
         ``shares`` (one fraction per row) and ``counts`` (one int per row).
     """
-    height = height or 110 + 44 * len(rows)
+    height = (height or 110 + 44 * len(rows)) + LEGEND_ROW * len(segments)
     fig = figure(y_range=list(reversed(rows)), x_range=Range1d(0, 1), height=height,
                  sizing_mode="stretch_width", tools="", toolbar_location=None)
     fig.xaxis.axis_label = "share of the class's images"
-    fig.xaxis.formatter.use_scientific = False
+    fig.xaxis.formatter = NumeralTickFormatter(format="0%")
     left = np.zeros(len(rows))
     items = []
     for seg in segments:
@@ -728,7 +797,7 @@ def path_share_figure(rows: Sequence[str], segments: Sequence[dict], height: int
             ("class", "@y"), ("path", "@name"), ("images", "@count (@share)")]))
         items.append((seg["name"], [r]))
         left = left + shares
-    _legend(fig, items, outside=True)
+    _legend(fig, items, below=True)
     return fig
 
 
@@ -736,17 +805,25 @@ def path_share_figure(rows: Sequence[str], segments: Sequence[dict], height: int
 
 
 def roc_figure(curves: Sequence[dict], size: int = 400):
-    """ROC curves, one line per detection method; ``curves`` have ``label``, ``fpr``, ``tpr``, ``auroc``."""
-    fig = figure(width=size + 250, height=size, tools="", toolbar_location=None,
-                 x_range=Range1d(0, 1), y_range=Range1d(0, 1.01))
-    fig.xaxis.axis_label = "false positive rate (trained-class images flagged)"
+    """ROC curves, one line per detection method; ``curves`` have ``label``, ``fpr``, ``tpr``, ``auroc``.
+
+    The false positive rate is on a log axis, so curves that differ only at the low
+    rates a detector is used at stand apart; it starts at half the smallest non-zero
+    rate measured (a rate of 0 is drawn there). The legend is below the plot.
+    """
+    positive = [float(f) for c in curves for f in c["fpr"] if f > 0]
+    floor = min(positive) / 2 if positive else 1e-3
+    fig = _fit(figure(width=size + 160, height=size + LEGEND_ROW * len(curves), tools="",
+                      toolbar_location=None, x_axis_type="log", x_range=Range1d(floor, 1),
+                      y_range=Range1d(0, 1.01)))
+    fig.xaxis.axis_label = "false positive rate, log scale (trained-class images flagged)"
     fig.yaxis.axis_label = "true positive rate (unseen images flagged)"
-    fig.line([0, 1], [0, 1], line_color="#c0c4cc", line_dash="dashed")
-    palette = ("#2f6db5", "#e69f00", "#2a9d5c", "#7b4fa0", "#8c5a3c", "#17a2b8", "#9a9a2a",
-               "#5f6b7a", "#d62246", "#1c3f73")
+    chance = np.geomspace(floor, 1, 50)
+    fig.line(chance, chance, line_color="#c0c4cc", line_dash="dashed")
+    palette = TRAINED_PALETTE[:6] + PROBE_PALETTE[:4]
     items = []
     for i, c in enumerate(curves):
-        src = ColumnDataSource({"x": np.asarray(c["fpr"], np.float32),
+        src = ColumnDataSource({"x": np.maximum(np.asarray(c["fpr"], np.float64), floor),
                                 "y": np.asarray(c["tpr"], np.float32)})
         r = fig.line("x", "y", source=src, line_color=palette[i % len(palette)],
                      line_width=2.4 if i == 0 else 1.6)
@@ -754,7 +831,7 @@ def roc_figure(curves: Sequence[dict], size: int = 400):
             ("method", c["label"]), ("AUROC", f"{c['auroc']:.3f}"),
             ("FPR / TPR", "@x{0.000} / @y{0.000}")], line_policy="nearest"))
         items.append((f"{c['label']} \u00b7 {c['auroc']:.3f}", [r]))
-    _legend(fig, items, outside=True)
+    _legend(fig, items, below=True)
     return fig
 
 
@@ -762,11 +839,13 @@ def roc_figure(curves: Sequence[dict], size: int = 400):
 
 
 def training_figure(history: dict, width: int = 430, height: int = 260):
-    """Loss and accuracy per epoch, side by side."""
+    """Loss and accuracy per epoch: two panels, the accuracy legend below its plot."""
     epoch = np.asarray(history.get("epoch", []), dtype=np.float32)
-    loss = figure(width=width, height=height, title="training loss", tools="",
-                  toolbar_location=None)
-    acc = figure(width=width, height=height, title="accuracy", tools="", toolbar_location=None)
+    loss = _fit(figure(width=width, height=height + LEGEND_ROW, title="training loss",
+                       tools="", toolbar_location=None))
+    acc = _fit(figure(width=width, height=height + LEGEND_ROW, title="accuracy", tools="",
+                      toolbar_location=None))
+    acc.yaxis.formatter = NumeralTickFormatter(format="0.0%")
     for fig in (loss, acc):
         fig.xaxis.axis_label = "epoch"
         fig.xaxis.ticker = BasicTicker(min_interval=1, desired_num_ticks=8)
@@ -782,18 +861,21 @@ def training_figure(history: dict, width: int = 430, height: int = 260):
     b = acc.line("e", "te", source=src, line_width=2.2, line_color="#e69f00")
     acc.add_tools(HoverTool(renderers=[b], tooltips=[("epoch", "@e"), ("train", "@tr{0.0000}"),
                                                      ("test", "@te{0.0000}")], mode="vline"))
-    _legend(acc, [("train", [a]), ("test", [b])], location="bottom_right")
-    return grid([loss, acc], 2, toolbar_location=None)
+    _legend(acc, [("train", [a]), ("test", [b])], below=True, ncols=2)
+    return [loss, acc]
 
 
 def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width: int = 430,
                     height: int = 260):
-    """How signatures form during training: per-layer NMI, and path count and purity, per epoch."""
+    """How signatures form during training: per-layer AMI, and path count and purity, per epoch."""
     epochs = np.array([s["epoch"] for s in snapshots], dtype=np.float32)
-    nmi = figure(width=width, height=height, title="cluster / class NMI per layer", tools="",
-                 toolbar_location=None, y_range=Range1d(-0.02, 1.05))
-    paths = figure(width=width, height=height, title="distinct paths and their purity",
-                   tools="", toolbar_location=None, y_range=Range1d(-0.02, 1.05))
+    rows = -(-len(layer_names) // 3)
+    nmi = _fit(figure(width=width, height=height + LEGEND_ROW * rows,
+                      title="cluster / class AMI per layer", tools="", toolbar_location=None,
+                      y_range=Range1d(-0.02, 1.05)))
+    paths = _fit(figure(width=width, height=height + LEGEND_ROW * rows,
+                        title="distinct paths and their purity", tools="",
+                        toolbar_location=None, y_range=Range1d(-0.02, 1.05)))
     for fig in (nmi, paths):
         fig.xaxis.axis_label = "epoch"
         fig.xaxis.ticker = BasicTicker(min_interval=1, desired_num_ticks=8)
@@ -806,18 +888,16 @@ def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width
         r = nmi.line(epochs, y, line_color=color, line_width=2)
         nmi.scatter(epochs, y, size=5, fill_color=color, line_color="white")
         items.append((name, [r]))
-    _legend(nmi, items, location="bottom_right")
+    _legend(nmi, items, below=True, ncols=3)
     purity = np.array([np.nan if s.get("path_purity") is None else s["path_purity"]
                        for s in snapshots], np.float32)
     count = np.array([s.get("n_distinct_paths") or 0 for s in snapshots], np.float32)
     top = float(count.max()) * 1.1 if len(count) and count.max() > 0 else 1.0
     paths.extra_y_ranges = {"count": Range1d(0, top)}
-    from bokeh.models import LinearAxis
-
     paths.add_layout(LinearAxis(y_range_name="count", axis_label="distinct paths"), "right")
     paths.yaxis[0].axis_label = "path purity"
     a = paths.line(epochs, purity, line_color="#2a9d5c", line_width=2.2)
     b = paths.line(epochs, count, line_color="#5f6b7a", line_width=2.2, line_dash="dashed",
                    y_range_name="count")
-    _legend(paths, [("purity", [a]), ("distinct paths", [b])], location="bottom_right")
-    return grid([nmi, paths], 2, toolbar_location=None)
+    _legend(paths, [("purity", [a]), ("distinct paths", [b])], below=True, ncols=2)
+    return [nmi, paths]

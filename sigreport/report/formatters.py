@@ -13,14 +13,21 @@ import numpy as np
 
 from sigreport.report.assets import templates_dir
 
-__all__ = ["FILTERS", "ci", "count", "num", "pct", "seconds", "signed_pct", "template_env"]
+__all__ = ["FILTERS", "and_list", "ci", "count", "num", "pct", "seconds", "signed_pct", "template_env"]
 
 
 def pct(value: Any, digits: int = 1) -> str:
-    """A fraction as a percentage: 0.1234 -> "12.3%"."""
+    """A fraction as a percentage: 0.1234 -> "12.3%".
+
+    A value that is not exactly 0 or 1 never reads as "0.0%" or "100.0%": up to three
+    more digits are shown (0.998 -> "99.8%", 0.99996 -> "99.996%").
+    """
     if value is None:
         return "n/a"
-    return f"{100 * float(value):.{digits}f}%"
+    v = 100 * float(value)
+    while digits < 4 and 0 < abs(v) < 100 and round(v, digits) in (0, 100):
+        digits += 1
+    return f"{v:.{digits}f}%"
 
 
 def num(value: Any, digits: int = 3) -> str:
@@ -64,7 +71,13 @@ def ci(value: Any, digits: int = 3, percent: bool = False) -> str:
     return f"[{float(lo):.{digits}f}, {float(hi):.{digits}f}]"
 
 
-FILTERS = {"ci": ci, "pct": pct, "signed_pct": signed_pct, "num": num, "count": count, "seconds": seconds}
+def and_list(items: Any) -> str:
+    """Items as an English list: "3", "1 and 7", "5, 6, 7, 8 and 9"."""
+    items = [str(i) for i in items]
+    return " and ".join(items) if len(items) <= 2 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+FILTERS = {"and_list": and_list, "ci": ci, "pct": pct, "signed_pct": signed_pct, "num": num, "count": count, "seconds": seconds}
 
 
 def template_env() -> jinja2.Environment:

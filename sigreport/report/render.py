@@ -8,15 +8,20 @@ from ``templates/sections/<section>.html.j2``.
 
 from __future__ import annotations
 
+import base64
+import html
+import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import bokeh
+from bokeh.core.json_encoder import serialize_json
 from bokeh.document import Document
-from bokeh.embed import components
+from bokeh.embed.util import standalone_docs_json_and_render_items
 from markupsafe import Markup
 
 from sigreport.activations import Activations
-from sigreport.config import Config
+from sigreport.config import Config, config_to_toml
 from sigreport.data import Dataset
 from sigreport.report import figures as F
 from sigreport.report import sections as S
@@ -60,13 +65,15 @@ def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activat
     Returns
     -------
     dict
-        ``{"index.html": str}``.
+        ``{"index.html": str, "metrics.json": str, "config.toml": str}``. The page's
+        stated total time includes this stage up to the page's own rendering.
 
     Raises
     ------
     ConfigError
         ``report.projection = "umap"`` without the umap-learn package.
     """
+    started = time.perf_counter()
     ctx = S.build_context(metrics, dataset)
     seed = int(config.seed)
     detection = S.build_detection(ctx, metrics)
@@ -81,26 +88,76 @@ def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activat
         S.build_training(ctx, metrics, snapshots),
         S.build_reproducibility(metrics, manifest, config),
     ]
-    figs: dict[str, Any] = {}
     data: dict[str, Any] = {}
     values: dict[str, Any] = {}
     for section in sections:
-        figs.update(section.figures)
         data.update(section.data)
         values.update(section.values)
-
-    # One document for every figure (linked selections need a shared source); adding the
-    # roots under one freeze makes Bokeh walk the model graph once instead of once per root.
-    doc = Document(theme=F.THEME)
-    with doc.models.freeze():
-        for fig in figs.values():
-            doc.add_root(fig)
-    script, divs = components(figs)
+    divs, payloads, docs = _embed(sections)
+    files = {"metrics.json": json.dumps(metrics, indent=1, sort_keys=False) + "\n",
+             "config.toml": config_to_toml(config)}
+    # The standalone page carries its own numbers and config as downloadable data.
+    downloads = {name: _data_uri(text, mime) for (name, text), mime in
+                 zip(files.items(), ("application/json", "application/toml"))}
+    values["repro"]["timings"].append(("report", time.perf_counter() - started))
+    values["repro"]["total_s"] = sum(v for _, v in values["repro"]["timings"])
     title = config.title or metrics.get("experiment", {}).get("title") or config.name
     page = template_env().get_template("report.html.j2").render(
-        title=title, name=config.name, standalone=standalone,
-        bokeh_js=script_tags([doc], standalone),
-        bokeh_script=Markup(script), div={k: Markup(v) for k, v in divs.items()},
+        title=title, name=config.name, standalone=standalone, downloads=downloads,
+        bokeh_js=script_tags(docs, standalone),
+        bokeh_script=Markup("\n".join(payloads)), div=divs,
         bokeh_version=bokeh.__version__, bokeh_dir=BOKEH_DIR,
         label=ctx.label, data=data, **values)
-    return {"index.html": page}
+    return {"index.html": page, **files}
+
+
+def _data_uri(text: str, mime: str) -> str:
+    return f"data:{mime};charset=utf-8;base64," + base64.b64encode(text.encode()).decode()
+
+
+def _panel(root, model) -> str:
+    """A placeholder box with the figure's size, which BokehJS fills when the reader nears it."""
+    w, h = int(model.width or 600), int(model.height or 400)
+    if model.sizing_mode == "scale_width":
+        box = f"flex-basis: {w}px; max-width: min({w}px, 100%); aspect-ratio: {w} / {h}"
+    else:
+        box = f"flex-basis: 100%; min-height: {h}px"
+    return (f'<div class="panel" style="{box}"><div id="{html.escape(root.elementid)}" '
+            f'data-root-id="{html.escape(root.id)}" style="display: contents;"></div></div>')
+
+
+def _embed(sections: list[S.Section]) -> tuple[dict[str, Markup], list[str], list[Document]]:
+    """Each section's figures as one Bokeh document, drawn when the reader approaches it.
+
+    A figure may be a list of panels: each becomes its own root in a flex row that wraps
+    on a narrow screen. Returns the HTML per figure name, one ``<script
+    type="application/json" class="bk-figures">`` per section (its documents and render
+    items, which ``report.js`` hands to ``Bokeh.embed.embed_items``) and the documents.
+    """
+    divs: dict[str, Markup] = {}
+    payloads: list[str] = []
+    docs: list[Document] = []
+    for section in sections:
+        if not section.figures:
+            continue
+        panels = {name: list(fig) if isinstance(fig, (list, tuple)) else [fig]
+                  for name, fig in section.figures.items()}
+        models = [m for group in panels.values() for m in group]
+        doc = Document(theme=F.THEME)
+        # Adding the roots under one freeze walks the model graph once, not once per root.
+        with doc.models.freeze():
+            for model in models:
+                doc.add_root(model)
+        docs.append(doc)
+        docs_json, [item] = standalone_docs_json_and_render_items(models)
+        roots = {root.id: root for root in item.roots}
+        for name, group in panels.items():
+            inner = "".join(_panel(roots[m.id], m) for m in group)
+            divs[name] = Markup(f'<div class="panels">{inner}</div>')
+        payload = serialize_json({"docs_json": docs_json, "render_items": [item.to_json()]})
+        # "<" only ever occurs inside JSON strings, where \u003c means the same.
+        payload = payload.replace("<", "\\u003c")
+        ids = html.escape(" ".join(root.elementid for root in item.roots))
+        payloads.append(f'<script type="application/json" class="bk-figures" '
+                        f'data-roots="{ids}">{payload}</script>')
+    return divs, payloads, docs

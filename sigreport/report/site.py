@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 from sigreport.config import RESERVED_NAMES
 from sigreport.errors import OutputError, SigreportError, printable
+from sigreport.report.assets import referenced_bokeh
 from sigreport.store import BOKEH_DIR, check_writable, os_error_line, recover_folders
 
 __all__ = ["RunEntry", "build_site", "discover_runs", "write_site_pages"]
@@ -330,9 +331,15 @@ def _stage_pages(site_dir: Path, stage: Path, warn: Warn) -> None:
 def _publish_reports(reports_dir: Path, runs: list[RunEntry], target: Path, warn: Warn) -> None:
     """Copy each run's regular files, and the vendored BokehJS, to ``target``."""
     target.mkdir(parents=True, exist_ok=True)
+    # Only the BokehJS bundles the published reports load (the folder may hold more),
+    # and only regular files of it.
     bokeh = reports_dir / BOKEH_DIR
     if bokeh.is_dir() and not bokeh.is_symlink():
-        _copy_files(bokeh, target / BOKEH_DIR, _regular_files(bokeh, warn))
+        needed = set().union(*(referenced_bokeh((run.folder / "index.html").read_text("utf-8"))
+                               for run in runs))
+        files = [f for f in _regular_files(bokeh, warn)
+                 if needed and (f in needed or f.startswith("LICENSE-bokeh-"))]
+        _copy_files(bokeh, target / BOKEH_DIR, files)
     for run in runs:
         _copy_files(run.folder, target / run.name, run.files)
 

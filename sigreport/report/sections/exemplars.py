@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from sigreport.data import Dataset
+from sigreport.report import figures as F
 from sigreport.report.images import png_data_uri
 from sigreport.report.sections.common import Context, Section, format_path, mosaic, pick
 
@@ -29,7 +30,7 @@ def _exemplars(ctx: Context, dataset: Dataset, sigs: Any, seed: int) -> list[dic
         out.append({
             "letter": info["letter"], "path": format_path(path),
             "dominant": ctx.label.get(info["dominant"], str(info["dominant"])),
-            "color": ctx.colors.get(info["dominant"], "#888888"),
+            "color": F.tag_color(ctx.colors.get(info["dominant"], "#888888")),
             "purity": info["purity"], "total": info["total"], "n_train": len(rows),
             "counts": [(ctx.label[int(c)], n) for c, n in row.get("counts", {}).items()],
             "mean": png_data_uri(255 - mean),

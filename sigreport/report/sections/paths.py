@@ -69,7 +69,8 @@ def build_paths(ctx: Context, metrics: dict, acts: Activations, sigs: Any) -> Se
     fig, nodes = _alluvial(ctx, acts, sigs)
     specific = [{"letter": i["letter"], "path": format_path(p),
                  "owner": ctx.label.get(i["dominant"]), "total": i["total"],
-                 "purity": i["purity"], "color": ctx.colors.get(i["dominant"], "#888")}
+                 "purity": i["purity"],
+                 "color": F.tag_color(ctx.colors.get(i["dominant"], "#888888"))}
                 for p, i in ctx.specific.items()]
     return Section({"alluvial": fig}, {"alluvial": nodes},
                    {"specific": specific, "n_listed": MAX_LISTED_PATHS,

@@ -10,11 +10,14 @@ from sigreport.activations import Activations
 from sigreport.config import Config
 from sigreport.data import Dataset
 from sigreport.report import figures as F
+from sigreport.report.formatters import pct
 from sigreport.report.images import png_data_uri
 from sigreport.report.projection import compute_projections
 from sigreport.report.sections.common import Context, Section, format_path
 
 __all__ = ["build_projections"]
+
+_UNASSIGNED = "#b0b0b0"
 
 
 def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
@@ -41,7 +44,7 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
             info = ctx.specific.get(tuple(p))
             paths[i] = format_path(p) + (f" (path {info['letter']})" if info else "")
     thumbs = [png_data_uri(255 - im, bits=4) for im in imgs]
-    cluster_label, cluster_color = {}, {}
+    cluster_label, cluster_color, cluster_legend = {}, {}, []
     layer_metrics = {lay["name"]: lay for lay in metrics.get("layers", [])}
     for name in names:
         sig = sigs.layer(name)
@@ -54,11 +57,14 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
             [None] * int(sig.n_clusters)
         shades = F.cluster_palette(dominant, ctx.colors)
         cluster_label[name] = ["noise" if k < 0 else f"c{k}" for k in lab.tolist()]
-        cluster_color[name] = ["#b0b0b0" if k < 0 else shades[k] for k in lab.tolist()]
+        cluster_color[name] = [_UNASSIGNED if k < 0 else shades[k] for k in lab.tolist()]
+        shown = sorted(set(lab.tolist()))
+        cluster_legend.append((name, [("none" if k < 0 else f"c{k}",
+                                       _UNASSIGNED if k < 0 else shades[k]) for k in shown]))
     titles = []
     for name in names:
         ev = proj.explained.get(name)
-        titles.append(f"{name}" + (f"  \u00b7  PCA {100 * ev:.0f}% of variance"
+        titles.append(f"{name}" + (f"  \u00b7  PCA {pct(ev)} of variance"
                                    if ev is not None else ""))
     fig = F.projection_figure(
         proj.xy, names, titles,
@@ -66,11 +72,10 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
         point_marker=["triangle" if int(c) in ctx.probes else "circle" for c in y],
         point_info={"label": [ctx.label[int(c)] for c in y],
                     "pred": [ctx.name.get(int(p), str(p)) for p in pred], "path": paths},
-        cluster_label=cluster_label, cluster_color=cluster_color, thumbs=thumbs,
-        n_cols=3 if len(names) != 4 else 2)
+        cluster_label=cluster_label, cluster_color=cluster_color, thumbs=thumbs)
     counts = {ctx.label[int(c)]: int(k) for c, k in zip(*np.unique(y, return_counts=True))}
     return fig, {"method": proj.method, "n_points": n, "counts": counts,
-                 "n_layers": len(names), "layers": names,
+                 "n_layers": len(names), "layers": names, "cluster_legend": cluster_legend,
                  "explained": [(nm, proj.explained.get(nm)) for nm in names]}
 
 

@@ -55,7 +55,7 @@ def _snapshot_alluvials(ctx: Context, metrics: dict,
             layout, ctx.colors, ctx.label, node_label, path_owner={}, width=430,
             height=min(420, 250 + 8 * n_nodes), title=title, font_size=10,
             ribbon_alpha=0.5, name=f"snapshot-alluvial-{int(epoch)}"))
-    return F.grid(panels, 2, toolbar_location=None), rows
+    return panels, rows
 
 
 

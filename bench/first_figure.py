@@ -1,0 +1,160 @@
+"""Time to the first screen's and to all figures of a report: on approach vs all at load.
+
+A report page embeds each section's figures as its own Bokeh document and
+draws it when the reader nears it (report.js, IntersectionObserver). The
+alternative is what reports did before: one Bokeh document holding every
+figure, drawn as the page loads. This script measures a run once, renders its
+report both ways (the second by putting every section's figures into one
+document and drawing it at load), opens both in Debian's Chromium (Playwright,
+file://, network cut) several times alternately, and prints the medians and
+their ratios:
+
+- text: first contentful paint (the page's text);
+- first screen: the figures in the first 1440 x 900 screen built (polled per frame);
+- interactive: from when frames keep coming (no gap over 100 ms for 500 ms), so the
+  page answers the reader;
+- all figures: every figure built and the page quiet again, when the reader asks for
+  all of them as soon as
+  the page is interactive (on approach: ``sigreport.renderAll()`` then; at load:
+  nothing more to ask).
+
+    python bench/first_figure.py                       # mnist-1-7 (training is cached)
+    python bench/first_figure.py --set data.n_per_class=500 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+from sigreport.report import render
+from sigreport.report.sections import Section
+
+# The report's embedding: one Bokeh document per section.
+PER_SECTION = render._embed
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+# The one document drawn as soon as the page's script has run, as an embedded script did.
+EAGER = "<script>sigreport.renderAll();</script>\n</body>"
+
+
+# Times (ms from navigation start), polled once per animation frame: when the first screen's
+# figures are built, when the page is quiet after that (the first frame from which frames
+# keep coming at least every 100 ms for 500 ms: the page answers input), and when it is
+# quiet again after every figure is built (all drawn).
+PROBE = """(() => {
+  window.__times = {};
+  let last = 0, calm = null;
+  function tick(now) {
+    const t = window.__times;
+    const ids = [...document.querySelectorAll('[data-root-id]')];
+    const drawn = new Set(window.Bokeh && Bokeh.index ? Bokeh.index.roots.map(v => v.model.id) : []);
+    if (!window.__screen && ids.length) {
+      window.__screen = ids.filter(el => el.parentNode.getBoundingClientRect().top < innerHeight)
+                           .map(el => el.getAttribute('data-root-id'));
+    }
+    if (window.__screen && !t.first && window.__screen.every(id => drawn.has(id))) { t.first = now; }
+    if (calm === null || now - last > 100) { calm = now; }
+    const settled = now - calm >= 500;
+    if (t.first && !t.quiet && settled) { t.quiet = calm; }
+    if (ids.length && drawn.size >= ids.length && !t.built) { t.built = now; }
+    if (t.built && !t.all && settled && calm >= t.built - 100) { t.all = calm; }
+    last = now;
+    if (!(t.quiet && t.all)) { requestAnimationFrame(tick); }
+  }
+  requestAnimationFrame(tick);
+})();"""
+
+
+def _one_document(sections):
+    """Every section's figures in a single Bokeh document (the previous embedding)."""
+    merged = Section(figures={k: v for sec in sections for k, v in sec.figures.items()})
+    return PER_SECTION([merged])
+
+
+def _write(files: dict, out: Path, name: str, eager: bool) -> Path:
+    from sigreport.report import vendor_bokeh
+
+    folder = out / name
+    folder.mkdir(parents=True)
+    page = files["index.html"]
+    if eager:
+        head, _, tail = page.rpartition("</body>")
+        page = head + EAGER + tail
+    (folder / "index.html").write_text(page, "utf-8")
+    vendor_bokeh(out, [page])
+    return folder / "index.html"
+
+
+def _measure(browser, path: Path, lazy: bool) -> dict[str, float]:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://")
+               else r.abort())
+    page.add_init_script(PROBE)
+    page.goto(path.as_uri())
+    page.wait_for_function("() => window.__times && window.__times.quiet", timeout=120000)
+    if lazy:
+        page.evaluate("() => sigreport.renderAll()")
+    page.wait_for_function("() => window.__times.all", timeout=120000)
+    times = page.evaluate("""() => ({
+      text: performance.getEntriesByName('first-contentful-paint')[0].startTime,
+      first: window.__times.first, quiet: window.__times.quiet, all: window.__times.all})""")
+    page.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("preset", nargs="?", default="mnist-1-7")
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    from sigreport.config import load_config
+    from sigreport.pipeline import measure, report_files
+
+    measured = measure(load_config(args.preset, args.overrides))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        name = measured.config.name
+        lazy_files = report_files(measured)
+        render._embed = _one_document
+        try:
+            eager_files = report_files(measured)
+        finally:
+            render._embed = PER_SECTION
+        variants = {"on approach": _write(lazy_files, work / "lazy", name, eager=False),
+                    "at load": _write(eager_files, work / "eager", name, eager=True)}
+        n_roots = lazy_files["index.html"].count("data-root-id=")
+        results: dict[str, list[dict]] = {v: [] for v in variants}
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            _measure(browser, variants["at load"], lazy=False)  # warm the disk cache
+            for _ in range(args.repeat):
+                for v, path in variants.items():
+                    results[v].append(_measure(browser, path, lazy=v == "on approach"))
+            browser.close()
+    print(f"{args.preset} {' '.join(args.overrides)}: {n_roots} figure panels, "
+          f"{args.repeat} runs each, medians")
+    keys = ("text", "first", "quiet", "all")
+    med = {v: {k: statistics.median(r[k] for r in rs) for k in keys} for v, rs in results.items()}
+    print(f"{'':<14}" + "".join(f"{h:>15}" for h in
+                                ("text", "first screen", "interactive", "all figures")))
+    for v, m in med.items():
+        print(f"{v:<14}" + "".join(f"{m[k]:>12.0f} ms" for k in keys))
+    lazy, eager = med["on approach"], med["at load"]
+    print(f"interactive after the text: {lazy['quiet'] - lazy['text']:.0f} ms on approach, "
+          f"{eager['quiet'] - eager['text']:.0f} ms at load")
+    print("ratio at load / on approach: " + ", ".join(
+        f"{label} {eager[k] / lazy[k]:.2f}x" for label, k in
+        (("first screen", "first"), ("interactive", "quiet"), ("all figures", "all"))))
+
+
+if __name__ == "__main__":
+    main()

@@ -3,20 +3,31 @@
 The network (784-256-128-64-9, ReLU) is trained for a few epochs on every
 training image of digits 0-8 (54,051); its test images (8,991) are the test
 split, and every 9 of both source splits (6,958) is the probe split: 70,000
-images in all. Training and activation capture are not timed.
+images in all. The untrained network (epoch 0) is kept as the control of
+questions 1 and 2, as in a real run. Training and activation capture are not
+timed.
 
-Then each step of ``fit_signatures`` and ``compute_metrics`` is timed, and
-where a naive alternative exists it is timed in the same run on the same data
-and the ratio printed:
+End to end: ``fit_signatures`` (trained network, then the untrained control with
+the trained network's k) and ``compute_metrics``; their sum is held against the
+budget. Then each step of both stages is timed on its own (layers one after
+another, one thread), and the replayed steps are checked against the end-to-end
+result. Then each fast path is timed against its naive alternative in the same
+run, on the same data, with the ratio:
 
 - k selection: silhouette on a seeded subsample vs on every training sample
-  (measured for one k on the widest hidden layer, extrapolated to all candidates);
+  (one k on the widest hidden layer, extrapolated to all candidates);
 - final k-means: started from the subsample's solution vs k-means++ restarts;
 - path counting: vectorised vs a Python loop over samples;
-- linear probe: seeded training subsample vs every training sample (one layer);
+- linear probe: seeded training subsample vs every training sample (the input);
 - k-th neighbour distance: chunked brute force with a running top-k vs a full
   distance matrix and a sort (on a slice of the queries, extrapolated);
-- linear CKA: feature-space formula vs Gram matrices;
+- linear CKA between layers: feature-space formula vs Gram matrices;
+- CKA with the labels under bootstrap: every resample in closed form from one
+  Gram matrix vs linear CKA recomputed on each resample's rows;
+- AMI under bootstrap: contingency tables of all resamples with the full
+  split's expected mutual information vs scikit-learn's AMI on each resample;
+- AUROC/FPR95 under bootstrap: counts over the distinct score values for all
+  resamples at once vs ``auroc``/``fpr_at_95`` on each resample (same draws);
 - binary signatures: Hamming distance between classes from unit rates vs
   over every pair of samples (on a subsample, extrapolated);
 - AUROC: rank formula vs scikit-learn vs comparing every pair.
@@ -24,8 +35,8 @@ and the ratio printed:
     .venv/bin/python bench/analysis_speed.py [--epochs 2] [--quick]
 
 The last line is ``total_s=T budget_s=60 ratio=T/60``; the exit status is 1
-when a full run is over budget. ``--quick`` uses 3,000 training images to
-check the script itself.
+when a full run is over budget. ``--quick`` uses 300 training and 60 test
+images per class to check the script itself.
 """
 
 from __future__ import annotations
@@ -36,6 +47,8 @@ import sys
 import time
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +79,6 @@ def _dataset(quick: bool):
     probe = Split(x=np.concatenate([ds.probe.x, x]), y=np.concatenate([ds.probe.y, y]),
                   onehot=np.zeros((len(ds.probe.y) + len(y), len(TRAINED)), np.float32),
                   index=np.concatenate([ds.probe.index, rows]), source="test+train")
-    from dataclasses import replace
     return replace(ds, probe=probe)
 
 
@@ -78,13 +90,40 @@ class _Clock:
     def step(self, name: str, note: str = ""):
         start = time.perf_counter()
         yield
-        self.rows.append((name, time.perf_counter() - start, note))
-        print(f"  {name:<38s} {self.rows[-1][1]:8.2f} s  {note}", flush=True)
+        self.add(name, time.perf_counter() - start, note)
+
+    def add(self, name: str, seconds: float, note: str = "") -> None:
+        self.rows.append((name, seconds, note))
+        print(f"  {name:<48s} {seconds:8.2f} s  {note}", flush=True)
+
+    @property
+    def total(self) -> float:
+        return sum(t for _, t, _ in self.rows)
 
 
 def _ratio(label: str, fast: float, naive: float, extra: str = "") -> None:
-    print(f"  {label:<38s} fast {fast:8.3f} s  naive {naive:9.3f} s  ratio {naive / fast:7.1f}x"
+    print(f"  {label:<48s} fast {fast:8.3f} s  naive {naive:9.3f} s  ratio {naive / fast:7.1f}x"
           f"  {extra}", flush=True)
+
+
+def _timed(fn, *args, **kwargs) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What the end-to-end run measured, and what the steps and comparisons reuse."""
+
+    config: Any
+    dataset: Any
+    trained: Any
+    acts: Any
+    sigs: Any
+    control: tuple[Any, Any]
+    noisy: Any
+    metrics: dict
 
 
 def main() -> int:
@@ -93,9 +132,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
 
-    from sigreport import analysis, ood
-    from sigreport.activations import capture_activations
+    from threadpoolctl import threadpool_limits
+
+    from sigreport.activations import capture_activations, capture_split, noisy_test
+    from sigreport.analysis import compute_metrics
     from sigreport.config import Config, ModelConfig, TrainConfig
+    from sigreport.pipeline import _snapshot_view
     from sigreport.signatures import fit_signatures
     from sigreport.train import fit_model
 
@@ -106,71 +148,231 @@ def main() -> int:
     print(f"data: train {sizes[0]}, test {sizes[1]}, probe {sizes[2]} = {sum(sizes)} images; "
           f"hidden {list(HIDDEN)}", flush=True)
     model = ModelConfig(hidden=HIDDEN)
+    config = Config(name="bench", seed=0, model=model,
+                    train=TrainConfig(epochs=args.epochs, snapshot_epochs=(0, args.epochs)))
     start = time.perf_counter()
-    trained = fit_model(ds, model, TrainConfig(epochs=args.epochs), seed=0)
+    trained = fit_model(ds, model, config.train, seed=0)
     acts = capture_activations(trained.params, ds, model.activation)
-    print(f"(untimed) training {args.epochs} epochs + capture: "
-          f"{time.perf_counter() - start:.1f} s, test accuracy "
-          f"{np.mean(acts.test.predicted == acts.test.y):.4f}", flush=True)
-    config = Config(name="bench", seed=0, model=model)
+    acts0 = _snapshot_view(capture_activations(trained.snapshots[0], ds, model.activation), 0)
+    noisy = capture_split(trained.params, noisy_test(ds.test.x, config.analysis.path_noise, 0),
+                          ds, model.activation)
+    print(f"(untimed) training {args.epochs} epochs + capture of the trained and untrained "
+          f"networks and the noisy test images: {time.perf_counter() - start:.1f} s, "
+          f"test accuracy {np.mean(acts.test.predicted == acts.test.y):.4f}", flush=True)
 
     print("\nend to end", flush=True)
     clock = _Clock()
     with clock.step("fit_signatures"):
         sigs = fit_signatures(acts, config.signatures, seed=0)
+    k_trained = {s.layer: s.n_clusters for s in sigs.layers}
+    with clock.step("fit_signatures, untrained control",
+                    f"(trained k, {len(acts0.train.y)} training samples)"):
+        sigs0 = fit_signatures(acts0, config.signatures, 0, k=k_trained,
+                               reuse={"input": sigs.layer("input")})
     with clock.step("compute_metrics"):
-        metrics = analysis.compute_metrics(config, ds, trained, acts, sigs)
-    total = sum(t for _, t, _ in clock.rows)
-    ks = {s.layer: s.n_clusters for s in sigs.layers}
-    print(f"  clusters per layer {ks}; knn AUROC (all) "
-          f"{metrics['answers']['unseen_detection']['primary']['auroc']}", flush=True)
+        metrics = compute_metrics(config, ds, trained, acts, sigs,
+                                  snapshots={0: (acts0, sigs0), args.epochs: (acts, sigs)},
+                                  noisy=noisy)
+    total = clock.total
+    sep = metrics["answers"]["separation"]
+    print(f"  clusters per layer {k_trained}; unassigned test share "
+          f"{ {s.layer: round(s.unassigned_rate('test'), 4) for s in sigs.layers} }; "
+          f"separation layer {sep['separation_layer']}", flush=True)
+    for family, best in metrics["answers"]["unseen_detection"]["best_per_family"].items():
+        if best:
+            print(f"  best {family} score: {best['method']} at {best['layer']}, "
+                  f"AUROC {best['auroc']} {best['auroc_ci']}", flush=True)
 
-    print("\nanalysis steps", flush=True)
-    steps = _Clock()
-    from threadpoolctl import threadpool_limits
+    run = _Run(config, ds, trained, acts, sigs, (acts0, sigs0), noisy, metrics)
     with threadpool_limits(limits=1):
-        with steps.step("path statistics (paths of all splits)"):
-            ctx = analysis._make_ctx(config, acts, sigs, ds.probe_classes, 0)
-        with steps.step("per-layer metrics + linear probes"):
-            layers = analysis._layers(ctx, config.analysis.probe_subsample)
-        with steps.step("linear CKA", f"{config.analysis.cka_subsample} test samples"):
-            analysis._cka(ctx)
-        with steps.step("question 2: signatures differ"):
-            analysis._signatures_differ(ctx, layers)
-        with steps.step("path table and coverage"):
-            analysis._paths(ctx)
-        with steps.step("question 3: probes"):
-            analysis._probes(ctx)
-        with steps.step("novelty scores + AUROC table"):
-            analysis._ood(ctx)
+        print("\nfit_signatures step by step (layers one after another, one thread)", flush=True)
+        _signature_steps(run)
+        print("\ncompute_metrics step by step (one thread; the stage itself spreads layers "
+              "over two worker threads)", flush=True)
+        scores = _analysis_steps(run)
+        print("\nagainst the naive alternatives", flush=True)
+        _naive_signatures(run)
+        _naive_analysis(run, scores)
 
-    print("\nagainst the naive alternatives", flush=True)
-    with threadpool_limits(limits=1):
-        _naive_comparisons(acts, sigs, config, ood, analysis)
-
-    print(f"\nfit_signatures + compute_metrics on {sum(sizes)} images: {total:.1f} s "
-          f"(budget {BUDGET_S:.0f} s)")
+    print(f"\nfit_signatures (trained + control) + compute_metrics on {sum(sizes)} images: "
+          f"{total:.1f} s (budget {BUDGET_S:.0f} s)")
     print(f"total_s={total:.1f} budget_s={BUDGET_S:.0f} ratio={total / BUDGET_S:.2f}")
     return 0 if (args.quick or total <= BUDGET_S) else 1
 
 
-def _naive_comparisons(acts, sigs, config, ood, analysis) -> None:
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import roc_auc_score, silhouette_score
+def _per_layer(times: dict[str, float]) -> str:
+    return "(" + ", ".join(f"{name} {t:.2f}" for name, t in times.items()) + ")"
 
-    rng = np.random.default_rng(0)
+
+def _signature_steps(run: _Run) -> None:
+    """Each step of ``fit_signatures`` per clustered layer, timed and summed over layers.
+
+    The steps replay the stage (same subsample, random states, clusterings) and
+    are checked against what it returned: the same k, the same training
+    partition, the same assignments in every split.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    from sigreport import signatures as sg
+    from sigreport.activations import SPLITS
+    from sigreport.sampling import seeded_subset
+
+    acts, sigs, cfg, seed = run.acts, run.sigs, run.config.signatures, run.config.seed
+    if cfg.method != "kmeans" or cfg.standardize:
+        raise SystemExit("the step replay covers k-means without standardisation")
+    sub = seeded_subset(len(acts.train.y), cfg.subsample, seed, salt=0x5C)
+    index = {info.name: info.index for info in acts.layers}
+    steps = {name: {} for name in ("k selection", "final k-means", "regions", "assignment")}
+    same_k, same_partition, same_labels = [], [], []
+    for sig in sigs.layers:
+        name = sig.layer
+        z = acts.train.layers[name]
+        rs = sg._random_state(seed, index[name])
+        fits: dict[int, KMeans] = {}
+
+        def labels_for(c: int, zs: np.ndarray = z[sub], rs: int = rs) -> np.ndarray:
+            fits[c] = KMeans(n_clusters=c, n_init=sg._N_INIT, random_state=rs).fit(zs)
+            return fits[c].labels_
+
+        (k, *_), steps["k selection"][name] = _timed(
+            sg._choose_k, cfg, None, z[sub], len(acts.classes), labels_for)
+        final, steps["final k-means"][name] = _timed(
+            KMeans(n_clusters=k, init=fits[k].cluster_centers_, n_init=1, random_state=rs).fit, z)
+        boundary, t_regions = _timed(
+            lambda: sg.fit_boundary(z, sig.base_assign(z), sig.n_clusters,
+                                    cfg.boundary_quantile, rs))
+        steps["regions"][name] = t_regions
+        found, steps["assignment"][name] = _timed(
+            lambda: {s: sig.assign(acts.split(s).layers[name]) for s in SPLITS})
+        same_k.append(k == sig.n_clusters)
+        same_partition.append(adjusted_rand_score(final.labels_, sig.base_assign(z)) == 1.0)
+        same_labels.append(all(np.array_equal(found[s].labels, sig.labels[s]) for s in SPLITS)
+                           and np.allclose(boundary.threshold, sig.boundary.threshold))
+    clock = _Clock()
+    notes = {
+        "k selection": f"silhouette of k = 2..{cfg.k_max} on {len(sub)} samples",
+        "final k-means": f"on {len(acts.train.y)} samples, from the subsample's centres",
+        "regions": "OAS Gaussian per cluster, calibrated quantile",
+        "assignment": "train, test and probe: nearest centre, then regions",
+    }
+    for step, times in steps.items():
+        clock.add(step, sum(times.values()), notes[step])
+        print(f"  {'':<48s} {_per_layer(times)}", flush=True)
+    print(f"  sum of steps {clock.total:.2f} s; replay agrees with fit_signatures: same k "
+          f"{all(same_k)}, same training partition {all(same_partition)}, same regions and "
+          f"assignments {all(same_labels)}", flush=True)
+
+
+def _analysis_steps(run: _Run) -> list:
+    """Each step of ``compute_metrics`` in the stage's order, timed, and checked against the
+    end-to-end metrics. Returns the novelty scores for the comparisons."""
+    from sigreport import ood
+    from sigreport.analysis import _SNAPSHOT_PROBE_SUBSAMPLE
+    from sigreport.analysis._common import make_resamples, plain
+    from sigreport.analysis.detection import novelty_scores
+    from sigreport.analysis.differ import answer_signatures_differ
+    from sigreport.analysis.layers import cka_matrix, describe_layers
+    from sigreport.analysis.paths import compute_path_stats, summarize_paths
+    from sigreport.analysis.separation import answer_separation, compute_alignment
+    from sigreport.analysis.snapshots import describe_snapshots
+    from sigreport.analysis.unseen import describe_unseen
+    from sigreport.signatures import cluster_layer_names
+
+    acts, sigs, config, seed = run.acts, run.sigs, run.config, run.config.seed
+    acts0, sigs0 = run.control
+    cfg, scfg = config.analysis, config.signatures
+    probes = run.dataset.probe_classes
+    names = cluster_layer_names(acts)
+    last = config.train.epochs
+    snapshots = {0: run.control, last: (acts, sigs)}
+    clock = _Clock()
+    with clock.step("bootstrap resamples + path statistics"):
+        res = make_resamples(len(acts.test.y), cfg.n_bootstrap, seed)
+        ps = compute_path_stats(acts, sigs.paths, scfg.specific_threshold, scfg.min_support,
+                                probes)
+    with clock.step("Q1 alignment, trained (+ bootstrap)", "CKA, AMI, linear probe per layer"):
+        trained = compute_alignment(acts, sigs, names, res, cfg.cka_subsample,
+                                    cfg.probe_subsample, seed)
+    with clock.step("Q1 alignment, untrained control (+ bootstrap)"):
+        control = compute_alignment(acts0, sigs0, names[1:], res, cfg.cka_subsample,
+                                    cfg.probe_subsample, seed)
+    with clock.step("Q1 answer + layer table"):
+        layers = describe_layers(acts, sigs, trained, probes)
+        separation = answer_separation(layers, trained, control, cfg.separation_measure, 0)
+    with clock.step("Q2 signatures differ (+ control, bootstrap)"):
+        differ = answer_signatures_differ(acts, sigs, ps, res, run.control)
+    with clock.step("Q3 unseen class"):
+        unseen = describe_unseen(acts, sigs, ps, probes)
+    with clock.step("detection: scores of every family",
+                    "input, network (incl. Deep k-NN), signature"):
+        scores, _ = novelty_scores(acts, sigs, ps, config, seed)
+    y_probe = acts.probe.y
+    groups = [(c, y_probe == c) for c in probes if np.any(y_probe == c)]
+    groups.append(("all", np.ones(len(y_probe), dtype=bool)))
+    evaluated = {}
+    with clock.step("detection: AUROC, FPR95, ROC + bootstrap",
+                    f"{len(scores)} scores x {len(groups)} probe groups"):
+        for target, mask in groups:
+            for s in scores:
+                known, unknown = s.test, s.probe[mask]
+                ood.roc_points(known, unknown)
+                auc_s, fpr_s = ood.auroc_fpr95_samples(known, unknown, cfg.n_bootstrap, seed)
+                evaluated[(str(target), s.method, s.layer)] = (
+                    ood.auroc(known, unknown), ood.fpr_at_95(known, unknown))
+    with clock.step("paths: table, specific, faithfulness, noise"):
+        noisy_paths = sigs.paths_of(run.noisy.layers)
+        paths = summarize_paths(acts, sigs, ps, res, scfg.specific_threshold, scfg.min_support,
+                                probes, noisy_paths, run.noisy.predicted, cfg.path_noise)
+    with clock.step("CKA between layers"):
+        cka = cka_matrix(acts, names, cfg.cka_subsample, seed)
+
+    def alignment_of(epoch: int):
+        if epoch == last:
+            return trained
+        point = compute_alignment(acts0, sigs0, names, None, cfg.cka_subsample,
+                                  min(cfg.probe_subsample, _SNAPSHOT_PROBE_SUBSAMPLE), seed)
+        return {**point, **control}
+
+    with clock.step("snapshots table", "point values of the untrained network"):
+        snaps = describe_snapshots(run.trained.history, snapshots, alignment_of, scfg, probes)
+    print(f"  sum of steps {clock.total:.2f} s", flush=True)
+
+    m = run.metrics
+    replayed = {"layers": (layers, m["layers"]),
+                "separation": (separation, m["answers"]["separation"]),
+                "signatures_differ": (differ, m["answers"]["signatures_differ"]),
+                "unseen": (unseen, m["answers"]["unseen"]),
+                "paths": (paths, m["paths"]), "cka": (cka, m["cka"]),
+                "snapshots": (snaps, m["snapshots"])}
+    differs = [key for key, (mine, theirs) in replayed.items() if plain(mine) != theirs]
+    rows = {(str(r["probe_class"]), r["method"], r["layer"]): (r["auroc"], r["fpr95"])
+            for r in m["ood"]}
+    if len(rows) != len(evaluated) or any(plain(list(v)) != list(rows.get(k, ()))
+                                          for k, v in evaluated.items()):
+        differs.append("ood")
+    print(f"  replay agrees with compute_metrics: "
+          f"{'yes' if not differs else 'no, in ' + ', '.join(differs)}", flush=True)
+    return scores
+
+
+def _naive_signatures(run: _Run) -> None:
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    from sigreport.analysis import count_paths
+    from sigreport.sampling import seeded_subset
+
+    acts, sigs, cfg = run.acts, run.sigs, run.config.signatures
     widest = acts.hidden[0]
     x = acts.train.layers[widest]
     sig = sigs.layer(widest)
-    sub = rng.choice(len(x), size=min(config.signatures.subsample, len(x)), replace=False)
+    sub = seeded_subset(len(x), cfg.subsample, run.config.seed, salt=0x5C)
+    labels = sig.base_assign(x)
 
     # silhouette: subsample vs every training sample, one k
-    t = time.perf_counter()
-    silhouette_score(x[sub], sig.labels["train"][sub])
-    fast = time.perf_counter() - t
-    t = time.perf_counter()
-    silhouette_score(x, sig.labels["train"], sample_size=None)
-    naive = time.perf_counter() - t
+    _, fast = _timed(silhouette_score, x[sub], labels[sub])
+    _, naive = _timed(silhouette_score, x, labels, sample_size=None)
     n_fits = sum(len(s.k_candidates) for s in sigs.layers)
     _ratio(f"silhouette, 1 k on {widest}", fast, naive,
            f"({len(sub)} vs {len(x)} samples; x{n_fits} candidate fits: "
@@ -182,59 +384,63 @@ def _naive_comparisons(acts, sigs, config, ood, analysis) -> None:
     init = KMeans(n_clusters=k, n_init=2, random_state=0).fit(x[sub]).cluster_centers_
     KMeans(n_clusters=k, init=init, n_init=1, random_state=0).fit(x)
     fast = time.perf_counter() - t
-    t = time.perf_counter()
-    KMeans(n_clusters=k, n_init=4, random_state=0).fit(x)
-    _ratio(f"k-means k={k} on {widest}", fast, time.perf_counter() - t,
+    _, naive = _timed(KMeans(n_clusters=k, n_init=4, random_state=0).fit, x)
+    _ratio(f"k-means k={k} on {widest}", fast, naive,
            "(warm start from the subsample vs 4 k-means++ restarts on all)")
 
     # path counting
     paths, y = sigs.paths["train"], acts.train.y
-    t = time.perf_counter()
-    analysis.count_paths(paths, y, acts.classes)
-    fast = time.perf_counter() - t
+    _, fast = _timed(count_paths, paths, y, acts.classes)
     t = time.perf_counter()
     counter = Counter()
     for row, label in zip(paths.tolist(), y.tolist()):
         counter[(tuple(row), label)] += 1
     _ratio("path counting (train)", fast, time.perf_counter() - t, f"({len(y)} paths)")
 
+
+def _naive_analysis(run: _Run, scores: list) -> None:
+    from sklearn.metrics import adjusted_mutual_info_score, roc_auc_score
+
+    from sigreport import ood
+    from sigreport.analysis import linear_cka, linear_probe_correct
+    from sigreport.analysis._common import interval, make_resamples
+    from sigreport.analysis.measures import ami_samples, cka_labels_samples
+    from sigreport.sampling import seeded_subset
+
+    acts, sigs, cfg, seed = run.acts, run.sigs, run.config.analysis, run.config.seed
+    widest = acts.hidden[0]
+    y_test = acts.test.y
+
     # linear probe: subsample vs all training samples
-    n_fit = config.analysis.probe_subsample
+    n_fit = cfg.probe_subsample
     if len(acts.train.y) > n_fit:
-        t = time.perf_counter()
-        acc_sub = analysis.linear_probe_accuracy(acts.train.layers["input"], acts.train.y,
-                                                 acts.test.layers["input"], acts.test.y, n_fit, 0)
-        fast = time.perf_counter() - t
-        t = time.perf_counter()
-        acc_all = analysis.linear_probe_accuracy(
-            acts.train.layers["input"], acts.train.y, acts.test.layers["input"], acts.test.y,
-            len(acts.train.y), 0)
-        _ratio("linear probe on the input", fast, time.perf_counter() - t,
-               f"(accuracy {acc_sub:.4f} on {n_fit} vs {acc_all:.4f} on {len(acts.train.y)})")
+        x_tr, x_te = acts.train.layers["input"], acts.test.layers["input"]
+        sub_ok, fast = _timed(linear_probe_correct, x_tr, acts.train.y, x_te, y_test, n_fit, 0)
+        all_ok, naive = _timed(linear_probe_correct, x_tr, acts.train.y, x_te, y_test,
+                               len(acts.train.y), 0)
+        _ratio("linear probe on the input", fast, naive,
+               f"(accuracy {sub_ok.mean():.4f} on {n_fit} vs {all_ok.mean():.4f} "
+               f"on {len(acts.train.y)})")
 
     # k-th neighbour: chunked top-k vs full matrix + sort
-    bank = ood.l2_normalize(acts.train.layers[widest][: config.analysis.knn_reference])
+    bank = ood.l2_normalize(acts.train.layers[widest][: cfg.knn_reference])
     queries = ood.l2_normalize(np.concatenate([acts.test.layers[widest],
                                                acts.probe.layers[widest]]))
     part = queries[:2000]
-    t = time.perf_counter()
-    ood.kth_neighbour_distance(bank, part, config.analysis.knn_k)
-    fast = time.perf_counter() - t
+    _, fast = _timed(ood.kth_neighbour_distance, bank, part, cfg.knn_k)
     t = time.perf_counter()
     d2 = (part ** 2).sum(1)[:, None] - 2 * part @ bank.T + (bank ** 2).sum(1)[None]
-    np.sqrt(np.maximum(np.sort(d2, axis=1)[:, config.analysis.knn_k - 1], 0))
+    np.sqrt(np.maximum(np.sort(d2, axis=1)[:, cfg.knn_k - 1], 0))
     naive = time.perf_counter() - t
     scale = len(queries) / len(part)
     _ratio(f"k-th neighbour on {widest}", fast, naive,
            f"({len(part)} of {len(queries)} queries vs {len(bank)}; all queries: "
            f"{fast * scale:.1f} s vs ~{naive * scale:.0f} s)")
 
-    # CKA: features vs Gram matrices
-    n = min(config.analysis.cka_subsample, len(acts.test.y))
+    # CKA between layers: features vs Gram matrices
+    n = min(cfg.cka_subsample, len(y_test))
     a, b = acts.test.layers["input"][:n].astype(np.float64), acts.test.layers[widest][:n]
-    t = time.perf_counter()
-    fast_value = analysis.linear_cka(a, b)
-    fast = time.perf_counter() - t
+    fast_value, fast = _timed(linear_cka, a, b)
     t = time.perf_counter()
     h = np.eye(n) - 1.0 / n
     ka, kb = h @ (a @ a.T) @ h, h @ (b.astype(np.float64) @ b.T) @ h
@@ -242,8 +448,62 @@ def _naive_comparisons(acts, sigs, config, ood, analysis) -> None:
     _ratio("linear CKA input vs " + widest, fast, time.perf_counter() - t,
            f"({n} samples; values {fast_value:.6f} vs {gram_value:.6f})")
 
+    # CKA with the labels under bootstrap: closed form vs each resample's rows
+    res = make_resamples(len(y_test), cfg.n_bootstrap, seed)
+    rows = seeded_subset(len(y_test), cfg.cka_subsample, seed, salt=1)
+    w = res.weights[:, rows]
+    onehot = (y_test[rows][:, None] == np.asarray(acts.classes)[None, :]).astype(np.float64)
+    for name in ("input", widest):
+        x = acts.test.layers[name][rows]
+        (_, fast_s), fast = _timed(cka_labels_samples, x, y_test[rows], acts.classes, w)
+        t = time.perf_counter()
+        naive_s = np.array([linear_cka(x[rep], onehot[rep]) for rep in
+                            (np.repeat(np.arange(len(rows)), wb.astype(np.int64)) for wb in w)])
+        _ratio(f"CKA with labels, {len(w)} resamples, {name}", fast, time.perf_counter() - t,
+               f"({len(rows)} samples x {x.shape[1]} units; largest difference "
+               f"{np.max(np.abs(fast_s - naive_s)):.1e})")
+
+    # AMI under bootstrap: resampled tables vs scikit-learn on each resample
+    labels = sigs.layer(widest).labels["test"]
+    (_, fast_s), fast = _timed(ami_samples, labels, y_test, res.weights)
+    t = time.perf_counter()
+    naive_s = []
+    for wb in res.weights:
+        rep = np.repeat(np.arange(len(y_test)), wb.astype(np.int64))
+        naive_s.append(adjusted_mutual_info_score(y_test[rep], labels[rep]))
+    naive = time.perf_counter() - t
+    naive_s = np.asarray(naive_s)
+    both = np.isfinite(fast_s) & np.isfinite(naive_s)
+    ci_fast, ci_naive = interval(fast_s), interval(naive_s)
+    _ratio(f"AMI, {len(res.weights)} resamples, {widest}", fast, naive,
+           f"({len(y_test)} samples; largest difference "
+           f"{np.max(np.abs(fast_s - naive_s)[both]):.1e}; not finite: "
+           f"{np.sum(~np.isfinite(fast_s))} fast, {np.sum(~np.isfinite(naive_s))} naive; "
+           f"95% interval [{ci_fast[0]:.4f}, {ci_fast[1]:.4f}] vs "
+           f"[{ci_naive[0]:.4f}, {ci_naive[1]:.4f}])")
+
+    # AUROC/FPR95 under bootstrap: all resamples at once vs a loop (the same draws)
+    picked = [s for s in scores if s.layer == "all_hidden" and s.method in
+              ("knn", "unassigned_layers")]
+    for s in picked:
+        known, unknown = s.test, s.probe
+        (auc_fast, fpr_fast), fast = _timed(ood.auroc_fpr95_samples, known, unknown,
+                                            cfg.n_bootstrap, seed)
+        t = time.perf_counter()
+        rng = np.random.default_rng([seed, 0xA0C])
+        rk = rng.integers(0, len(known), size=(cfg.n_bootstrap, len(known)))
+        ru = rng.integers(0, len(unknown), size=(cfg.n_bootstrap, len(unknown)))
+        loop = np.array([(ood.auroc(known[i], unknown[j]), ood.fpr_at_95(known[i], unknown[j]))
+                         for i, j in zip(rk, ru)])
+        naive = time.perf_counter() - t
+        n_distinct = len(np.unique(np.concatenate([known, unknown])))
+        _ratio(f"AUROC+FPR95, {cfg.n_bootstrap} resamples, {s.method}", fast, naive,
+               f"({len(known)} known, {len(unknown)} probe, {n_distinct} distinct values; "
+               f"largest difference AUROC {np.max(np.abs(auc_fast - loop[:, 0])):.1e}, "
+               f"FPR95 {np.max(np.abs(fpr_fast - loop[:, 1])):.1e})")
+
     # Hamming between classes: unit rates vs every pair of samples
-    active = sig.active["train"]
+    active = sigs.layer(widest).active["train"]
     a_rows = np.flatnonzero(acts.train.y == acts.classes[0])
     b_rows = np.flatnonzero(acts.train.y == acts.classes[1])
     t = time.perf_counter()
@@ -257,15 +517,13 @@ def _naive_comparisons(acts, sigs, config, ood, analysis) -> None:
     _ratio("Hamming distance between two classes", fast, naive,
            f"(exact {exact:.4f}; pairs of 500 x 500 give {pairwise:.4f}; naive extrapolated)")
 
-    # AUROC
-    known = rng.normal(size=len(acts.test.y))
+    # AUROC of one pair of score sets
+    rng = np.random.default_rng(0)
+    known = rng.normal(size=len(y_test))
     unknown = rng.normal(loc=1.0, size=len(acts.probe.y))
-    t = time.perf_counter()
-    mine = ood.auroc(known, unknown)
-    fast = time.perf_counter() - t
-    t = time.perf_counter()
-    ref = roc_auc_score(np.r_[np.zeros(len(known)), np.ones(len(unknown))], np.r_[known, unknown])
-    sk = time.perf_counter() - t
+    mine, fast = _timed(ood.auroc, known, unknown)
+    ref, sk = _timed(roc_auc_score, np.r_[np.zeros(len(known)), np.ones(len(unknown))],
+                     np.r_[known, unknown])
     t = time.perf_counter()
     pairs = sum(float(np.sum(u > known) + 0.5 * np.sum(u == known)) for u in unknown)
     naive = time.perf_counter() - t

@@ -702,3 +702,14 @@ def test_deep_knn_matches_a_brute_force_oracle():
     got = model.credibility(queries)
     np.testing.assert_allclose(got, _deep_knn_oracle(banks, bank_y, cal, cal_y, queries, 7))
     assert got[:10].mean() > got[10:].mean()     # in-distribution queries are more credible
+
+
+def test_ami_resamples_that_miss_a_cluster_are_finite_regression():
+    """Regression: a resample without any member of some cluster gave nan."""
+    y = np.array([1, 1, 1, 7, 7, 7, 7, 1])
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 2])        # cluster 2 has one member
+    weights = np.ones((2, 8))
+    weights[0, 7] = 0.0                                  # the first resample misses it
+    weights[0, 0] = 2.0
+    _, samples = measures.ami_samples(labels, y, weights)
+    assert np.all(np.isfinite(samples))

@@ -146,7 +146,8 @@ def ami_samples(labels: np.ndarray, y: np.ndarray, weights: np.ndarray
     a, b = table.sum(axis=2), table.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = table * n_tot[:, None, None] / (a[:, :, None] * b[:, None, :])
-        mi = (xlogy(table, ratio) * (table > 0)).sum(axis=(1, 2)) / n_tot
+        # a cluster or class a resample misses contributes nothing (0 log 0/0 is 0, not nan)
+        mi = np.where(table > 0, xlogy(table, ratio), 0.0).sum(axis=(1, 2)) / n_tot
     h_mean = (_entropy(a) + _entropy(b)) / 2
     mi_full = mutual_info_score(y, labels)
     h_full = (_entropy(np.bincount(lab)[None])[0] + _entropy(np.bincount(cls)[None])[0]) / 2

@@ -32,6 +32,8 @@ __all__ = [
     "Mahalanobis",
     "auroc",
     "auroc_fpr95_samples",
+    "deep_knn_credibility",
+    "deep_knn_nonconformity",
     "fit_calibration",
     "fit_deep_knn",
     "fit_mahalanobis",
@@ -280,21 +282,32 @@ class DeepKNN:
 
     def nonconformity(self, layers: list[np.ndarray]) -> np.ndarray:
         """int64 (n_samples, n_labels): neighbours disagreeing with each label, summed over layers."""
-        n = len(layers[0])
-        votes = np.zeros((n, self.n_labels), dtype=np.int64)
-        for nn, x in zip(self.banks, layers):
-            _, idx = nn.kneighbors(l2_normalize(x))
-            lab = self.bank_labels[idx]                          # (n, k)
-            for j in range(self.n_labels):
-                votes[:, j] += np.sum(lab == j, axis=1)
-        return len(self.banks) * self.k - votes
+        return deep_knn_nonconformity(
+            [self.bank_labels[nn.kneighbors(l2_normalize(x))[1]]
+             for nn, x in zip(self.banks, layers)], self.n_labels)
 
     def credibility(self, layers: list[np.ndarray]) -> np.ndarray:
         """float64 (n_samples,) in [0, 1]: the empirical p-value of the best label."""
-        best = self.nonconformity(layers).min(axis=1)
-        cal = np.sort(self.calibration)
-        # share of calibration values >= best
-        return (len(cal) - np.searchsorted(cal, best, side="left")) / len(cal)
+        return deep_knn_credibility(self.nonconformity(layers), self.calibration)
+
+
+def deep_knn_nonconformity(neighbour_labels: list[np.ndarray], n_labels: int) -> np.ndarray:
+    """int64 (n_samples, n_labels): for each label, the neighbours (over all layers) whose
+    label differs. ``neighbour_labels``: one int (n_samples, k) array of labels per layer."""
+    n = len(neighbour_labels[0])
+    votes = np.zeros((n, n_labels), dtype=np.int64)
+    for lab in neighbour_labels:
+        for j in range(n_labels):
+            votes[:, j] += np.sum(lab == j, axis=1)
+    return sum(lab.shape[1] for lab in neighbour_labels) - votes
+
+
+def deep_knn_credibility(nonconformity: np.ndarray, calibration: np.ndarray) -> np.ndarray:
+    """float64 (n_samples,): share of the calibration nonconformities at least as large as
+    each sample's smallest one (the empirical p-value of its best label)."""
+    best = nonconformity.min(axis=1)
+    cal = np.sort(calibration)
+    return (len(cal) - np.searchsorted(cal, best, side="left")) / len(cal)
 
 
 def fit_deep_knn(bank_layers: list[np.ndarray], bank_labels: np.ndarray,

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.decomposition import PCA
+from sklearn.neighbors import NearestNeighbors
 
 from sigreport import ood as novelty
 from sigreport._threads import parallel_map
@@ -53,7 +54,7 @@ METHODS = {
 }
 ALL_HIDDEN = "all_hidden"
 _N_CALIBRATION = 2000     # training samples that put the scores of layers on one scale
-_N_DKNN_CALIBRATION = 1000  # training samples held out of the Deep k-NN bank to calibrate it
+_N_HELD = 1000            # training samples held out of the neighbour bank to calibrate it
 _ROC_POINTS = 101
 _ROC_POINTS_PER_CLASS = 21
 _INPUT_PCA = 64           # components of the pixel space the input scores use
@@ -118,7 +119,6 @@ def _network_scores(acts: Activations, cfg: Config, seed: int, bank_rows: np.nda
     out = [Score("max_softmax", "network", "output", ("logits",),
                   -_probs(acts.test).max(axis=1), -_probs(acts.probe).max(axis=1))]
     maha_z, knn_z = [], []
-    n_cal = min(_N_CALIBRATION, len(bank_rows))
     for name in hidden:
         f_train = acts.train.layers[name]
         model = novelty.fit_mahalanobis(f_train, acts.train.y, acts.classes)
@@ -127,43 +127,43 @@ def _network_scores(acts: Activations, cfg: Config, seed: int, bank_rows: np.nda
         out.append(Score("mahalanobis", "network", name, (name,), s_test, s_probe))
         maha_z.append((cal(s_test), cal(s_probe)))
 
-    def knn(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        bank = novelty.l2_normalize(acts.train.layers[name][bank_rows])
-        return (novelty.kth_neighbour_distance(bank, bank[:n_cal], k, queries_in_bank=True),
-                novelty.kth_neighbour_distance(bank, novelty.l2_normalize(acts.test.layers[name]), k),
-                novelty.kth_neighbour_distance(bank, novelty.l2_normalize(acts.probe.layers[name]), k))
+    # One neighbour search per hidden layer serves the k-th neighbour distance and Deep
+    # k-NN. Its first training rows are held out of the bank: they calibrate both.
+    n_held = min(_N_HELD, max(1, len(bank_rows) // 5))
+    held, bank = bank_rows[:n_held], bank_rows[n_held:]
+    labels = class_index(acts.train.y, acts.classes)
+    k = max(1, min(k, len(bank)))
 
-    for name, (s_cal, s_test, s_probe) in zip(hidden, parallel_map(knn, list(hidden))):
-        cal = novelty.fit_calibration(s_cal)
-        out.append(Score("knn", "network", name, (name,), s_test, s_probe))
-        knn_z.append((cal(s_test), cal(s_probe)))
+    def search(name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(
+            novelty.l2_normalize(acts.train.layers[name][bank]))
+        queries = {"held": acts.train.layers[name][held], "test": acts.test.layers[name],
+                   "probe": acts.probe.layers[name]}
+        return {s: nn.kneighbors(novelty.l2_normalize(q)) for s, q in queries.items()}
+
+    found = dict(zip(hidden, parallel_map(search, list(hidden))))
+    for name in hidden:
+        kth = {s: dist[:, k - 1] for s, (dist, _) in found[name].items()}
+        cal = novelty.fit_calibration(kth["held"])
+        out.append(Score("knn", "network", name, (name,), kth["test"], kth["probe"]))
+        knn_z.append((cal(kth["test"]), cal(kth["probe"])))
     if hidden:
         out.append(_combined("mahalanobis", "network", hidden, maha_z))
         out.append(_combined("knn", "network", hidden, knn_z))
-        out.append(_deep_knn(acts, seed, bank_rows, k, notes))
+
+        def nonconformity(split: str) -> np.ndarray:
+            return novelty.deep_knn_nonconformity(
+                [labels[bank][found[h][split][1]] for h in hidden], len(acts.classes))
+
+        alpha = nonconformity("held")[np.arange(n_held), labels[held]]
+        out.append(Score("deep_knn", "network", ALL_HIDDEN, hidden,
+                         1 - novelty.deep_knn_credibility(nonconformity("test"), alpha),
+                         1 - novelty.deep_knn_credibility(nonconformity("probe"), alpha)))
     n_train = len(acts.train.y)
-    notes["knn"] = (f"neighbours searched among {len(bank_rows)} of {n_train} training "
-                    f"samples{' (seeded)' if len(bank_rows) < n_train else ''}; k = {k}; layer "
-                    f"scores standardised on {n_cal} of them (own match excluded)")
+    notes["knn"] = (f"hidden-layer neighbours searched among {len(bank)} of {n_train} training "
+                    f"samples{' (seeded)' if len(bank) < n_train else ''}; k = {k}; layer scores "
+                    f"standardised, and Deep k-NN calibrated, on {n_held} other training samples")
     return out
-
-
-def _deep_knn(acts: Activations, seed: int, bank_rows: np.ndarray, k: int,
-              notes: dict[str, str]) -> Score:
-    hidden = acts.hidden
-    n_cal = min(_N_DKNN_CALIBRATION, max(1, len(bank_rows) // 5))
-    order = np.random.default_rng([seed, 0xD4]).permutation(bank_rows)
-    cal_rows, bank = np.sort(order[:n_cal]), np.sort(order[n_cal:])
-    col = class_index(acts.train.y, acts.classes)
-    k_d = max(1, min(k, len(bank)))
-    model = novelty.fit_deep_knn([acts.train.layers[h][bank] for h in hidden], col[bank],
-                                 [acts.train.layers[h][cal_rows] for h in hidden], col[cal_rows],
-                                 k_d)
-    notes["deep_knn"] = (f"Deep k-NN: k = {k_d} neighbours per hidden layer among {len(bank)} "
-                         f"training samples, calibrated on {n_cal} other training samples")
-    return Score("deep_knn", "network", ALL_HIDDEN, hidden,
-                  1 - model.credibility([acts.test.layers[h] for h in hidden]),
-                  1 - model.credibility([acts.probe.layers[h] for h in hidden]))
 
 
 def _signature_scores(acts: Activations, sigs: Signatures, ps: PathStats,

@@ -78,9 +78,9 @@ class _Sigreport:
         from sigreport import train
 
         self.train, self.np = train, np
-        self.opt = ("adam", LEARNING_RATE, 0.9, 0.0)
+        self.opt = ("adam", LEARNING_RATE, 0.9, 0.0, 1e-8)
         self.graphdef = nnx.graphdef(train._abstract_model(SIZES, "relu"))
-        self.state = train._init_state(np.uint32(0), sizes=SIZES)
+        self.state = train._init_state(np.uint32(0), sizes=SIZES, init="lecun_normal")
         self.opt_state = train._init_opt_state(self.state, opt=self.opt)
         self.x = jnp.asarray(x)
         self.onehot = jax.nn.one_hot(jnp.asarray(y), SIZES[-1], dtype=jnp.float32)

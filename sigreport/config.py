@@ -44,6 +44,10 @@ DATASETS = ("mnist", "fashion-mnist")
 CLUSTER_METHODS = ("kmeans", "gmm", "agglomerative", "hdbscan")
 K_RULES = ("silhouette", "silhouette-max-classes")
 PROJECTIONS = ("pca", "tsne", "umap")
+SELECTIONS = ("random", "first")
+PROBE_SPLITS = ("test", "train")
+INITIALIZERS = ("lecun_normal", "glorot_uniform")
+FIT_ON = ("train", "train+probe")
 SEPARATION_MEASURES = ("cka_labels", "cluster_class_ami", "linear_probe_accuracy")
 
 # Every supported dataset has the ten classes 0..9.
@@ -64,6 +68,13 @@ class DataConfig:
     probe_classes: tuple[int, ...] = (3,)
     n_per_class: int = 5000
     n_test_per_class: int | None = None
+    # "random": a seeded draw per class; "first": the first images in file order.
+    selection: str = "random"
+    # The source split of the probe images; the probe classes are never trained on either way.
+    probe_split: str = "test"
+    # Probe images per class; None: as many as the split they come from gets
+    # (n_test_per_class for "test", n_per_class for "train").
+    n_probe_per_class: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,7 @@ class ModelConfig:
     hidden: tuple[int, ...] = (64, 32, 16)
     activation: str = "relu"
     loss: str = "cross_entropy"
+    init: str = "lecun_normal"
 
 
 @dataclass(frozen=True)
@@ -82,12 +94,19 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     snapshot_epochs: tuple[int, ...] | None = None
+    # Adam's epsilon (adam, adamw); optax's default.
+    epsilon: float = 1e-8
+    # Drop the last partial batch of each epoch (every step has the same shape), or
+    # keep it as a smaller step (as Keras does).
+    drop_last: bool = True
 
 
 @dataclass(frozen=True)
 class SignaturesConfig:
     method: str = "kmeans"
     k: int | None = None
+    # 1: a single cluster is a candidate too, scored 0 (the original study's rule).
+    k_min: int = 2
     k_max: int = 12
     k_rule: str = "silhouette"
     standardize: bool = False
@@ -95,6 +114,14 @@ class SignaturesConfig:
     specific_threshold: float = 0.9
     min_support: int = 10
     boundary_quantile: float = 0.99
+    # The rows the clusters and regions are fitted on: the training split, or the
+    # training and probe splits together (then the probe is no longer unseen by them).
+    fit_on: str = "train"
+    # k-means restarts of each candidate k, on the subsample.
+    k_n_init: int = 2
+    # k-means restarts of the final fit on all rows; None: one run started from
+    # the chosen candidate's solution.
+    n_init: int | None = None
 
 
 @dataclass(frozen=True)
@@ -255,11 +282,15 @@ _SPEC: dict[str, dict[str, Check]] = {
         "probe_classes": _CLASS_IDS,
         "n_per_class": _int(1),
         "n_test_per_class": _int(1),
+        "selection": _choice(*SELECTIONS),
+        "probe_split": _choice(*PROBE_SPLITS),
+        "n_probe_per_class": _int(1),
     },
     "model": {
         "hidden": _int_list(1, 65536, min_len=1, unique=False),
         "activation": _choice(*ACTIVATIONS),
         "loss": _choice(*LOSSES),
+        "init": _choice(*INITIALIZERS),
     },
     "train": {
         "epochs": _int(1, 100000),
@@ -269,10 +300,13 @@ _SPEC: dict[str, dict[str, Check]] = {
         "momentum": _float(0.0, 0.999),
         "weight_decay": _float(0.0),
         "snapshot_epochs": _int_list(0),
+        "epsilon": _float(0.0, lo_open=True),
+        "drop_last": _bool,
     },
     "signatures": {
         "method": _choice(*CLUSTER_METHODS),
         "k": _int(2, 1000),
+        "k_min": _int(1, 2),
         "k_max": _int(2, 1000),
         "k_rule": _choice(*K_RULES),
         "standardize": _bool,
@@ -280,6 +314,9 @@ _SPEC: dict[str, dict[str, Check]] = {
         "specific_threshold": _float(0.5, 1.0, lo_open=True),
         "min_support": _int(1),
         "boundary_quantile": _float(0.5, 1.0, lo_open=True),
+        "fit_on": _choice(*FIT_ON),
+        "k_n_init": _int(1, 1000),
+        "n_init": _int(1, 1000),
     },
     "analysis": {
         "separation_measure": _choice(*SEPARATION_MEASURES),

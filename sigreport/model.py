@@ -19,6 +19,7 @@ from flax import nnx
 
 __all__ = [
     "ACTIVATIONS",
+    "INITIALIZERS",
     "MLP",
     "Params",
     "forward_layers",
@@ -38,6 +39,13 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "gelu": functools.partial(jax.nn.gelu, approximate=False),
     "elu": jax.nn.elu,
     "leaky_relu": jax.nn.leaky_relu,  # negative slope 0.01
+}
+
+# The kernel initialisers a config may name; biases start at zero. LeCun normal
+# is Flax's default, Glorot uniform is Keras'.
+INITIALIZERS = {
+    "lecun_normal": nnx.initializers.lecun_normal(),
+    "glorot_uniform": nnx.initializers.glorot_uniform(),
 }
 
 
@@ -63,17 +71,21 @@ class MLP(nnx.Module):
     activation:
         A key of :data:`ACTIVATIONS`.
     rngs:
-        Random streams for the initial weights (LeCun normal kernels, zero biases).
+        Random streams for the initial weights (zero biases).
+    init:
+        A key of :data:`INITIALIZERS`, the kernels' initialiser.
     """
 
     def __init__(self, n_inputs: int, hidden: tuple[int, ...], n_outputs: int,
-                 activation: str, *, rngs: nnx.Rngs) -> None:
+                 activation: str, *, rngs: nnx.Rngs, init: str = "lecun_normal") -> None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}")
+        kernel_init = INITIALIZERS[init]
         sizes = (n_inputs, *hidden, n_outputs)
         self.activation = activation
         self.layers = nnx.List(
-            [nnx.Linear(a, b, rngs=rngs) for a, b in itertools.pairwise(sizes)]
+            [nnx.Linear(a, b, kernel_init=kernel_init, rngs=rngs)
+             for a, b in itertools.pairwise(sizes)]
         )
 
     def __call__(self, x: jax.Array) -> jax.Array:

@@ -1,7 +1,9 @@
 """Signatures and paths: per-layer clusterings with boundaries, fitted on the training split.
 
 Every clustered layer (the input, each hidden layer after its activation
-function, and the logits) is clustered on the TRAINING activations only. Each
+function, and the logits) is clustered on the TRAINING activations only
+(``fit_on = "train+probe"`` adds the probe split's, as the original study did;
+the probe is then no longer unseen by the clusters and their regions). Each
 cluster then gets an acceptance region calibrated on its training members
 alone: a Gaussian with shrunk covariance (scikit-learn's OAS) around the
 members, and the region is where the squared Mahalanobis distance to it is at
@@ -17,8 +19,9 @@ regions live in the layer's first ``BOUNDARY_DIM`` principal components
 
 The number of clusters is chosen by the silhouette score over a range of k,
 computed on a seeded subsample of the training split (silhouette is quadratic
-in the number of samples). The ``silhouette-max-classes`` rule reproduces the
-original study's choice (best silhouette among k <= number of classes).
+in the number of samples). The ``silhouette-max-classes`` rule keeps the best
+silhouette among k <= number of classes. ``k_min = 1`` makes a single cluster a
+candidate scored 0 (silhouette is undefined for it), the original study's rule.
 
 A sample's path is its cluster id (or -1) in each hidden layer. The predicted
 class is kept beside the path, never in it.
@@ -65,8 +68,6 @@ _AXES_ROWS = 3000
 _MIN_MEMBERS = 10
 # Rows per block of distance computations, to bound memory.
 _CHUNK = 8192
-# Restarts of each candidate clustering on the subsample.
-_N_INIT = 2
 
 
 def nearest_centroid(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -407,7 +408,7 @@ def _silhouette(dist: np.ndarray, labels: np.ndarray) -> float:
 
 def _candidates(cfg: SignaturesConfig, n_sub: int) -> tuple[int, ...]:
     # Every rule scores the whole range, so a report can show what a narrower rule hides.
-    return tuple(range(2, min(cfg.k_max, n_sub - 1) + 1))
+    return tuple(range(cfg.k_min, min(cfg.k_max, n_sub - 1) + 1))
 
 
 def _choose_k(cfg: SignaturesConfig, k: int | None, zs: np.ndarray, n_classes: int,
@@ -420,7 +421,7 @@ def _choose_k(cfg: SignaturesConfig, k: int | None, zs: np.ndarray, n_classes: i
     if not cands:
         return 1, (), (), cfg.k_rule
     dist = pairwise_distances(zs.astype(np.float64))
-    scores = tuple(_silhouette(dist, labels_for(c)) for c in cands)
+    scores = tuple(0.0 if c == 1 else _silhouette(dist, labels_for(c)) for c in cands)
     allowed = [i for i, c in enumerate(cands)
                if cfg.k_rule == "silhouette" or c <= max(n_classes, 2)]
     best = max(allowed, key=lambda i: scores[i])
@@ -437,16 +438,21 @@ def _fit_kmeans(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classes
     fits: dict[int, KMeans] = {}
 
     def labels_for(c: int) -> np.ndarray:
-        fits[c] = KMeans(n_clusters=c, n_init=_N_INIT, random_state=rs).fit(zs)
+        fits[c] = KMeans(n_clusters=c, n_init=cfg.k_n_init, random_state=rs).fit(zs)
         return fits[c].labels_
 
     k, cands, scores, rule = _choose_k(cfg, k, zs, n_classes, labels_for)
+    if cfg.n_init is not None:
+        # Fresh k-means++ restarts on all rows, the best inertia kept.
+        model = KMeans(n_clusters=k, n_init=cfg.n_init, random_state=rs).fit(z)
+        centroids = model.cluster_centers_.astype(np.float64)
+        return _Fit(centroids, _nearest_assign(centroids), k, cands, scores, rule)
     if k == 1:
         init = zs.mean(axis=0, keepdims=True)
     elif k in fits:
         init = fits[k].cluster_centers_
     elif k <= len(zs):
-        init = KMeans(n_clusters=k, n_init=_N_INIT, random_state=rs).fit(zs).cluster_centers_
+        init = KMeans(n_clusters=k, n_init=cfg.k_n_init, random_state=rs).fit(zs).cluster_centers_
     else:
         init = KMeans(n_clusters=k, n_init=1, random_state=rs).fit(z).cluster_centers_
     # The full fit starts from the subsample's solution: a few Lloyd steps instead of
@@ -571,22 +577,33 @@ def _standardizer(x_train: np.ndarray, on: bool) -> tuple[np.ndarray, np.ndarray
     return mean.astype(np.float32), std.astype(np.float32)
 
 
+def _fit_splits(cfg: SignaturesConfig) -> tuple[str, ...]:
+    """The splits whose rows the clusters, their regions and the standardisation are fitted on."""
+    return ("train", "probe") if cfg.fit_on == "train+probe" else ("train",)
+
+
 def _fit_layer(acts: Activations, name: str, layer_index: int, cfg: SignaturesConfig,
                sub: np.ndarray, seed: int, binary: bool, k: int | None) -> LayerSignature:
-    offset, scale = _standardizer(acts.train.layers[name], cfg.standardize)
+    fit_splits = _fit_splits(cfg)
+    x_fit = (acts.train.layers[name] if len(fit_splits) == 1
+             else np.concatenate([acts.split(s).layers[name] for s in fit_splits]))
+    offset, scale = _standardizer(x_fit, cfg.standardize)
 
-    def space(split: str) -> np.ndarray:
-        x = acts.split(split).layers[name]
+    def to_space(x: np.ndarray) -> np.ndarray:
         return x if not cfg.standardize else ((x - offset) / scale).astype(np.float32)
 
-    z_train = space("train")
+    def space(split: str) -> np.ndarray:
+        return to_space(acts.split(split).layers[name])
+
+    z_fit = to_space(x_fit)
+    z_train = z_fit[: len(acts.train.y)]  # the training rows come first
     rs = _random_state(seed, layer_index)
     if cfg.method == "hdbscan":
         k = None
-    fit = _renumber(_METHODS[cfg.method](z_train, sub, cfg, len(acts.classes), rs, k), z_train,
+    # Clusters are numbered by the trained classes of their training members.
+    fit = _renumber(_METHODS[cfg.method](z_fit, sub, cfg, len(acts.classes), rs, k), z_train,
                     acts.train.y)
-    boundary = fit_boundary(z_train, fit.assign(z_train), fit.n_clusters,
-                            cfg.boundary_quantile, rs)
+    boundary = fit_boundary(z_fit, fit.assign(z_fit), fit.n_clusters, cfg.boundary_quantile, rs)
     labels, distance, ratio, active = {}, {}, {}, {} if binary else None
     for split in SPLITS:
         a = _assign(z_train if split == "train" else space(split), fit.assign, boundary,
@@ -656,9 +673,11 @@ def _reapply(sig: LayerSignature, acts: Activations) -> LayerSignature:
 
 def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
                     k: dict[str, int], reuse: dict[str, LayerSignature]) -> Signatures:
-    n_train = len(acts.train.y)
+    fit_splits = _fit_splits(cfg)
+    n_train = sum(len(acts.split(s).y) for s in fit_splits)
     sub = seeded_subset(n_train, cfg.subsample, seed, salt=0x5C)
     n_sub = len(sub)
+    rows = "training" if len(fit_splits) == 1 else "training and probe"
     kinds = {info.name: info for info in acts.layers}
     sigs = tuple(parallel_map(
         lambda name: _reapply(reuse[name], acts) if name in reuse else
@@ -676,11 +695,11 @@ def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
     subsampling = {}
     if cfg.k is None and cfg.method != "hdbscan" and not k:
         subsampling["k_selection"] = (
-            f"silhouette computed on {n_sub} of {n_train} training samples (seeded)"
+            f"silhouette computed on {n_sub} of {n_train} {rows} samples (seeded)"
         )
     if cfg.method in ("agglomerative", "hdbscan") and n_sub < n_train:
         subsampling["clustering"] = (
-            f"{cfg.method} fitted on {n_sub} of {n_train} training samples (seeded); "
+            f"{cfg.method} fitted on {n_sub} of {n_train} {rows} samples (seeded); "
             "the rest assigned to the fitted clusters"
         )
     wide = [s.layer for s in sigs if s.boundary.basis is not None]

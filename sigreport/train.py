@@ -135,16 +135,18 @@ def snapshot_epochs(train: TrainConfig) -> tuple[int, ...]:
 
 
 def _optimizer(name: str, learning_rate: float, momentum: float,
-               weight_decay: float) -> optax.GradientTransformation:
+               weight_decay: float, epsilon: float) -> optax.GradientTransformation:
     """The optax transformation a config names.
 
     adamw decouples the weight decay from the gradient (its own rule); for
     adam and sgd a weight decay adds ``weight_decay * W`` to the gradient (L2).
+    ``epsilon`` is added to Adam's bias-corrected root second moment (optax's
+    convention; Keras adds it before the bias correction).
     """
     if name == "adamw":
-        return optax.adamw(learning_rate, weight_decay=weight_decay)
+        return optax.adamw(learning_rate, eps=epsilon, weight_decay=weight_decay)
     if name == "adam":
-        tx = optax.adam(learning_rate)
+        tx = optax.adam(learning_rate, eps=epsilon)
     elif name == "sgd":
         tx = optax.sgd(learning_rate, momentum=momentum or None)
     else:
@@ -170,12 +172,12 @@ def _sample_losses(loss: str, logits: jax.Array, onehot: jax.Array) -> jax.Array
 # The optimiser is described by a hashable tuple and built inside the traced
 # functions, so the compiled epoch is reused across calls with the same
 # shapes and settings (several seeds, snapshots, tests).
-_OptSpec = tuple[str, float, float, float]
+_OptSpec = tuple[str, float, float, float, float]
 
 
 def _opt_spec(train: TrainConfig) -> _OptSpec:
     return (train.optimizer, float(train.learning_rate), float(train.momentum),
-            float(train.weight_decay))
+            float(train.weight_decay), float(train.epsilon))
 
 
 def _abstract_model(sizes: tuple[int, ...], activation: str) -> MLP:
@@ -188,11 +190,12 @@ def _abstract_model(sizes: tuple[int, ...], activation: str) -> MLP:
 # layer sizes and the seed, so runs that differ in anything else share it.
 # It runs once per run, so it is compiled without optimisation, which takes
 # about a third of the time.
-@functools.partial(jax.jit, static_argnames=("sizes",),
+@functools.partial(jax.jit, static_argnames=("sizes", "init"),
                    compiler_options={"xla_backend_optimization_level": 0})
-def _init_state(seed: jax.Array, *, sizes: tuple[int, ...]) -> nnx.State:
-    """Initial parameters drawn from ``jax.random.key(seed)``."""
-    net = MLP(sizes[0], sizes[1:-1], sizes[-1], "relu", rngs=nnx.Rngs(params=jax.random.key(seed)))
+def _init_state(seed: jax.Array, *, sizes: tuple[int, ...], init: str) -> nnx.State:
+    """Initial parameters drawn from ``jax.random.key(seed)`` by the named initialiser."""
+    net = MLP(sizes[0], sizes[1:-1], sizes[-1], "relu", rngs=nnx.Rngs(params=jax.random.key(seed)),
+              init=init)
     return nnx.state(net)
 
 
@@ -201,37 +204,55 @@ def _init_opt_state(state: nnx.State, *, opt: _OptSpec) -> optax.OptState:
     return _optimizer(*opt).init(state)
 
 
-def _batch_order(seed: int, epoch: int, n_samples: int, batch_size: int) -> np.ndarray:
+def _batch_order(seed: int, epoch: int, n_samples: int, batch_size: int,
+                 drop_last: bool = True) -> np.ndarray:
     """Row indices of each training step of an epoch, int32 (n_batches, batch_size).
 
     A permutation from a generator keyed by (seed, epoch); drawn on the host
-    because it costs far less there than compiling a device permutation. The
-    last partial batch is DROPPED after shuffling: every step then has the
-    same shape (one compiled step, no masking), and as each epoch shuffles
-    anew, a different handful of samples sits out each time.
+    because it costs far less there than compiling a device permutation. By
+    default the last partial batch is DROPPED after shuffling: every step then
+    has the same shape (one compiled step, no masking), and as each epoch
+    shuffles anew, a different handful of samples sits out each time. With
+    ``drop_last=False`` it is kept, padded at the end with row 0 to the batch
+    shape; :func:`_batch_weights` gives the padding weight 0, so that step
+    averages the loss over its real rows only (as Keras does).
     """
     order = np.random.default_rng((seed, _SHUFFLE_STREAM, epoch)).permutation(n_samples)
-    n_batches = n_samples // batch_size
-    return order[: n_batches * batch_size].astype(np.int32).reshape(n_batches, batch_size)
+    n_batches = n_samples // batch_size if drop_last else -(-n_samples // batch_size)
+    order = np.resize(order, n_batches * batch_size)  # np.resize pads by repeating
+    order[n_samples:] = 0
+    return order.astype(np.int32).reshape(n_batches, batch_size)
+
+
+def _batch_weights(n_samples: int, order: np.ndarray) -> np.ndarray | None:
+    """float32 weights of the rows of ``order``: 0 for the padding after the last real
+    sample, else 1; None when there is no padding (every row counts)."""
+    if order.size <= n_samples:
+        return None
+    return (np.arange(order.size) < n_samples).astype(np.float32).reshape(order.shape)
 
 
 def _train_steps(state: nnx.State, opt_state: optax.OptState, x: jax.Array, onehot: jax.Array,
-                 order: jax.Array, *, graphdef: nnx.GraphDef, opt: _OptSpec,
-                 loss: str) -> tuple[nnx.State, optax.OptState, jax.Array]:
-    """A gradient step per row of ``order`` under ``lax.scan``; returns the mean batch loss."""
+                 order: jax.Array, weights: jax.Array | None, *, graphdef: nnx.GraphDef,
+                 opt: _OptSpec, loss: str) -> tuple[nnx.State, optax.OptState, jax.Array]:
+    """A gradient step per row of ``order`` under ``lax.scan``; returns the mean batch loss.
+
+    ``weights`` (None: every row counts) turns each batch's mean into a weighted mean.
+    """
     tx = _optimizer(*opt)
 
-    def batch_loss(state: nnx.State, rows: jax.Array) -> jax.Array:
+    def batch_loss(state: nnx.State, rows: jax.Array, w: jax.Array | None) -> jax.Array:
         logits = nnx.merge(graphdef, state)(x[rows])
-        return jnp.mean(_sample_losses(loss, logits, onehot[rows]))
+        losses = _sample_losses(loss, logits, onehot[rows])
+        return jnp.mean(losses) if w is None else jnp.sum(losses * w) / jnp.sum(w)
 
-    def train_step(carry, rows):
+    def train_step(carry, batch):
         state, opt_state = carry
-        value, grads = jax.value_and_grad(batch_loss)(state, rows)
+        value, grads = jax.value_and_grad(batch_loss)(state, *batch)
         updates, opt_state = tx.update(grads, opt_state, state)
         return (optax.apply_updates(state, updates), opt_state), value
 
-    (state, opt_state), losses = jax.lax.scan(train_step, (state, opt_state), order)
+    (state, opt_state), losses = jax.lax.scan(train_step, (state, opt_state), (order, weights))
     return state, opt_state, jnp.mean(losses)
 
 
@@ -264,8 +285,8 @@ def _accuracy(state: nnx.State, x: jax.Array, onehot: jax.Array, *, graphdef: nn
 @functools.partial(jax.jit, static_argnames=("graphdef", "opt", "loss"),
                    donate_argnames=("state", "opt_state"))
 def _epoch(state: nnx.State, opt_state: optax.OptState, x: jax.Array, onehot: jax.Array,
-           order: jax.Array, evaluate: tuple[tuple[jax.Array, jax.Array], ...], *,
-           graphdef: nnx.GraphDef, opt: _OptSpec,
+           order: jax.Array, evaluate: tuple[tuple[jax.Array, jax.Array], ...],
+           weights: jax.Array | None = None, *, graphdef: nnx.GraphDef, opt: _OptSpec,
            loss: str) -> tuple[nnx.State, optax.OptState, jax.Array]:
     """One epoch in one call: the training steps, then the accuracy on each of ``evaluate``.
 
@@ -279,6 +300,8 @@ def _epoch(state: nnx.State, opt_state: optax.OptState, x: jax.Array, onehot: ja
         int32 (n_batches, batch_size) from :func:`_batch_order`.
     evaluate:
         (x, onehot) pairs to measure the accuracy on after the steps.
+    weights:
+        float32 (n_batches, batch_size) from :func:`_batch_weights`, or None.
 
     Returns
     -------
@@ -286,7 +309,7 @@ def _epoch(state: nnx.State, opt_state: optax.OptState, x: jax.Array, onehot: ja
     mean batch loss (NaN if any parameter is no longer finite) then each
     accuracy (one small array: one transfer).
     """
-    state, opt_state, mean_loss = _train_steps(state, opt_state, x, onehot, order,
+    state, opt_state, mean_loss = _train_steps(state, opt_state, x, onehot, order, weights,
                                                graphdef=graphdef, opt=opt, loss=loss)
     # The last step may have pushed the weights past float32 with a finite loss.
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(state)]))
@@ -335,9 +358,10 @@ def fit_model(dataset: Dataset, model: ModelConfig, train: TrainConfig, seed: in
         float32 (n_train, n_classes); the same for ``test``. The probe split is
         not used.
     model:
-        Hidden widths, activation function and loss.
+        Hidden widths, activation function, loss and initialiser.
     train:
-        Optimiser, learning rate, batch size, epochs, snapshot epochs.
+        Optimiser, learning rate, epsilon, batch size, last partial batch, epochs,
+        snapshot epochs.
     seed:
         Seeds the initial weights and the per-epoch shuffling.
     progress:
@@ -358,7 +382,7 @@ def fit_model(dataset: Dataset, model: ModelConfig, train: TrainConfig, seed: in
     sizes = (dataset.train.x.shape[1], *model.hidden, dataset.n_classes)
     opt = _opt_spec(train)
     graphdef = nnx.graphdef(_abstract_model(sizes, model.activation))
-    state = _init_state(np.uint32(seed), sizes=sizes)
+    state = _init_state(np.uint32(seed), sizes=sizes, init=model.init)
     opt_state = _init_opt_state(state, opt=opt)
     # A split smaller than one batch trains on all of it in one batch.
     batch_size = min(train.batch_size, n_train)
@@ -377,8 +401,9 @@ def fit_model(dataset: Dataset, model: ModelConfig, train: TrainConfig, seed: in
     with _progress_bar(progress) as bar:
         task = bar.add_task("train", total=train.epochs, status="")
         for epoch in range(1, train.epochs + 1):
-            order = _batch_order(seed, epoch, n_train, batch_size)
+            order = _batch_order(seed, epoch, n_train, batch_size, train.drop_last)
             state, opt_state, scores = _epoch(state, opt_state, x_train, y_train, order, evaluate,
+                                              _batch_weights(n_train, order),
                                               graphdef=graphdef, opt=opt, loss=model.loss)
             mean_loss, train_acc, test_acc = (float(v) for v in np.asarray(scores))
             if not math.isfinite(mean_loss):

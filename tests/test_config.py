@@ -12,10 +12,8 @@ from hypothesis import strategies as st
 from sigreport.config import (
     DEFAULT_PRESET,
     Config,
-    DataConfig,
     ModelConfig,
     SignaturesConfig,
-    TrainConfig,
     config_to_dict,
     config_to_toml,
     list_presets,
@@ -23,7 +21,8 @@ from sigreport.config import (
 )
 from sigreport.errors import ConfigError
 
-PRESETS = ["mnist-1-3-7", "mnist-1-7", "mnist-open-set", "original-2021"]
+PRESETS = ["mnist-1-3-7", "mnist-1-7", "mnist-open-set", "original-2021",
+           "original-2021-sigreport"]
 
 
 def _error(source: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> str:
@@ -83,6 +82,20 @@ BAD_OVERRIDES = [
     ("signatures.boundary_quantile=0.4", "signatures.boundary_quantile", "0.4"),
     ("analysis.knn_k=0", "analysis.knn_k", "0"),
     ("report.max_points=5", "report.max_points", "5"),
+    # the options that replay the original study's code
+    ('data.selection="last"', "data.selection", "'last'"),
+    ('data.probe_split="validation"', "data.probe_split", "'validation'"),
+    ("data.n_probe_per_class=0", "data.n_probe_per_class", "0"),
+    ('model.init="he_normal"', "model.init", "'he_normal'"),
+    ("train.epsilon=0", "train.epsilon", "0"),
+    ("train.epsilon=-1e-7", "train.epsilon", "-1e-07"),
+    ('train.drop_last="no"', "train.drop_last", "'no'"),
+    ('signatures.fit_on="probe"', "signatures.fit_on", "'probe'"),
+    ("signatures.k_min=0", "signatures.k_min", "0"),
+    ("signatures.k_min=3", "signatures.k_min", "3"),
+    ("signatures.k_n_init=0", "signatures.k_n_init", "0"),
+    ("signatures.n_init=0", "signatures.n_init", "0"),
+    ("signatures.n_init=2.5", "signatures.n_init", "2.5"),
     # duplicate classes, fewer than two classes
     ("data.classes=[1, 1, 7]", "data.classes", "[1, 1, 7]"),
     ("data.probe_classes=[3, 3]", "data.probe_classes", "[3, 3]"),
@@ -278,16 +291,34 @@ def test_preset_contents():
     assert open_set.data.probe_classes == (5, 6, 7, 8, 9)
 
 
-def test_original_2021_is_the_original_setup():
-    cfg = load_config("original-2021")
-    assert cfg.data == DataConfig(dataset="mnist", classes=(1, 7), probe_classes=(3,),
-                                  n_per_class=100)
-    assert cfg.model == ModelConfig(hidden=(32, 64), activation="relu", loss="mse")
-    assert cfg.train == TrainConfig(epochs=15, batch_size=12, learning_rate=1e-4,
-                                    optimizer="adam")
-    assert cfg.signatures.method == "kmeans"
-    assert cfg.signatures.k_rule == "silhouette-max-classes"
-    assert cfg.signatures.standardize is True
+ORIGINAL_DATA = {"dataset": "mnist", "classes": [1, 7], "probe_classes": [3], "n_per_class": 100,
+                 "selection": "first", "probe_split": "train", "n_probe_per_class": 100}
+ORIGINAL_MODEL = {"hidden": [32, 16], "activation": "relu", "loss": "mse",
+                  "init": "glorot_uniform"}
+ORIGINAL_TRAIN = {"optimizer": "adam", "learning_rate": 1e-4, "epsilon": 1e-7, "batch_size": 12,
+                  "drop_last": False, "epochs": 15}
+
+
+def test_original_2021_resolves_to_the_original_code():
+    """The resolved config.toml a run writes shows what the original code did."""
+    written = tomllib.loads(config_to_toml(load_config("original-2021")))
+    for section, expected in (("data", ORIGINAL_DATA), ("model", ORIGINAL_MODEL),
+                              ("train", ORIGINAL_TRAIN)):
+        assert {k: written[section][k] for k in expected} == expected, section
+    assert "n_test_per_class" not in written["data"]   # every test 1 and 7
+    sig = written["signatures"]
+    assert {k: sig[k] for k in ("method", "fit_on", "standardize", "k_rule", "k_min", "k_max",
+                                "k_n_init", "n_init")} == {
+        "method": "kmeans", "fit_on": "train+probe", "standardize": True, "k_rule": "silhouette",
+        "k_min": 1, "k_max": 3, "k_n_init": 10, "n_init": 100}
+    assert written["report"]["projection"] == "umap"
+
+
+def test_original_2021_sigreport_changes_only_the_signature_methods():
+    original, methods = load_config("original-2021"), load_config("original-2021-sigreport")
+    assert (methods.data, methods.model, methods.train) == (
+        original.data, original.model, original.train)
+    assert methods.signatures == SignaturesConfig()   # sigreport's defaults: fitted on train
 
 
 # --- round trip ------------------------------------------------------------------

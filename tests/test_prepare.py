@@ -160,6 +160,54 @@ def test_class_absent_from_the_data(raw):
         _prepare(thin)
 
 
+def _first_rows(labels: np.ndarray, classes: tuple[int, ...], n: int) -> np.ndarray:
+    """The first ``n`` rows of each class in file order, one loop per class (the oracle)."""
+    rows = []
+    for c in classes:
+        found = [i for i, label in enumerate(labels.tolist()) if label == c]
+        rows += found[:n]
+    return np.array(sorted(rows), dtype=np.int64)
+
+
+def test_first_selection_takes_the_first_images_of_each_class_in_file_order(raw):
+    ds = _prepare(raw, selection="first", n_per_class=10, n_test_per_class=5)
+    np.testing.assert_array_equal(ds.train.index, _first_rows(raw.train_labels, (1, 7), 10))
+    np.testing.assert_array_equal(ds.test.index, _first_rows(raw.test_labels, (1, 7), 5))
+    np.testing.assert_array_equal(ds.probe.index, _first_rows(raw.test_labels, (3,), 5))
+    # No randomness: another seed picks the same images.
+    other = _prepare(raw, seed=9, selection="first", n_per_class=10, n_test_per_class=5)
+    for split in ("train", "test", "probe"):
+        np.testing.assert_array_equal(getattr(other, split).index, getattr(ds, split).index)
+
+
+def test_probe_from_the_training_split(raw):
+    ds = _prepare(raw, selection="first", probe_split="train", n_probe_per_class=4,
+                  n_test_per_class=5)
+    assert ds.probe.source == "train" and set(ds.probe.y.tolist()) == {3}
+    np.testing.assert_array_equal(ds.probe.index, _first_rows(raw.train_labels, (3,), 4))
+    np.testing.assert_array_equal(ds.probe.images(), raw.train_images[ds.probe.index])
+    assert not set(ds.probe.index.tolist()) & set(ds.train.index.tolist())
+    # Without its own count the probe takes as many as the split it comes from.
+    assert _prepare(raw, probe_split="train").probe.n_samples == 10
+    assert _prepare(raw, n_test_per_class=5).probe.n_samples == 5
+
+
+def test_too_many_probe_images_names_the_probe_count(raw):
+    with pytest.raises(ConfigError, match=r"data.n_probe_per_class = 31: expected at most 30, "
+                                          r"the number of train images of class 3"):
+        _prepare(raw, probe_split="train", n_probe_per_class=N_TRAIN_PER_CLASS + 1)
+
+
+def test_original_2021_takes_the_images_the_original_code_took():
+    cfg = load_config("original-2021")
+    raw = load_raw(cfg.data)
+    ds = prepare_dataset(raw, cfg.data, cfg.seed)
+    np.testing.assert_array_equal(ds.train.index, _first_rows(raw.train_labels, (1, 7), 100))
+    np.testing.assert_array_equal(ds.probe.index, _first_rows(raw.train_labels, (3,), 100))
+    assert ds.probe.source == "train"
+    assert ds.test.n_samples == int(np.isin(raw.test_labels, (1, 7)).sum()) == 2163
+
+
 def test_embedded_mnist_preset_preparation():
     cfg = load_config("mnist-1-7", ["data.n_per_class=100", "data.n_test_per_class=50"])
     raw = load_raw(cfg.data)

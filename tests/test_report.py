@@ -222,6 +222,10 @@ def test_umap_without_the_package_is_a_config_error(monkeypatch):
     check_projection("tsne")
 
 
+def test_umap_comes_with_the_default_install():
+    check_projection("umap")   # umap-learn is a dependency, not an extra
+
+
 # --- rendering: the pages the tiny pipeline run wrote ------------------------------------------
 
 

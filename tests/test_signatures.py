@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
@@ -398,3 +400,81 @@ def test_clusters_are_numbered_by_majority_class_then_size(blobs, kmeans_sigs):
         kept = lab >= 0
         assert np.all(lab[kept][acts.train.y[kept] == 1] == 0), name
         assert set(lab[kept][acts.train.y[kept] == 7]) == {1, 2}, name
+
+
+def _record_kmeans(monkeypatch) -> list[tuple[int, str, np.ndarray]]:
+    """(n_init, "k-means++" or "given", rows) of every k-means fit from now on."""
+    seen: list[tuple[int, str, np.ndarray]] = []
+    original = signatures.KMeans.fit
+
+    def fit(self, x, *args, **kwargs):
+        init = self.init if isinstance(self.init, str) else "given"
+        seen.append((self.n_init, init, np.asarray(x, dtype=np.float64)))
+        return original(self, x, *args, **kwargs)
+    monkeypatch.setattr(signatures.KMeans, "fit", fit)
+    return seen
+
+
+def _row_set(x: np.ndarray) -> set[tuple[float, ...]]:
+    return {tuple(np.round(r, 4)) for r in np.asarray(x, dtype=np.float64)}
+
+
+@pytest.mark.parametrize("fit_on", ["train", "train+probe"])
+def test_fit_on_train_and_probe_clusters_the_probe_rows_and_train_never_does(
+        blobs, monkeypatch, fit_on):
+    acts, _ = blobs
+    seen = _record_kmeans(monkeypatch)
+    sigs = fit_signatures(acts, SignaturesConfig(fit_on=fit_on, standardize=True), seed=0)
+    n_train, n_probe = len(acts.train.y), len(acts.probe.y)
+    fitted = [x for _, _, x in seen if x.shape[1] == 4]          # hidden1's fits
+    assert fitted
+    sig = sigs.layer("hidden1")
+    # compared in the clustering space (standardised on the fitted rows)
+    probe_rows, train_rows = _row_set(sig.transform(acts.probe.layers["hidden1"])), \
+        _row_set(sig.transform(acts.train.layers["hidden1"]))
+    for x in fitted:
+        rows = _row_set(x)
+        if fit_on == "train+probe":
+            assert len(x) == n_train + n_probe and probe_rows | train_rows == rows
+        else:
+            assert len(x) == n_train and not rows & probe_rows
+    fit_rows = np.concatenate([acts.train.layers["hidden1"], acts.probe.layers["hidden1"]]) \
+        if fit_on == "train+probe" else acts.train.layers["hidden1"]
+    np.testing.assert_allclose(sig.offset, fit_rows.mean(axis=0), rtol=1e-5, atol=1e-5)
+    if fit_on == "train+probe":
+        # The far-away probe blob gets clusters and regions of its own: nothing is unseen.
+        assert sig.unassigned_rate("probe") <= 0.05
+        assert f"of {n_train + n_probe} training and probe samples" in \
+            sigs.subsampling["k_selection"]
+    else:
+        assert sig.unassigned_rate("probe") == 1.0
+
+
+def test_restarts_of_the_k_choice_and_of_the_final_fit(blobs, monkeypatch):
+    acts, _ = blobs
+    n_train = len(acts.train.y)
+    seen = _record_kmeans(monkeypatch)
+    fit_signatures(acts, SignaturesConfig(subsample=100), seed=0)
+    # default: 2 restarts per candidate on the subsample, then one run from its solution
+    assert {(n, init, len(x)) for n, init, x in seen} == {(2, "k-means++", 100),
+                                                          (1, "given", n_train)}
+    seen.clear()
+    fit_signatures(acts, SignaturesConfig(subsample=100, k_n_init=3, n_init=7), seed=0)
+    assert {(n, init, len(x)) for n, init, x in seen} == {(3, "k-means++", 100),
+                                                          (7, "k-means++", n_train)}
+
+
+@pytest.mark.filterwarnings("ignore:Number of distinct clusters")  # the flat layer, on purpose
+def test_k_min_one_scores_a_single_cluster_zero(blobs):
+    acts, _ = blobs
+    sig = fit_signatures(acts, SignaturesConfig(k_min=1, k_max=4), seed=0).layer("hidden1")
+    assert sig.k_candidates == (1, 2, 3, 4) and sig.k_scores[0] == 0.0
+    assert sig.n_clusters == 3        # the three blobs still win
+    # A layer where every image looks the same: no split beats a single cluster.
+    flat = {s: dataclasses.replace(
+        getattr(acts, s), layers={**getattr(acts, s).layers,
+                                  "hidden2": np.ones_like(getattr(acts, s).layers["hidden2"])})
+        for s in ("train", "test", "probe")}
+    one = fit_signatures(dataclasses.replace(acts, **flat),
+                         SignaturesConfig(k_min=1, k_max=3), seed=0).layer("hidden2")
+    assert one.n_clusters == 1 and np.all(one.labels["train"] == 0)

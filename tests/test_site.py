@@ -136,6 +136,14 @@ def test_run_and_compare_pages(built_site):
     assert "make report" in guide and "make test" in guide
 
 
+def test_the_reproduction_page_is_built_and_titled_by_its_heading(built_site):
+    page = (built_site.public / "reproducing-2021.html").read_text("utf-8")
+    assert "<table>" in page and "original-2021-sigreport" in page
+    home = (built_site.public / "index.html").read_text("utf-8")
+    assert re.search(r'<a class="reference internal" href="reproducing-2021.html">'
+                     r'\s*Reproducing the 2021 study\s*</a>', home), home[:0]
+
+
 def test_titles_with_markup_are_text_on_every_site_page(built_site):
     for page in _site_pages(built_site.public):
         text = page.read_text("utf-8")

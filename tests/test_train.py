@@ -7,6 +7,7 @@ import re
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -14,8 +15,21 @@ from flax import nnx
 from sigreport.config import DataConfig, ModelConfig, TrainConfig
 from sigreport.data import Dataset, Split, load_raw, prepare_dataset
 from sigreport.errors import TrainingError
-from sigreport.model import forward_layers
-from sigreport.train import TrainResult, _accuracy, _batch_order, fit_model, snapshot_epochs
+from sigreport.model import forward_layers, params_of
+from sigreport.train import (
+    TrainResult,
+    _abstract_model,
+    _accuracy,
+    _batch_order,
+    _batch_weights,
+    _init_opt_state,
+    _init_state,
+    _opt_spec,
+    _optimizer,
+    _train_steps,
+    fit_model,
+    snapshot_epochs,
+)
 
 SMALL = ModelConfig(hidden=(16, 8))
 
@@ -228,3 +242,73 @@ def test_progress_shows_only_on_a_terminal(monkeypatch):
     assert terminal.getvalue() == ""
     fit_model(data, SMALL, train, seed=0, progress=True)
     assert "training" in terminal.getvalue()
+
+
+def test_batch_order_can_keep_the_last_partial_batch():
+    order = _batch_order(seed=0, epoch=1, n_samples=10, batch_size=4, drop_last=False)
+    weights = _batch_weights(10, order)
+    assert order.shape == weights.shape == (3, 4)
+    assert sorted(order.ravel()[weights.ravel() == 1].tolist()) == list(range(10))
+    assert weights.ravel().tolist() == [1.0] * 10 + [0.0] * 2      # the padding comes last
+    np.testing.assert_array_equal(order.ravel()[:8], _batch_order(0, 1, 10, 4).ravel())
+    assert _batch_weights(10, _batch_order(0, 1, 10, 4)) is None
+    assert _batch_weights(8, _batch_order(0, 1, 8, 4, drop_last=False)) is None
+
+
+def test_a_kept_partial_batch_steps_like_a_batch_of_its_real_rows():
+    """Oracle: the padded, weighted step equals a plain step on the real rows alone."""
+    sizes = (784, 6, 2)
+    graphdef = nnx.graphdef(_abstract_model(sizes, "relu"))
+    opt = _opt_spec(TrainConfig(learning_rate=1e-2))
+    data = _separable(8, seed=3)
+    x, onehot = jnp.asarray(data.train.x), jnp.asarray(data.train.onehot)
+    rows = np.array([[5, 2, 7, 0, 0, 0]], dtype=np.int32)   # three real rows, then padding
+    padded = _batch_weights(3, rows)
+
+    def step(order, weights):
+        state = _init_state(np.uint32(0), sizes=sizes, init="lecun_normal")
+        opt_state = _init_opt_state(state, opt=opt)
+        state, _, loss = _train_steps(state, opt_state, x, onehot, jnp.asarray(order),
+                                      None if weights is None else jnp.asarray(weights),
+                                      graphdef=graphdef, opt=opt, loss="mse")
+        return jax.tree.leaves(state), float(loss)
+
+    (kept, loss_kept), (alone, loss_alone) = step(rows, padded), step(rows[:, :3], None)
+    assert loss_kept == pytest.approx(loss_alone, rel=1e-6)
+    for a, b in zip(kept, alone):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+
+
+def test_keeping_the_last_partial_batch_trains_on_every_sample(mnist):
+    kept = fit_model(mnist, SMALL, TrainConfig(epochs=2, batch_size=64, drop_last=False), seed=0)
+    dropped = fit_model(mnist, SMALL, TrainConfig(epochs=2, batch_size=64), seed=0)
+    assert np.all(np.isfinite(kept.history["train_loss"]))
+    assert not np.array_equal(kept.params[0][0], dropped.params[0][0])
+
+
+@pytest.mark.parametrize("init", ["lecun_normal", "glorot_uniform"])
+def test_initial_weights_follow_the_named_initialiser(init):
+    sizes = (784, 64, 2)
+    state = _init_state(np.uint32(0), sizes=sizes, init=init)
+    params = params_of(nnx.merge(nnx.graphdef(_abstract_model(sizes, "relu")), state))
+    w = params[0][0]
+    assert w.shape == (784, 64)
+    if init == "glorot_uniform":          # Keras' default: U(-l, l), l = sqrt(6 / (in + out))
+        limit = np.sqrt(6 / (784 + 64))
+        assert np.abs(w).max() <= limit and np.abs(w).max() > 0.99 * limit
+        assert w.std() == pytest.approx(limit / np.sqrt(3), rel=0.03)
+    else:                                 # Flax's default: truncated normal of variance 1 / in
+        assert w.std() == pytest.approx(1 / np.sqrt(784), rel=0.03)
+    assert all(np.all(b == 0) for _, b in params)
+
+
+@pytest.mark.parametrize("epsilon", [1e-8, 1.0])
+def test_adam_epsilon_is_the_configured_one(epsilon):
+    """Oracle: Adam's first step is -lr * g / (|g| + epsilon) (optax's convention)."""
+    tx = _optimizer("adam", 0.1, 0.9, 0.0, epsilon)
+    params = {"w": jnp.zeros(3)}
+    grads = {"w": jnp.array([1.0, -2.0, 0.5])}
+    updates, _ = tx.update(grads, tx.init(params), params)
+    g = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(np.asarray(updates["w"]), -0.1 * g / (np.abs(g) + epsilon),
+                               rtol=1e-5)

@@ -30,7 +30,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contents(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert any(n == "sigreport/templates/report.html.j2" for n in names)
-    for preset in ("mnist-1-7", "mnist-1-3-7", "mnist-open-set", "original-2021"):
+    for preset in ("mnist-1-7", "mnist-1-3-7", "mnist-open-set", "original-2021",
+                   "original-2021-sigreport"):
         assert f"sigreport/presets/{preset}.toml" in names
     for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):

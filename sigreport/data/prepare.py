@@ -1,9 +1,10 @@
 """Preparation as the original study did it.
 
-Keep the chosen classes, a fixed number of images per class (seeded, balanced),
-scale pixels to [0, 1], flatten 28x28 to 784, and one-hot the labels over the
-SORTED kept classes. Probe classes come from the test split and are never part
-of training.
+Keep the chosen classes, a fixed number of images per class (a seeded draw, or
+the first ones in file order as the original code took them), scale pixels to
+[0, 1], flatten 28x28 to 784, and one-hot the labels over the SORTED kept
+classes. Probe classes come from the test split (or, as in the original code,
+from the training split) and are never part of training.
 """
 
 from __future__ import annotations
@@ -82,8 +83,13 @@ class Dataset:
 
 
 def _pick(labels: np.ndarray, wanted: tuple[int, ...], n_per_class: int | None,
-          rng: np.random.Generator, key: str, split: str) -> np.ndarray:
-    """Row indices of ``n_per_class`` samples of each wanted class (all when None), sorted."""
+          rng: np.random.Generator, key: str, split: str, count_key: str,
+          selection: str) -> np.ndarray:
+    """Row indices of ``n_per_class`` samples of each wanted class (all when None), sorted.
+
+    ``selection`` "first" takes each class's first rows in file order and draws
+    nothing from ``rng``; "random" draws them from ``rng``.
+    """
     chosen = []
     for c in wanted:
         rows = np.flatnonzero(labels == c)
@@ -91,12 +97,12 @@ def _pick(labels: np.ndarray, wanted: tuple[int, ...], n_per_class: int | None,
             raise ConfigError(f"{key}: class {c} has no images in the {split} split of this data set")
         if n_per_class is not None:
             if n_per_class > len(rows):
-                what = "data.n_per_class" if split == "train" else "data.n_test_per_class"
                 raise ConfigError(
-                    f"{what} = {n_per_class}: expected at most {len(rows)}, "
+                    f"{count_key} = {n_per_class}: expected at most {len(rows)}, "
                     f"the number of {split} images of class {c}"
                 )
-            rows = np.sort(rng.choice(rows, size=n_per_class, replace=False))
+            rows = (rows[:n_per_class] if selection == "first"
+                    else np.sort(rng.choice(rows, size=n_per_class, replace=False)))
         chosen.append(rows)
     if not chosen:
         return np.zeros(0, dtype=np.int64)
@@ -114,16 +120,26 @@ def _split(images: np.ndarray, labels: np.ndarray, rows: np.ndarray,
 def prepare_dataset(raw: RawData, cfg: DataConfig, seed: int) -> Dataset:
     """Select, balance, scale and one-hot a raw data set.
 
-    The sample selection is drawn from ``np.random.default_rng(seed)``, so the
-    same config gives the same images.
+    A random selection is drawn from ``np.random.default_rng(seed)``, so the
+    same config gives the same images; ``cfg.selection = "first"`` ignores the seed.
     """
     classes = tuple(sorted(cfg.classes))
     probes = tuple(sorted(cfg.probe_classes))
     rng = np.random.default_rng([seed, 0x5EED])
-    train_rows = _pick(raw.train_labels, classes, cfg.n_per_class, rng, "data.classes", "train")
-    test_rows = _pick(raw.test_labels, classes, cfg.n_test_per_class, rng, "data.classes", "test")
-    probe_rows = _pick(raw.test_labels, probes, cfg.n_test_per_class, rng,
-                       "data.probe_classes", "test")
+    sel = cfg.selection
+    train_rows = _pick(raw.train_labels, classes, cfg.n_per_class, rng, "data.classes", "train",
+                       "data.n_per_class", sel)
+    test_rows = _pick(raw.test_labels, classes, cfg.n_test_per_class, rng, "data.classes", "test",
+                      "data.n_test_per_class", sel)
+    from_train = cfg.probe_split == "train"
+    n_probe, probe_key = (cfg.n_probe_per_class, "data.n_probe_per_class")
+    if n_probe is None:
+        n_probe, probe_key = ((cfg.n_per_class, "data.n_per_class") if from_train
+                              else (cfg.n_test_per_class, "data.n_test_per_class"))
+    probe_images, probe_labels = ((raw.train_images, raw.train_labels) if from_train
+                                  else (raw.test_images, raw.test_labels))
+    probe_rows = _pick(probe_labels, probes, n_probe, rng, "data.probe_classes",
+                       cfg.probe_split, probe_key, sel)
     return Dataset(
         name=raw.name,
         class_names=raw.class_names,
@@ -131,7 +147,7 @@ def prepare_dataset(raw: RawData, cfg: DataConfig, seed: int) -> Dataset:
         probe_classes=probes,
         train=_split(raw.train_images, raw.train_labels, train_rows, classes, "train"),
         test=_split(raw.test_images, raw.test_labels, test_rows, classes, "test"),
-        probe=_split(raw.test_images, raw.test_labels, probe_rows, classes, "test"),
+        probe=_split(probe_images, probe_labels, probe_rows, classes, cfg.probe_split),
         sha256=raw.sha256,
         licence=raw.licence,
     )

@@ -155,7 +155,8 @@ def compute_projections(acts: Activations, layers: tuple[str, ...], cfg: ReportC
         else:
             import umap  # checked above
 
-            reducer = umap.UMAP(n_components=2, random_state=seed).fit(fit)
+            # A seed makes UMAP deterministic and single-threaded; n_jobs says so, quietly.
+            reducer = umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit(fit)
             out = reducer.transform(shown)
             explained[layer] = None
         out = np.asarray(out, dtype=np.float32)

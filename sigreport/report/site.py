@@ -356,8 +356,8 @@ def _nav(runs: list[RunEntry], docs_dir: Path) -> list:
     extra = sorted(p.relative_to(docs_dir).as_posix() for p in docs_dir.glob("*.md")
                    if p.name != "index.md")
     for rel in extra:
-        title = "User guide" if rel == "guide.md" else Path(rel).stem.replace("-", " ").capitalize()
-        nav.append({_nav_title(title): rel})
+        # Other pages are titled by MkDocs from their first heading.
+        nav.append({"User guide": rel} if rel == "guide.md" else rel)
     return nav
 
 

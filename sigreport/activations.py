@@ -5,7 +5,8 @@ Everything downstream of this module is numpy and scikit-learn only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,9 +17,11 @@ if TYPE_CHECKING:  # the dataclasses stay importable without JAX
     from sigreport.data.prepare import Dataset, Split
     from sigreport.model import Params
 
-__all__ = ["Activations", "LayerInfo", "SplitActivations", "capture_activations"]
+__all__ = ["LAYER_KINDS", "Activations", "LayerInfo", "SplitActivations", "capture_activations",
+           "keep_layers"]
 
 SPLITS = ("train", "test", "probe")
+LAYER_KINDS = ("input", "pre", "post", "logits", "probs")
 _MAX_OUTPUT = 1e15
 
 
@@ -81,21 +84,40 @@ class Activations:
         return tuple(layer.name for layer in self.layers if layer.kind == "post")
 
 
-def _split_activations(params: Params, split: Split, activation: str, classes: np.ndarray,
-                       batch_size: int) -> SplitActivations:
+def _split_activations(params: Params, split: Split, split_name: str, activation: str,
+                       classes: np.ndarray, batch_size: int,
+                       names: Collection[str]) -> SplitActivations:
     from sigreport.model import forward_layers
 
     layers = forward_layers(params, split.x, activation, batch_size)
+    _check_finite(layers, split_name)
     return SplitActivations(
-        layers=layers,
+        layers={name: values for name, values in layers.items() if name in names},
         y=split.y,
         index=split.index,
         predicted=classes[np.argmax(layers["logits"], axis=1)].astype(np.int64),
     )
 
 
+def _check_finite(layers: dict[str, np.ndarray], split_name: str) -> None:
+    # Weights can grow huge with a finite loss; the analysis squares and sums these
+    # values in float32 (max 3.4e38), so a layer output beyond 1e15 means a diverged network.
+    for layer, values in layers.items():
+        if layer == "input" or values.size == 0:
+            continue
+        # max and min make no temporary copy of the layer; NaN and inf propagate to them.
+        peak = max(abs(float(values.max())), abs(float(values.min())))
+        peak = peak if np.isfinite(peak) else np.inf
+        if peak > _MAX_OUTPUT:
+            raise TrainingError(
+                f"the trained network's {layer} outputs on the {split_name} split reach "
+                f"{peak:.3g}: training diverged; lower train.learning_rate"
+            )
+
+
 def capture_activations(params: Params, dataset: Dataset, activation: str,
-                        batch_size: int = 4096) -> Activations:
+                        batch_size: int = 4096,
+                        kinds: Collection[str] = LAYER_KINDS) -> Activations:
     """Record every layer's output for every sample of the train, test and probe splits.
 
     A jitted forward pass runs over ``batch_size`` samples at a time and each
@@ -113,14 +135,17 @@ def capture_activations(params: Params, dataset: Dataset, activation: str,
         The network's activation function (``ModelConfig.activation``).
     batch_size:
         Samples per forward pass.
+    kinds:
+        The layer kinds to keep (of :data:`LAYER_KINDS`); the others are
+        computed, checked and released split by split.
 
     Returns
     -------
     Activations
         Per split, layer name -> float32 (n_samples, width): "input" (the
-        split's x itself), "hiddenN.pre" and "hiddenN" for each hidden layer,
-        "logits" and "probs"; with the int64 labels, source indices and
-        predicted original class ids.
+        split's x itself, not a copy), "hiddenN.pre" and "hiddenN" for each
+        hidden layer, "logits" and "probs" (those of ``kinds``); with the int64
+        labels, source indices and predicted original class ids.
     """
     n_hidden = len(params) - 1
     n_outputs = params[-1][0].shape[1]
@@ -134,21 +159,27 @@ def capture_activations(params: Params, dataset: Dataset, activation: str,
         infos.append(LayerInfo(f"hidden{i}", "post", i, widths[i]))
     infos.append(LayerInfo("logits", "logits", n_hidden + 1, n_outputs))
     infos.append(LayerInfo("probs", "probs", n_hidden + 1, n_outputs))
+    infos = [info for info in infos if info.kind in kinds]
+    names = {info.name for info in infos}
     classes = np.asarray(dataset.classes, dtype=np.int64)
-    splits = {name: _split_activations(params, getattr(dataset, name), activation, classes,
-                                       batch_size)
+    splits = {name: _split_activations(params, getattr(dataset, name), name, activation, classes,
+                                       batch_size, names)
               for name in SPLITS}
-    # Weights can grow huge with a finite loss; the analysis squares and sums these
-    # values in float32 (max 3.4e38), so a layer output beyond 1e15 means a diverged network.
-    for name, split in splits.items():
-        for layer, values in split.layers.items():
-            if layer == "input":
-                continue
-            finite = np.isfinite(values).all()
-            peak = float(np.max(np.abs(values), initial=0.0)) if finite else np.inf
-            if peak > _MAX_OUTPUT:
-                raise TrainingError(
-                    f"the trained network's {layer} outputs on the {name} split reach {peak:.3g}: "
-                    "training diverged; lower train.learning_rate"
-                )
     return Activations(layers=tuple(infos), classes=tuple(dataset.classes), **splits)
+
+
+def keep_layers(acts: Activations, kinds: Collection[str]) -> Activations:
+    """``acts`` with only the layers of ``kinds``; labels and predictions stay.
+
+    The kept arrays are shared, not copied; a layer left out is freed once
+    nothing else holds it, which is how a run drops what later stages no
+    longer need.
+    """
+    infos = tuple(info for info in acts.layers if info.kind in kinds)
+    names = {info.name for info in infos}
+
+    def slim(split: SplitActivations) -> SplitActivations:
+        return replace(split, layers={k: v for k, v in split.layers.items() if k in names})
+
+    return replace(acts, layers=infos, train=slim(acts.train), test=slim(acts.test),
+                   probe=slim(acts.probe))

@@ -45,6 +45,8 @@ CLUSTER_METHODS = ("kmeans", "gmm", "agglomerative", "hdbscan")
 K_RULES = ("silhouette", "silhouette-max-classes")
 PROJECTIONS = ("pca", "tsne", "umap")
 
+# data.n_per_class and data.n_test_per_class: every image of each class.
+ALL = "all"
 # Every supported dataset has the ten classes 0..9.
 N_DATASET_CLASSES = 10
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -57,8 +59,9 @@ class DataConfig:
     download: bool = False
     classes: tuple[int, ...] = (1, 7)
     probe_classes: tuple[int, ...] = (3,)
-    n_per_class: int = 5000
-    n_test_per_class: int | None = None
+    # a number of images per class, or "all" (every image of each class)
+    n_per_class: int | str = 5000
+    n_test_per_class: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,14 @@ def _float(lo: float | None = None, hi: float | None = None, lo_open: bool = Fal
     return check
 
 
+def _count(key: str, value: Any) -> int | str:
+    if value == ALL:
+        return ALL
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _fail(key, value, f'an integer >= 1, or "{ALL}" for every image of each class')
+    return value
+
+
 def _bool(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise _fail(key, value, "true or false")
@@ -242,8 +253,8 @@ _SPEC: dict[str, dict[str, Check]] = {
         "download": _bool,
         "classes": _CLASS_IDS,
         "probe_classes": _CLASS_IDS,
-        "n_per_class": _int(1),
-        "n_test_per_class": _int(1),
+        "n_per_class": _count,
+        "n_test_per_class": _count,
     },
     "model": {
         "hidden": _int_list(1, 65536, min_len=1, unique=False),

@@ -1,6 +1,7 @@
 """Preparation as the original study did it.
 
-Keep the chosen classes, a fixed number of images per class (seeded, balanced),
+Keep the chosen classes, a fixed number of images per class (seeded, balanced; or
+every image of each class for "all"),
 scale pixels to [0, 1], flatten 28x28 to 784, and one-hot the labels over the
 SORTED kept classes. Probe classes come from the test split and are never part
 of training.
@@ -12,13 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sigreport.config import DataConfig
-from sigreport.data.sources import RawData
+from sigreport.config import ALL, DataConfig
+from sigreport.data.sources import RawData, label_counts
 from sigreport.errors import ConfigError
 
-__all__ = ["Dataset", "Split", "prepare_dataset"]
+__all__ = ["Dataset", "Split", "check_counts", "check_data", "prepare_dataset", "takes_all"]
 
 N_PIXELS = 28 * 28
+_IMAGE_BLOCK = 8192
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,12 @@ class Split:
 
     def images(self) -> np.ndarray:
         """uint8 images, shape (n_samples, 28, 28), recovered from ``x``."""
-        return np.rint(self.x * 255.0).astype(np.uint8).reshape(-1, 28, 28)
+        out = np.empty((self.n_samples, N_PIXELS), np.uint8)
+        # In blocks: two float32 copies of a whole training split would double its memory.
+        for start in range(0, self.n_samples, _IMAGE_BLOCK):
+            block = self.x[start:start + _IMAGE_BLOCK] * np.float32(255.0)
+            out[start:start + _IMAGE_BLOCK] = np.rint(block, out=block)
+        return out.reshape(-1, 28, 28)
 
 
 @dataclass(frozen=True)
@@ -81,21 +88,46 @@ class Dataset:
         return len(self.classes)
 
 
-def _pick(labels: np.ndarray, wanted: tuple[int, ...], n_per_class: int | None,
-          rng: np.random.Generator, key: str, split: str) -> np.ndarray:
-    """Row indices of ``n_per_class`` samples of each wanted class (all when None), sorted."""
+def check_counts(cfg: DataConfig, train_counts: np.ndarray, test_counts: np.ndarray) -> None:
+    """Raise :class:`ConfigError` when a split has fewer images of a class than ``cfg`` asks for.
+
+    ``train_counts`` and ``test_counts`` are int (n_dataset_classes,): images per class id
+    in the source's train and test splits.
+    """
+    asks = (("data.classes", cfg.classes, "train", train_counts, "data.n_per_class",
+             cfg.n_per_class),
+            ("data.classes", cfg.classes, "test", test_counts, "data.n_test_per_class",
+             cfg.n_test_per_class),
+            ("data.probe_classes", cfg.probe_classes, "test", test_counts,
+             "data.n_test_per_class", cfg.n_test_per_class))
+    for key, wanted, split, counts, n_key, n_per_class in asks:
+        for c in sorted(wanted):
+            have = int(counts[c]) if c < len(counts) else 0
+            if have == 0:
+                raise ConfigError(
+                    f"{key}: class {c} has no images in the {split} split of this data set")
+            if not takes_all(n_per_class) and n_per_class > have:
+                raise ConfigError(
+                    f"{n_key} = {n_per_class}: expected at most {have}, "
+                    f"the number of {split} images of class {c}"
+                )
+
+
+def takes_all(n_per_class: int | str | None) -> bool:
+    """Whether a per-class count means every image of the class (``"all"``, or unset)."""
+    return n_per_class is None or n_per_class == ALL
+
+
+def _pick(labels: np.ndarray, wanted: tuple[int, ...], n_per_class: int | str | None,
+          rng: np.random.Generator) -> np.ndarray:
+    """Row indices of ``n_per_class`` samples of each wanted class (all for "all"), sorted.
+
+    The counts are checked by :func:`check_counts` first.
+    """
     chosen = []
     for c in wanted:
         rows = np.flatnonzero(labels == c)
-        if len(rows) == 0:
-            raise ConfigError(f"{key}: class {c} has no images in the {split} split of this data set")
-        if n_per_class is not None:
-            if n_per_class > len(rows):
-                what = "data.n_per_class" if split == "train" else "data.n_test_per_class"
-                raise ConfigError(
-                    f"{what} = {n_per_class}: expected at most {len(rows)}, "
-                    f"the number of {split} images of class {c}"
-                )
+        if not takes_all(n_per_class):
             rows = np.sort(rng.choice(rows, size=n_per_class, replace=False))
         chosen.append(rows)
     if not chosen:
@@ -119,11 +151,13 @@ def prepare_dataset(raw: RawData, cfg: DataConfig, seed: int) -> Dataset:
     """
     classes = tuple(sorted(cfg.classes))
     probes = tuple(sorted(cfg.probe_classes))
+    n_ids = len(raw.class_names)
+    check_counts(cfg, np.bincount(raw.train_labels, minlength=n_ids),
+                 np.bincount(raw.test_labels, minlength=n_ids))
     rng = np.random.default_rng([seed, 0x5EED])
-    train_rows = _pick(raw.train_labels, classes, cfg.n_per_class, rng, "data.classes", "train")
-    test_rows = _pick(raw.test_labels, classes, cfg.n_test_per_class, rng, "data.classes", "test")
-    probe_rows = _pick(raw.test_labels, probes, cfg.n_test_per_class, rng,
-                       "data.probe_classes", "test")
+    train_rows = _pick(raw.train_labels, classes, cfg.n_per_class, rng)
+    test_rows = _pick(raw.test_labels, classes, cfg.n_test_per_class, rng)
+    probe_rows = _pick(raw.test_labels, probes, cfg.n_test_per_class, rng)
     return Dataset(
         name=raw.name,
         class_names=raw.class_names,
@@ -135,3 +169,21 @@ def prepare_dataset(raw: RawData, cfg: DataConfig, seed: int) -> Dataset:
         sha256=raw.sha256,
         licence=raw.licence,
     )
+
+
+def check_data(cfg: DataConfig) -> None:
+    """Check the per-class counts ``cfg`` asks for before any image is loaded.
+
+    For the embedded MNIST the counts come from its two label files alone (a few
+    milliseconds), so a bad ``data.n_per_class`` is answered before anything heavy
+    is imported or loaded. Other sources are checked by :func:`prepare_dataset`
+    once loaded, with the same messages.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`check_counts`.
+    """
+    counts = label_counts(cfg)
+    if counts is not None:
+        check_counts(cfg, *counts)

@@ -1,12 +1,15 @@
 """How long a run will take, estimated from its size before the long work starts.
 
-Each stage's time is modelled as ``seconds = fixed + per_unit * work``, where
-``work`` counts what the stage does, read from the config and the data set's
-size: images, epochs, layer widths, seeds and snapshot epochs. The two
-constants of each stage were fitted by least squares to runs measured on a
-2-core machine (``bench/growth.py`` measures them again and prints the fitted
-constants beside the estimate's error), so an estimate is only as good as the
-machine is like that one; the CLI says so.
+Each stage's time is modelled as a fixed cost plus a constant per unit of each
+kind of work the stage does, counted from the config and the data set's size
+(images, epochs, layer widths, seeds, snapshot epochs):
+
+    seconds = fixed + sum(per_unit[feature] * count[feature])
+
+The constants were fitted (non-negative least squares) to whole runs measured
+on a 2-core machine shared with other work; ``bench/growth.py`` measures runs
+again, prints the estimate's error on each and the constants fitted to them.
+The estimate is only as good as the machine is like that one: the CLI says so.
 """
 
 from __future__ import annotations
@@ -16,21 +19,21 @@ from dataclasses import dataclass
 
 from sigreport.config import Config
 
-__all__ = ["CALIBRATION", "STAGES", "RunSize", "estimate_seconds", "run_size", "stage_work"]
+__all__ = ["CALIBRATION", "STAGES", "RunSize", "estimate_seconds", "run_size", "stage_features"]
 
 STAGES = ("data", "train", "activations", "signatures", "analysis", "report")
 N_PIXELS = 28 * 28
 # Training samples a snapshot epoch is measured on (pipeline.SNAPSHOT_TRAIN_CAP).
 SNAPSHOT_TRAIN_CAP = 10000
 
-# stage -> (fixed seconds, seconds per work unit), fitted by bench/growth.py.
-CALIBRATION: dict[str, tuple[float, float]] = {
-    "data": (0.3, 2.4e-10),
-    "train": (1.8, 1.05e-10),
-    "activations": (0.4, 1.0e-10),
-    "signatures": (10.0, 5.0e-8),
-    "analysis": (1.5, 2.0e-7),
-    "report": (3.0, 0.15),
+# stage -> feature -> seconds per unit ("fixed": seconds), fitted by bench/growth.py --fit.
+CALIBRATION: dict[str, dict[str, float]] = {
+    "data": {"fixed": 0.5, "pixels": 1e-9},
+    "train": {"fixed": 5.0, "weight_updates": 1e-10, "steps": 1e-4},
+    "activations": {"fixed": 0.5, "multiply_adds": 1e-10, "values": 1e-9},
+    "signatures": {"fixed": 5.0, "layer_fits": 1.0, "values": 1e-7},
+    "analysis": {"fixed": 1.0, "layer_fits": 0.1, "values": 1e-7},
+    "report": {"fixed": 5.0, "layers_drawn": 0.1},
 }
 
 
@@ -47,19 +50,10 @@ class RunSize:
     n_test: int
     n_probe: int
     epochs: int
+    batch_size: int
     n_seeds: int
     n_snapshots: int
     sizes: tuple[int, ...]
-
-    @property
-    def n_weights(self) -> int:
-        """Weights of the dense layers (multiply-adds per image in a forward pass)."""
-        return sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
-
-    @property
-    def clustered_width(self) -> int:
-        """Summed width of the clustered layers: input, hidden layers, logits."""
-        return sum(self.sizes)
 
 
 def run_size(config: Config, n_train: int, n_test: int, n_probe: int,
@@ -71,36 +65,45 @@ def run_size(config: Config, n_train: int, n_test: int, n_probe: int,
     """
     snaps = [e for e in snapshot_epochs if e != config.train.epochs]
     return RunSize(n_train=n_train, n_test=n_test, n_probe=n_probe,
-                   epochs=config.train.epochs, n_seeds=len(config.all_seeds),
-                   n_snapshots=len(snaps),
+                   epochs=config.train.epochs, batch_size=config.train.batch_size,
+                   n_seeds=len(config.all_seeds), n_snapshots=len(snaps),
                    sizes=(N_PIXELS, *config.model.hidden, len(config.data.classes)))
 
 
-def stage_work(size: RunSize) -> dict[str, float]:
-    """Work units per stage: what each stage's time is modelled to grow with.
+def stage_features(size: RunSize) -> dict[str, dict[str, float]]:
+    """Per stage, how much of each kind of work it does (with ``"fixed": 1``).
 
-    data: pixels prepared; train: weight updates (images x epochs x weights x
-    seeds); activations: multiply-adds of every capture; signatures and
-    analysis: activation values clustered and measured (images x clustered
-    width, for every seed and snapshot); report: clustered layers drawn.
+    ``values`` counts the activation values captured, clustered or measured
+    (images x summed width of the clustered layers: input, hidden, logits);
+    ``layer_fits`` the per-layer clusterings (or measurements) over all seeds
+    and snapshot epochs, whose cost is dominated by fixed-size subsamples.
     """
     n_eval = size.n_test + size.n_probe
-    n_all = size.n_train + n_eval
     n_snap = min(size.n_train, SNAPSHOT_TRAIN_CAP) + n_eval
-    rows = size.n_seeds * n_all + size.n_snapshots * n_snap
-    n_layers = len(size.sizes)
+    rows = size.n_seeds * (size.n_train + n_eval) + size.n_snapshots * n_snap
+    weights = sum(a * b for a, b in zip(size.sizes[:-1], size.sizes[1:]))
+    values = rows * sum(size.sizes)
+    layer_fits = (size.n_seeds + size.n_snapshots) * len(size.sizes)
+    steps = size.n_seeds * size.epochs * -(-size.n_train // size.batch_size)
     return {
-        "data": float(n_all * N_PIXELS),
-        "train": float(size.n_seeds * size.epochs * size.n_train * size.n_weights),
-        "activations": float(rows * size.n_weights),
-        "signatures": float(rows * size.clustered_width),
-        "analysis": float(rows * size.clustered_width),
-        "report": float(n_layers * (1 + size.n_snapshots)),
+        "data": {"fixed": 1.0, "pixels": float((size.n_train + n_eval) * N_PIXELS)},
+        "train": {"fixed": 1.0,
+                  "weight_updates": float(size.n_seeds * size.epochs * size.n_train * weights),
+                  "steps": float(steps)},
+        "activations": {"fixed": 1.0, "multiply_adds": float(rows * weights),
+                        "values": float(values)},
+        "signatures": {"fixed": 1.0, "layer_fits": float(layer_fits), "values": float(values)},
+        "analysis": {"fixed": 1.0, "layer_fits": float(layer_fits), "values": float(values)},
+        "report": {"fixed": 1.0,
+                   "layers_drawn": float(len(size.sizes) * (1 + size.n_snapshots))},
     }
 
 
-def estimate_seconds(size: RunSize) -> dict[str, float]:
+def estimate_seconds(size: RunSize,
+                     calibration: dict[str, dict[str, float]] | None = None) -> dict[str, float]:
     """Estimated seconds per stage (keys :data:`STAGES`) on a machine like the calibration one."""
-    work = stage_work(size)
-    return {stage: CALIBRATION[stage][0] + CALIBRATION[stage][1] * work[stage]
+    calibration = CALIBRATION if calibration is None else calibration
+    features = stage_features(size)
+    return {stage: sum(calibration[stage][name] * count
+                       for name, count in features[stage].items())
             for stage in STAGES}

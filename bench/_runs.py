@@ -18,10 +18,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Measured:
-    """One run: wall seconds, peak RSS of the process in MB, its folder, manifest and metrics."""
+    """One run: wall and CPU seconds, peak RSS in MB, its folder, manifest and metrics.
+
+    CPU seconds (user + system, all threads) move less than wall time when
+    other work shares the machine.
+    """
 
     folder: Path
     wall_s: float
+    cpu_s: float
     peak_mb: float
     manifest: dict
     metrics: dict
@@ -29,7 +34,7 @@ class Measured:
 
     def to_record(self) -> dict:
         """Plain values (JSON) of what was measured, for ``--save`` and a later ``--fit``."""
-        return {"wall_s": self.wall_s, "peak_mb": self.peak_mb, "manifest": self.manifest,
+        return {"wall_s": self.wall_s, "cpu_s": self.cpu_s, "peak_mb": self.peak_mb, "manifest": self.manifest,
                 "metrics": self.metrics, "config_toml": self.config_toml}
 
     @classmethod
@@ -71,8 +76,19 @@ def run_cli(tree: Path, args: list[str], out: Path, env: dict[str, str] | None =
     metrics = json.loads((folder / "metrics.json").read_text())
     peak = usage.ru_maxrss * 1024 / 1e6  # kB on Linux
     peak = max([peak, *manifest.get("peak_rss_mb", {}).values()])
-    return Measured(folder=folder, wall_s=wall, peak_mb=peak, manifest=manifest, metrics=metrics,
+    return Measured(folder=folder, wall_s=wall, cpu_s=usage.ru_utime + usage.ru_stime,
+                    peak_mb=peak, manifest=manifest, metrics=metrics,
                     config_toml=(folder / "config.toml").read_text())
+
+
+def time_failing_cli(tree: Path, args: list[str]) -> tuple[float, int, str]:
+    """Wall seconds, exit status and last line of standard error of ``sigreport ARGS``."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "sigreport", *args], env=env, cwd=tree,
+                          capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    return wall, proc.returncode, (proc.stderr.strip().splitlines() or [""])[-1]
 
 
 def save_records(path: Path, runs: list[Measured]) -> None:

@@ -4,7 +4,9 @@
     python bench/run_speed.py --baseline HEAD~3 --rounds 3
     python bench/run_speed.py --quick           # small runs, to check the script itself
 
-Each run is ``sigreport run ... --force`` in a fresh process (training is
+First, how long a bad input takes to be answered (``sigreport run --set
+data.n_per_class=7000``, more images than class 1 has): goal under 1 s. Then
+each run is ``sigreport run ... --force`` in a fresh process (training is
 recomputed; JAX's compilation cache is the user's, shared by both trees). The
 baseline is the source tree of a commit, unpacked with ``git archive`` and run
 with the same interpreter and packages. Two comparisons:
@@ -15,9 +17,11 @@ with the same interpreter and packages. Two comparisons:
   wall and under 2 GB peak RSS.
 
 Prints each run's wall time, peak RSS and stage times, then the ratios
-(baseline / this tree: above 1 means faster or smaller now). With ``--rounds N``
-the trees alternate N times and each keeps its best. Timings move by 10-30 %
-on a shared machine; compare ratios from one run of this script.
+(baseline / this tree: above 1 means faster or smaller now) of wall time, CPU
+time (user + system of the process: it moves less than wall time when other
+work shares the machine) and peak RSS. With ``--rounds N`` the trees alternate
+N times and each keeps its fastest run. Wall times move by a factor of two on
+a busy shared machine; compare ratios from one run of this script.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _runs import REPO, Measured, export_commit, overrides, run_cli, save_records
+from _runs import REPO, Measured, export_commit, overrides, run_cli, save_records, time_failing_cli
 
 DEFAULT_BASELINE = "fe8c52b"
+BAD_INPUT = ["run", "--set", "data.n_per_class=7000"]
+BAD_INPUT_GOAL_S = 1.0
 GOALS = {"default": (8.0, None), "full": (40.0, 2000.0)}  # wall s, peak MB
 CASES = {
     "default": ["mnist-1-7", "--force"],
@@ -51,7 +57,8 @@ def _best(runs: list[Measured]) -> Measured:
 
 def _stages(label: str, m: Measured) -> str:
     times = " ".join(f"{k} {v:.1f}" for k, v in m.stage_s.items())
-    return f"  {label:<9} wall {m.wall_s:6.1f} s  peak {m.peak_mb:6.0f} MB  | stages (s): {times}"
+    return (f"  {label:<9} wall {m.wall_s:6.1f} s  CPU {m.cpu_s:6.1f} s  peak {m.peak_mb:6.0f} MB"
+            f"  | stages (s): {times}")
 
 
 def _compare(case: str, trees: dict[str, Path], rounds: int, quick: bool, out: Path,
@@ -76,9 +83,10 @@ def _compare(case: str, trees: dict[str, Path], rounds: int, quick: bool, out: P
     if "baseline" in best:
         base = best["baseline"]
         result["time_ratio"] = base.wall_s / now.wall_s
+        result["cpu_ratio"] = base.cpu_s / now.cpu_s
         result["memory_ratio"] = base.peak_mb / now.peak_mb
         print(f"  ratio baseline/current: wall {result['time_ratio']:.2f}x, "
-              f"peak RSS {result['memory_ratio']:.2f}x")
+              f"CPU {result['cpu_ratio']:.2f}x, peak RSS {result['memory_ratio']:.2f}x")
         for stage, seconds in now.stage_s.items():
             was = base.stage_s.get(stage)
             if was:
@@ -91,6 +99,22 @@ def _compare(case: str, trees: dict[str, Path], rounds: int, quick: bool, out: P
                        f"{'met' if now.peak_mb <= mb_goal else 'not met'}")
     print("  goal " + "; ".join(verdict) + (" (--quick: goals are for the full runs)"
                                             if quick else ""))
+    return result
+
+
+def _bad_input(trees: dict[str, Path], out: Path) -> dict:
+    print(f"\nbad input ({' '.join(BAD_INPUT)}):")
+    walls = {}
+    for label, tree in trees.items():
+        wall, status, line = time_failing_cli(tree, [*BAD_INPUT, "--out", str(out / label)])
+        walls[label] = wall
+        print(f"  {label:<9} answered in {wall:5.2f} s, exit status {status}: {line}")
+    result = {"wall_s": walls["current"]}
+    if "baseline" in walls:
+        result["time_ratio"] = walls["baseline"] / walls["current"]
+        print(f"  ratio baseline/current: {result['time_ratio']:.1f}x")
+    met = "met" if walls["current"] < BAD_INPUT_GOAL_S else "not met"
+    print(f"  goal under {BAD_INPUT_GOAL_S:.0f} s: {met}")
     return result
 
 
@@ -114,15 +138,20 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_baseline:
             trees["baseline"] = export_commit(args.baseline, Path(tmp) / "baseline")
             print(f"baseline: {args.baseline} (git archive), current: {REPO}")
+        summary["bad_input"] = _bad_input(trees, Path(tmp) / "out")
         for case in ([args.only] if args.only else list(CASES)):
             summary[case] = _compare(case, trees, args.rounds, args.quick, Path(tmp) / "out",
                                      args.save)
     parts = []
     for case, r in summary.items():
-        parts.append(f"{case}_wall_s={r['wall_s']:.1f} {case}_peak_mb={r['peak_mb']:.0f}")
-        if "time_ratio" in r:
+        parts.append(f"{case}_wall_s={r['wall_s']:.1f}"
+                     + (f" {case}_peak_mb={r['peak_mb']:.0f}" if "peak_mb" in r else ""))
+        if "cpu_ratio" in r:
             parts.append(f"{case}_time_ratio={r['time_ratio']:.2f} "
+                         f"{case}_cpu_ratio={r['cpu_ratio']:.2f} "
                          f"{case}_memory_ratio={r['memory_ratio']:.2f}")
+        elif "time_ratio" in r:
+            parts.append(f"{case}_time_ratio={r['time_ratio']:.1f}")
     print("\n" + " ".join(parts))
     return 0
 

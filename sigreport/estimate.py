@@ -26,14 +26,16 @@ N_PIXELS = 28 * 28
 # Training samples a snapshot epoch is measured on (pipeline.SNAPSHOT_TRAIN_CAP).
 SNAPSHOT_TRAIN_CAP = 10000
 
-# stage -> feature -> seconds per unit ("fixed": seconds), fitted by bench/growth.py --fit.
+# stage -> feature -> seconds per unit ("fixed": seconds), fitted by bench/growth.py --fit to
+# nine runs (growth.py's five and run_speed.py's default and full-data runs, twice each)
+# on a 2-core machine with a load average of 3 to 5 from other work.
 CALIBRATION: dict[str, dict[str, float]] = {
-    "data": {"fixed": 0.5, "pixels": 1e-9},
-    "train": {"fixed": 5.0, "weight_updates": 1e-10, "steps": 1e-4},
-    "activations": {"fixed": 0.5, "multiply_adds": 1e-10, "values": 1e-9},
-    "signatures": {"fixed": 5.0, "layer_fits": 1.0, "values": 1e-7},
-    "analysis": {"fixed": 1.0, "layer_fits": 0.1, "values": 1e-7},
-    "report": {"fixed": 5.0, "layers_drawn": 0.1},
+    "data": {"fixed": 0.275, "pixels": 1.12e-09},
+    "train": {"fixed": 2.51, "weight_updates": 4.61e-11, "steps": 0.0},
+    "activations": {"fixed": 0.357, "multiply_adds": 3.81e-11, "values": 0.0},
+    "signatures": {"fixed": 0.0, "layer_fits": 0.538, "values": 0.0},
+    "analysis": {"fixed": 0.0, "layer_fits": 0.0, "values": 8.81e-08},
+    "report": {"fixed": 0.0, "layers_drawn": 0.166},
 }
 
 

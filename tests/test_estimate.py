@@ -17,18 +17,19 @@ def _estimate(*overrides: str, n_train: int = 10000) -> dict[str, float]:
 def test_every_stage_is_estimated() -> None:
     estimate = _estimate()
     assert list(estimate) == list(STAGES)
-    assert all(seconds > 0 for seconds in estimate.values())
+    assert all(seconds >= 0 for seconds in estimate.values())
+    assert sum(estimate.values()) > 0
 
 
-@pytest.mark.parametrize(("more", "stages"), [
-    ({"n_train": 40000}, ("data", "train", "activations", "signatures", "analysis")),
-    ({"overrides": ("train.epochs=40",)}, ("train",)),
-    ({"overrides": ("model.hidden=[256, 128, 64]",)}, ("train", "activations", "signatures")),
-    ({"overrides": ("seeds=[0, 1, 2]",)}, ("train", "activations", "signatures")),
+@pytest.mark.parametrize(("overrides", "n_train"), [
+    ((), 40000),
+    (("train.epochs=40",), 10000),
+    (("model.hidden=[256, 128, 64]",), 10000),
+    (("model.hidden=[64, 32, 16, 16, 16]",), 10000),
+    (("seeds=[0, 1, 2]",), 10000),
 ])
-def test_more_work_takes_longer(more: dict, stages: tuple[str, ...]) -> None:
+def test_more_work_never_takes_less(overrides: tuple[str, ...], n_train: int) -> None:
     base = _estimate()
-    bigger = _estimate(*more.get("overrides", ()), n_train=more.get("n_train", 10000))
-    for stage in stages:
-        assert bigger[stage] > base[stage], stage
+    bigger = _estimate(*overrides, n_train=n_train)
+    assert all(bigger[stage] >= base[stage] for stage in STAGES)
     assert sum(bigger.values()) > sum(base.values())

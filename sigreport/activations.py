@@ -5,7 +5,8 @@ Everything downstream of this module is numpy and scikit-learn only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,10 +17,11 @@ if TYPE_CHECKING:  # the dataclasses stay importable without JAX
     from sigreport.data.prepare import Dataset
     from sigreport.model import Params
 
-__all__ = ["Activations", "LayerInfo", "SplitActivations", "capture_activations",
-           "capture_split", "noisy_test"]
+__all__ = ["LAYER_KINDS", "Activations", "LayerInfo", "SplitActivations", "capture_activations",
+           "capture_split", "keep_layers", "noisy_test"]
 
 SPLITS = ("train", "test", "probe")
+LAYER_KINDS = ("input", "pre", "post", "logits", "probs")
 _MAX_OUTPUT = 1e15
 
 
@@ -82,13 +84,16 @@ class Activations:
         return tuple(layer.name for layer in self.layers if layer.kind == "post")
 
 
-def _forward(params: Params, x: np.ndarray, y: np.ndarray, index: np.ndarray,
-             classes: np.ndarray, activation: str, batch_size: int) -> SplitActivations:
+def _forward(params: Params, x: np.ndarray, y: np.ndarray, index: np.ndarray, split_name: str,
+             activation: str, classes: np.ndarray, batch_size: int,
+             names: Collection[str] | None = None) -> SplitActivations:
     from sigreport.model import forward_layers
 
     layers = forward_layers(params, x, activation, batch_size)
+    _check_finite(layers, split_name)
     return SplitActivations(
-        layers=layers,
+        layers={name: values for name, values in layers.items()
+                if names is None or name in names},
         y=y,
         index=index,
         predicted=classes[np.argmax(layers["logits"], axis=1)].astype(np.int64),
@@ -107,12 +112,29 @@ def capture_split(params: Params, x: np.ndarray, dataset: Dataset, activation: s
                   batch_size: int = 4096) -> SplitActivations:
     """Every layer's output for new inputs ``x`` float32 (n_samples, n_pixels) of the test
     split's samples (labels and indices are the test split's)."""
-    return _forward(params, x, dataset.test.y, dataset.test.index,
-                    np.asarray(dataset.classes, dtype=np.int64), activation, batch_size)
+    return _forward(params, x, dataset.test.y, dataset.test.index, "noisy test", activation,
+                    np.asarray(dataset.classes, dtype=np.int64), batch_size)
+
+
+def _check_finite(layers: dict[str, np.ndarray], split_name: str) -> None:
+    # Weights can grow huge with a finite loss; the analysis squares and sums these
+    # values in float32 (max 3.4e38), so a layer output beyond 1e15 means a diverged network.
+    for layer, values in layers.items():
+        if layer == "input" or values.size == 0:
+            continue
+        # max and min make no temporary copy of the layer; NaN and inf propagate to them.
+        peak = max(abs(float(values.max())), abs(float(values.min())))
+        peak = peak if np.isfinite(peak) else np.inf
+        if peak > _MAX_OUTPUT:
+            raise TrainingError(
+                f"the trained network's {layer} outputs on the {split_name} split reach "
+                f"{peak:.3g}: training diverged; lower train.learning_rate"
+            )
 
 
 def capture_activations(params: Params, dataset: Dataset, activation: str,
-                        batch_size: int = 4096) -> Activations:
+                        batch_size: int = 4096,
+                        kinds: Collection[str] = LAYER_KINDS) -> Activations:
     """Record every layer's output for every sample of the train, test and probe splits.
 
     A jitted forward pass runs over ``batch_size`` samples at a time and each
@@ -130,14 +152,17 @@ def capture_activations(params: Params, dataset: Dataset, activation: str,
         The network's activation function (``ModelConfig.activation``).
     batch_size:
         Samples per forward pass.
+    kinds:
+        The layer kinds to keep (of :data:`LAYER_KINDS`); the others are
+        computed, checked and released split by split.
 
     Returns
     -------
     Activations
         Per split, layer name -> float32 (n_samples, width): "input" (the
-        split's x itself), "hiddenN.pre" and "hiddenN" for each hidden layer,
-        "logits" and "probs"; with the int64 labels, source indices and
-        predicted original class ids.
+        split's x itself, not a copy), "hiddenN.pre" and "hiddenN" for each
+        hidden layer, "logits" and "probs" (those of ``kinds``); with the int64
+        labels, source indices and predicted original class ids.
     """
     n_hidden = len(params) - 1
     n_outputs = params[-1][0].shape[1]
@@ -151,21 +176,28 @@ def capture_activations(params: Params, dataset: Dataset, activation: str,
         infos.append(LayerInfo(f"hidden{i}", "post", i, widths[i]))
     infos.append(LayerInfo("logits", "logits", n_hidden + 1, n_outputs))
     infos.append(LayerInfo("probs", "probs", n_hidden + 1, n_outputs))
+    infos = [info for info in infos if info.kind in kinds]
+    names = {info.name for info in infos}
     classes = np.asarray(dataset.classes, dtype=np.int64)
     splits = {name: _forward(params, getattr(dataset, name).x, getattr(dataset, name).y,
-                             getattr(dataset, name).index, classes, activation, batch_size)
+                             getattr(dataset, name).index, name, activation, classes, batch_size,
+                             names)
               for name in SPLITS}
-    # Weights can grow huge with a finite loss; the analysis squares and sums these
-    # values in float32 (max 3.4e38), so a layer output beyond 1e15 means a diverged network.
-    for name, split in splits.items():
-        for layer, values in split.layers.items():
-            if layer == "input":
-                continue
-            finite = np.isfinite(values).all()
-            peak = float(np.max(np.abs(values), initial=0.0)) if finite else np.inf
-            if peak > _MAX_OUTPUT:
-                raise TrainingError(
-                    f"the trained network's {layer} outputs on the {name} split reach {peak:.3g}: "
-                    "training diverged; lower train.learning_rate"
-                )
     return Activations(layers=tuple(infos), classes=tuple(dataset.classes), **splits)
+
+
+def keep_layers(acts: Activations, kinds: Collection[str]) -> Activations:
+    """``acts`` with only the layers of ``kinds``; labels and predictions stay.
+
+    The kept arrays are shared, not copied; a layer left out is freed once
+    nothing else holds it, which is how a run drops what later stages no
+    longer need.
+    """
+    infos = tuple(info for info in acts.layers if info.kind in kinds)
+    names = {info.name for info in infos}
+
+    def slim(split: SplitActivations) -> SplitActivations:
+        return replace(split, layers={k: v for k, v in split.layers.items() if k in names})
+
+    return replace(acts, layers=infos, train=slim(acts.train), test=slim(acts.test),
+                   probe=slim(acts.probe))

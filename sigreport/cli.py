@@ -85,9 +85,14 @@ def _enable_compilation_cache() -> None:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     from sigreport.config import load_config
-    from sigreport.pipeline import run
+    from sigreport.data import check_data
 
     config = load_config(args.config, args.overrides)
+    check_data(config.data)  # answered before JAX and the stages are imported
+    from sigreport.monitor import use_one_heap
+    from sigreport.pipeline import run
+
+    use_one_heap()
     _enable_compilation_cache()
     result = run(config, out=Path(args.out), standalone=args.standalone, force=args.force,
                  progress=True, log=_say)

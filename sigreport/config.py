@@ -50,6 +50,8 @@ INITIALIZERS = ("lecun_normal", "glorot_uniform")
 FIT_ON = ("train", "train+probe")
 SEPARATION_MEASURES = ("cka_labels", "cluster_class_ami", "linear_probe_accuracy")
 
+# data.n_per_class and data.n_test_per_class: every image of each class.
+ALL = "all"
 # Every supported dataset has the ten classes 0..9.
 N_DATASET_CLASSES = 10
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -66,15 +68,16 @@ class DataConfig:
     download: bool = False
     classes: tuple[int, ...] = (1, 7)
     probe_classes: tuple[int, ...] = (3,)
-    n_per_class: int = 5000
-    n_test_per_class: int | None = None
+    # a number of images per class, or "all" (every image of each class)
+    n_per_class: int | str = 5000
+    n_test_per_class: int | str | None = None
     # "random": a seeded draw per class; "first": the first images in file order.
     selection: str = "random"
     # The source split of the probe images; the probe classes are never trained on either way.
     probe_split: str = "test"
-    # Probe images per class; None: as many as the split they come from gets
+    # Probe images per class (or "all"); None: as many as the split they come from gets
     # (n_test_per_class for "test", n_per_class for "train").
-    n_probe_per_class: int | None = None
+    n_probe_per_class: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,14 @@ def _float(lo: float | None = None, hi: float | None = None, lo_open: bool = Fal
     return check
 
 
+def _count(key: str, value: Any) -> int | str:
+    if value == ALL:
+        return ALL
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _fail(key, value, f'an integer >= 1, or "{ALL}" for every image of each class')
+    return value
+
+
 def _bool(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise _fail(key, value, "true or false")
@@ -280,11 +291,11 @@ _SPEC: dict[str, dict[str, Check]] = {
         "download": _bool,
         "classes": _CLASS_IDS,
         "probe_classes": _CLASS_IDS,
-        "n_per_class": _int(1),
-        "n_test_per_class": _int(1),
+        "n_per_class": _count,
+        "n_test_per_class": _count,
         "selection": _choice(*SELECTIONS),
         "probe_split": _choice(*PROBE_SPLITS),
-        "n_probe_per_class": _int(1),
+        "n_probe_per_class": _count,
     },
     "model": {
         "hidden": _int_list(1, 65536, min_len=1, unique=False),

@@ -1,7 +1,8 @@
 """One run, stage after stage: data -> train -> activations -> signatures -> analysis -> report.
 
 Each stage is a function of plain values; this module only sequences them,
-caches training, times every stage and writes the report folder atomically.
+caches training, times every stage and records its peak memory, drops what
+later stages no longer need, and writes the report folder atomically.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ import json
 import os
 import platform
 import subprocess
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from sigreport.activations import Activations, SplitActivations
+from sigreport.activations import Activations
 from sigreport.config import Config, config_to_dict
-from sigreport.data import Dataset, load_raw, prepare_dataset
+from sigreport.data import Dataset, Split, check_data, load_raw, prepare_dataset
 from sigreport.errors import OutputError
+from sigreport.estimate import STAGES, estimate_seconds, run_size
+from sigreport.monitor import StageMonitor
 from sigreport.sampling import seeded_subset
 from sigreport.store import (
     BOKEH_DIR,
@@ -44,6 +46,8 @@ __all__ = ["DEFAULT_OUT", "Measured", "RunResult", "measure", "report_files", "r
 DEFAULT_OUT = Path("site/reports")
 # Training samples a snapshot epoch is measured on (test and probe splits stay whole).
 SNAPSHOT_TRAIN_CAP = 10000
+# The layers a snapshot epoch is clustered and measured on, and all the report draws.
+CLUSTERED_KINDS = ("input", "post", "logits")
 
 
 @dataclass(frozen=True)
@@ -53,20 +57,6 @@ class RunResult:
     folder: Path
     metrics: dict
     manifest: dict
-
-
-class _Timer:
-    def __init__(self, log: Callable[[str], None]) -> None:
-        self.timings: dict[str, float] = {}
-        self._log = log
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        yield
-        elapsed = time.perf_counter() - start
-        self.timings[name] = self.timings.get(name, 0.0) + round(elapsed, 3)
-        self._log(f"{name:<12} {elapsed:7.2f} s")
 
 
 def _versions() -> dict[str, str]:
@@ -93,27 +83,32 @@ def _git_commit() -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def _snapshot_view(acts: Activations, seed: int) -> Activations:
-    """What a snapshot is measured on, small enough to hold several at once.
+def _snapshot_data(dataset: Dataset, seed: int) -> Dataset:
+    """What a snapshot epoch is measured on, small enough to hold several at once.
 
-    Only the clustered layers (input, hidden post-activation, logits) are kept,
-    and the train split is cut to a seeded subsample of ``SNAPSHOT_TRAIN_CAP``
-    samples (the clusterings of a snapshot are fitted on it); test and probe
-    splits stay whole.
+    The train split is cut to a seeded subsample of ``SNAPSHOT_TRAIN_CAP``
+    samples (the clusterings of a snapshot are fitted on it), made once and
+    shared by every snapshot; test and probe splits stay whole.
     """
-    keep = tuple(info for info in acts.layers if info.kind in ("input", "post", "logits"))
-    names = {info.name for info in keep}
+    train = dataset.train
+    if train.n_samples <= SNAPSHOT_TRAIN_CAP:
+        return dataset
+    rows = seeded_subset(train.n_samples, SNAPSHOT_TRAIN_CAP, seed, salt=0x5A1)
+    return replace(dataset, train=Split(x=train.x[rows], y=train.y[rows],
+                                        onehot=train.onehot[rows], index=train.index[rows],
+                                        source=train.source))
 
-    def slim(split: SplitActivations, rows: np.ndarray | None = None) -> SplitActivations:
-        pick = (lambda a: a) if rows is None else (lambda a: a[rows])
-        return replace(split, layers={k: pick(v) for k, v in split.layers.items() if k in names},
-                       y=pick(split.y), index=pick(split.index), predicted=pick(split.predicted))
 
-    n_train = len(acts.train.y)
-    rows = seeded_subset(n_train, SNAPSHOT_TRAIN_CAP, seed, salt=0x5A1) \
-        if n_train > SNAPSHOT_TRAIN_CAP else None
-    return replace(acts, layers=keep, train=slim(acts.train, rows), test=slim(acts.test),
-                   probe=slim(acts.probe))
+def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
+              log: Callable[[str], None]) -> None:
+    """Estimate each stage's time from the run's size and say it before the long work."""
+    from sigreport.train import snapshot_epochs
+
+    monitor.estimate_s = estimate_seconds(run_size(
+        config, dataset.train.n_samples, dataset.test.n_samples, dataset.probe.n_samples,
+        snapshot_epochs(config.train)))
+    log(f"estimate     {sum(monitor.estimate_s.values()):7.0f} s  (from images, epochs and "
+        "widths; calibrated on a 2-core machine)")
 
 
 def _train_cached(config: Config, dataset: Dataset, seed: int, force: bool, progress: bool,
@@ -253,8 +248,10 @@ def _log_answers(metrics: dict, log: Callable[[str], None]) -> None:
 class Measured:
     """Everything a run measured, before its report is rendered.
 
-    ``acts`` and ``sigs`` are the main seed's; ``snapshots`` maps each recorded
-    epoch to its (Activations, Signatures); ``timer`` keeps timing the report.
+    ``acts`` (the clustered layers) and ``sigs`` are the main seed's;
+    ``snapshots`` maps each recorded epoch to its (Activations, Signatures),
+    other epochs keeping only labels and predictions; ``monitor`` goes on
+    timing the report.
     """
 
     config: Config
@@ -264,7 +261,7 @@ class Measured:
     snapshots: dict
     metrics: dict
     manifest: dict
-    timer: _Timer
+    monitor: StageMonitor
 
 
 def measure(config: Config, force: bool = False, progress: bool = False,
@@ -276,7 +273,9 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     SigreportError
         For bad input (data, config) or a training run that diverged.
     """
-    from sigreport.activations import capture_activations, capture_split, noisy_test
+    # Before anything heavy is imported or loaded: a count the data cannot give fails at once.
+    check_data(config.data)
+    from sigreport.activations import capture_activations, capture_split, keep_layers, noisy_test
     from sigreport.analysis import compute_metrics
     from sigreport.report import check_projection
     from sigreport.signatures import fit_signatures
@@ -284,31 +283,34 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     # Checked before any work, so a missing optional package does not cost a training run.
     check_projection(config.report.projection)
     pending = [] if _cache_usable(log) else None
-    timer = _Timer(log)
+    monitor = StageMonitor(STAGES, log, display=progress)
     cache_hits: dict[str, bool] = {}
 
-    with timer.stage("data"):
+    with monitor.stage("data"):
         raw = load_raw(config.data)
         dataset = prepare_dataset(raw, config.data, config.seed)
 
     trained = {}
-    with timer.stage("train"):
+    # Training shows its own progress bar on a terminal.
+    with monitor.stage("train", own_display=True):
+        _estimate(config, dataset, monitor, log)
         for seed in config.all_seeds:
             trained[seed], cache_hits[f"train_seed_{seed}"] = _train_cached(
                 config, dataset, seed, force, progress, pending)
     main_seed = config.all_seeds[0]
     main = trained[main_seed]
 
-    with timer.stage("activations"):
+    with monitor.stage("activations"):
         acts = {seed: capture_activations(t.params, dataset, config.model.activation)
                 for seed, t in trained.items()}
         last_epoch = config.train.epochs
+        snap_data = _snapshot_data(dataset, main_seed)
         # The last snapshot is the trained network itself: reuse its activations.
         snap_acts = {epoch: acts[main_seed] if epoch == last_epoch else
-                     _snapshot_view(
-                         capture_activations(params, dataset, config.model.activation),
-                         main_seed)
+                     capture_activations(params, snap_data, config.model.activation,
+                                         kinds=CLUSTERED_KINDS)
                      for epoch, params in sorted(main.snapshots.items())}
+        del snap_data
         noisy = (capture_split(main.params, noisy_test(dataset.test.x, config.analysis.path_noise,
                                                         main_seed),
                                dataset, config.model.activation)
@@ -316,7 +318,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     # Only now is the network known not to have diverged (its outputs are checked above).
     _save_trained(pending or [], log)
 
-    with timer.stage("signatures"):
+    with monitor.stage("signatures"):
         sigs = {seed: fit_signatures(acts[seed], config.signatures, seed) for seed in trained}
         # Every epoch is clustered with the trained network's number of clusters per layer,
         # so the untrained control and the trained network are compared like for like.
@@ -327,8 +329,13 @@ def measure(config: Config, force: bool = False, progress: bool = False,
                              fit_signatures(a, config.signatures, main_seed, k=k_trained,
                                             reuse=same_input))
                      for epoch, a in snap_acts.items()}
+    del snap_acts
+    # The binary signatures were the pre-activation layers' last use.
+    acts = {seed: keep_layers(a, (*CLUSTERED_KINDS, "probs")) for seed, a in acts.items()}
+    snapshots = {epoch: (acts[main_seed] if epoch == last_epoch else a, s)
+                 for epoch, (a, s) in snapshots.items()}
 
-    with timer.stage("analysis"):
+    with monitor.stage("analysis"):
         others = [(seed, acts[seed], sigs[seed]) for seed in config.all_seeds[1:]]
         metrics = compute_metrics(config, dataset, main, acts[main_seed], sigs[main_seed],
                                   snapshots=snapshots, other_seeds=others or None, noisy=noisy)
@@ -336,6 +343,12 @@ def measure(config: Config, force: bool = False, progress: bool = False,
             metrics["subsampling"]["snapshot_train"] = (
                 f"snapshot epochs other than the last are clustered and probed on "
                 f"{SNAPSHOT_TRAIN_CAP} of {len(dataset.train.y)} training samples (seeded)")
+    # The report draws the main network's clustered layers and only the labels and
+    # predictions of the other snapshots; the other seeds are done with.
+    main_acts = keep_layers(acts[main_seed], CLUSTERED_KINDS)
+    snapshots = {epoch: (main_acts if epoch == last_epoch else keep_layers(a, ()), s)
+                 for epoch, (a, s) in snapshots.items()}
+    del acts, others
 
     _log_answers(metrics, log)
     manifest = {
@@ -350,11 +363,14 @@ def measure(config: Config, force: bool = False, progress: bool = False,
         "data_sha256": dataset.sha256,
         "git_commit": _git_commit(),
         "cache_hits": cache_hits,
-        "timings_s": timer.timings,
+        "timings_s": monitor.timings,
+        "peak_rss_mb": monitor.peak_rss_mb,
+        "peak_rss_method": monitor.peak_rss_method,
+        "estimate_s": {k: round(v, 1) for k, v in monitor.estimate_s.items()},
     }
 
-    return Measured(config, dataset, acts[main_seed], sigs[main_seed], snapshots, metrics,
-                    manifest, timer)
+    return Measured(config, dataset, main_acts, sigs[main_seed], snapshots, metrics, manifest,
+                    monitor)
 
 
 def report_files(measured: Measured, standalone: bool = False) -> dict[str, str | bytes]:
@@ -363,10 +379,11 @@ def report_files(measured: Measured, standalone: bool = False) -> dict[str, str 
     from sigreport.report import render_report
 
     m = measured
-    with m.timer.stage("report"):
+    with m.monitor.stage("report"):
         files = dict(render_report(m.metrics, m.manifest, m.dataset, m.acts, m.sigs, m.config,
                                    standalone=standalone, snapshots=m.snapshots))
-    m.manifest["timings_s"] = dict(m.timer.timings)
+    m.manifest["timings_s"] = dict(m.monitor.timings)
+    m.manifest["peak_rss_mb"] = dict(m.monitor.peak_rss_mb)
     files["manifest.json"] = json.dumps(m.manifest, indent=1) + "\n"
     return files
 

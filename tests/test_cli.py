@@ -49,6 +49,21 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path: Path, args: list
     assert not out.exists()
 
 
+def test_bad_count_is_answered_before_jax_or_the_images_load(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from sigreport.cli import main\n"
+        "from sigreport.data import sources\n"
+        f"status = main(['run', '--set', 'data.n_per_class=7000', '--out', {str(tmp_path)!r}])\n"
+        "print(status, 'jax' in sys.modules, sources._read_folder.cache_info().currsize)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert proc.stdout.split() == ["2", "False", "0"], proc.stdout + proc.stderr
+    assert proc.stderr.strip() == ("sigreport: error: data.n_per_class = 7000: expected at most "
+                                   "6742, the number of train images of class 1")
+
+
 def test_malformed_toml_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("name = \n[data\n")
@@ -80,6 +95,10 @@ def test_run_writes_the_four_files(tiny_run: Path) -> None:
     for key in ("python", "jax", "flax", "optax", "sklearn", "bokeh"):
         assert manifest["versions"][key]
     assert set(manifest["timings_s"]) >= {"data", "train", "activations", "signatures", "analysis"}
+    # Peak memory and the estimate, stage by stage.
+    assert set(manifest["peak_rss_mb"]) == set(manifest["timings_s"]) == set(manifest["estimate_s"])
+    assert all(mb > 0 for mb in manifest["peak_rss_mb"].values())
+    assert manifest["peak_rss_method"]
     assert manifest["config"]["data"]["n_per_class"] == 150
     # No temporary folders are left beside the report.
     assert [p.name for p in tiny_run.iterdir() if p.name.startswith(".")] == []
@@ -97,6 +116,8 @@ def test_metrics_are_deterministic(tiny_run: Path, tmp_path: Path) -> None:
     """A second run of the same config (training from the cache) measures the same numbers."""
     proc = run_cli(*tiny_args("--out", str(tmp_path)))
     assert proc.returncode == 0, proc.stderr
+    # Standard error is not a terminal here: stage lines only, no progress display.
+    assert "\x1b[" not in proc.stderr and "signatures" in proc.stderr
     first = (tiny_run / "tiny" / "metrics.json").read_text()
     second = (tmp_path / "tiny" / "metrics.json").read_text()
     assert first == second

@@ -112,6 +112,8 @@ BAD_OVERRIDES = [
     ("data.n_per_class=0", "data.n_per_class", "0"),
     ("data.n_per_class=-5", "data.n_per_class", "-5"),
     ("data.n_test_per_class=0", "data.n_test_per_class", "0"),
+    ('data.n_per_class="every"', "data.n_per_class", "'every'"),
+    ("data.n_test_per_class=true", "data.n_test_per_class", "true"),
     ("train.batch_size=0", "train.batch_size", "0"),
     ("model.hidden=[0]", "model.hidden", "0"),
     ("model.hidden=[64, -1]", "model.hidden", "-1"),
@@ -346,6 +348,13 @@ def test_config_to_toml_round_trips_every_field_set(tmp_path):
     assert again == cfg
     assert config_to_dict(again)["signatures"]["k"] == 5
     assert "k" not in config_to_dict(load_config())["signatures"]  # None is omitted
+
+
+def test_all_images_per_class_round_trips(tmp_path):
+    cfg = load_config(None, ['data.n_per_class="all"', 'data.n_test_per_class="all"'])
+    assert cfg.data.n_per_class == "all" and cfg.data.n_test_per_class == "all"
+    assert 'n_per_class = "all"' in config_to_toml(cfg)
+    assert _round_trip(cfg, tmp_path) == cfg
 
 
 TRICKY_TITLES = [

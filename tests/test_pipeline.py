@@ -94,7 +94,8 @@ def test_snapshots_are_measured_on_a_stated_train_subsample(tiny_config, tmp_pat
     dataset = prepare_dataset(load_raw(tiny_config.data), tiny_config.data, 0)
     trained = fit_model(dataset, tiny_config.model, tiny_config.train, 0)
     full = capture_activations(trained.params, dataset, "relu")
-    view = pipeline._snapshot_view(full, seed=0)
+    view = capture_activations(trained.params, pipeline._snapshot_data(dataset, seed=0), "relu",
+                               kinds=pipeline.CLUSTERED_KINDS)
     assert [i.kind for i in view.layers] == ["input", "post", "post", "logits"]
     assert set(view.train.layers) == {"input", "hidden1", "hidden2", "logits"}
     assert len(view.train.y) == 100 and len(view.test.y) == len(full.test.y)

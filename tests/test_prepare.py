@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sigreport.config import DataConfig, load_config
-from sigreport.data.prepare import Dataset, prepare_dataset
-from sigreport.data.sources import RawData, load_raw
+from sigreport.data.prepare import Dataset, check_data, prepare_dataset
+from sigreport.data.sources import RawData, label_counts, load_raw
 from sigreport.errors import ConfigError
 
 N_TRAIN_PER_CLASS = 30
@@ -219,3 +219,42 @@ def test_embedded_mnist_preset_preparation():
     np.testing.assert_array_equal(ds.probe.images(), raw.test_images[ds.probe.index])
     np.testing.assert_array_equal(ds.train.images(), raw.train_images[ds.train.index])
     assert ds.class_names == tuple(str(d) for d in range(10))
+
+
+def test_all_means_every_image_of_each_class(raw):
+    ds = _prepare(raw, classes=(1, 5, 7), n_per_class="all", n_test_per_class="all")
+    assert np.bincount(ds.train.y, minlength=10)[[1, 5, 7]].tolist() == [N_TRAIN_PER_CLASS] * 3
+    assert np.bincount(ds.test.y, minlength=10)[[1, 5, 7]].tolist() == [N_TEST_PER_CLASS] * 3
+    assert ds.probe.n_samples == N_TEST_PER_CLASS
+
+
+def test_embedded_label_counts_are_those_of_the_loaded_data():
+    cfg = load_config("mnist-1-7", ['data.n_per_class="all"']).data
+    raw = load_raw(cfg)
+    train_counts, test_counts = label_counts(cfg)
+    np.testing.assert_array_equal(train_counts, np.bincount(raw.train_labels, minlength=10))
+    np.testing.assert_array_equal(test_counts, np.bincount(raw.test_labels, minlength=10))
+    ds = prepare_dataset(raw, cfg, 0)
+    assert np.bincount(ds.train.y, minlength=10)[[1, 7]].tolist() == train_counts[[1, 7]].tolist()
+    assert label_counts(DataConfig(dataset="fashion-mnist")) is None
+    assert label_counts(DataConfig(path="/some/folder")) is None
+
+
+@pytest.mark.parametrize("overrides", [
+    ["data.n_per_class=7000"],  # train images of class 1
+    ["data.n_test_per_class=1100"],  # test images of class 7
+    ["data.classes=[1, 2]", "data.probe_classes=[5]", "data.n_test_per_class=1000"],  # probe
+])
+def test_counts_checked_before_loading_say_what_loading_says(overrides):
+    """The door check (label files only) and preparation (loaded data) agree, word for word."""
+    cfg = load_config("mnist-1-7", overrides).data
+    with pytest.raises(ConfigError) as early:
+        check_data(cfg)
+    with pytest.raises(ConfigError) as late:
+        prepare_dataset(load_raw(cfg), cfg, 0)
+    assert str(early.value) == str(late.value)
+    assert str(early.value).startswith("data.n_")
+
+
+def test_counts_within_the_data_pass_the_door():
+    check_data(load_config("mnist-1-7", ['data.n_per_class="all"']).data)

@@ -1,7 +1,7 @@
 """Data: IDX files, sources, and preparation into trained and probe splits."""
 
 from sigreport.data.idx import IdxArray, parse_idx, read_idx
-from sigreport.data.prepare import Dataset, Split, prepare_dataset
+from sigreport.data.prepare import Dataset, Split, check_data, prepare_dataset
 from sigreport.data.sources import SOURCES, RawData, describe_sources, load_raw
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "IdxArray",
     "RawData",
     "Split",
+    "check_data",
     "describe_sources",
     "load_raw",
     "parse_idx",

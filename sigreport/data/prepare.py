@@ -1,10 +1,11 @@
 """Preparation as the original study did it.
 
 Keep the chosen classes, a fixed number of images per class (a seeded draw, or
-the first ones in file order as the original code took them), scale pixels to
-[0, 1], flatten 28x28 to 784, and one-hot the labels over the SORTED kept
-classes. Probe classes come from the test split (or, as in the original code,
-from the training split) and are never part of training.
+the first ones in file order as the original code took them; or every image of
+each class for "all"), scale pixels to [0, 1], flatten 28x28 to 784, and
+one-hot the labels over the SORTED kept classes. Probe classes come from the
+test split (or, as in the original code, from the training split) and are
+never part of training.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sigreport.config import DataConfig
-from sigreport.data.sources import RawData
+from sigreport.config import ALL, DataConfig
+from sigreport.data.sources import RawData, label_counts
 from sigreport.errors import ConfigError
 
-__all__ = ["Dataset", "Split", "prepare_dataset"]
+__all__ = ["Dataset", "Split", "check_counts", "check_data", "prepare_dataset", "takes_all"]
 
 N_PIXELS = 28 * 28
+_IMAGE_BLOCK = 8192
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,12 @@ class Split:
 
     def images(self) -> np.ndarray:
         """uint8 images, shape (n_samples, 28, 28), recovered from ``x``."""
-        return np.rint(self.x * 255.0).astype(np.uint8).reshape(-1, 28, 28)
+        out = np.empty((self.n_samples, N_PIXELS), np.uint8)
+        # In blocks: two float32 copies of a whole training split would double its memory.
+        for start in range(0, self.n_samples, _IMAGE_BLOCK):
+            block = self.x[start:start + _IMAGE_BLOCK] * np.float32(255.0)
+            out[start:start + _IMAGE_BLOCK] = np.rint(block, out=block)
+        return out.reshape(-1, 28, 28)
 
 
 @dataclass(frozen=True)
@@ -82,25 +89,56 @@ class Dataset:
         return len(self.classes)
 
 
-def _pick(labels: np.ndarray, wanted: tuple[int, ...], n_per_class: int | None,
-          rng: np.random.Generator, key: str, split: str, count_key: str,
-          selection: str) -> np.ndarray:
-    """Row indices of ``n_per_class`` samples of each wanted class (all when None), sorted.
+def _probe_ask(cfg: DataConfig) -> tuple[str, int | str | None, str]:
+    """(source split, images per class, the key that sets it) of the probe classes."""
+    if cfg.n_probe_per_class is not None:
+        return cfg.probe_split, cfg.n_probe_per_class, "data.n_probe_per_class"
+    if cfg.probe_split == "train":
+        return "train", cfg.n_per_class, "data.n_per_class"
+    return "test", cfg.n_test_per_class, "data.n_test_per_class"
+
+
+def check_counts(cfg: DataConfig, train_counts: np.ndarray, test_counts: np.ndarray) -> None:
+    """Raise :class:`ConfigError` when a split has fewer images of a class than ``cfg`` asks for.
+
+    ``train_counts`` and ``test_counts`` are int (n_dataset_classes,): images per class id
+    in the source's train and test splits.
+    """
+    counts = {"train": train_counts, "test": test_counts}
+    probe_split, n_probe, probe_key = _probe_ask(cfg)
+    asks = (("data.classes", cfg.classes, "train", "data.n_per_class", cfg.n_per_class),
+            ("data.classes", cfg.classes, "test", "data.n_test_per_class", cfg.n_test_per_class),
+            ("data.probe_classes", cfg.probe_classes, probe_split, probe_key, n_probe))
+    for key, wanted, split, n_key, n_per_class in asks:
+        for c in sorted(wanted):
+            have = int(counts[split][c]) if c < len(counts[split]) else 0
+            if have == 0:
+                raise ConfigError(
+                    f"{key}: class {c} has no images in the {split} split of this data set")
+            if not takes_all(n_per_class) and n_per_class > have:
+                raise ConfigError(
+                    f"{n_key} = {n_per_class}: expected at most {have}, "
+                    f"the number of {split} images of class {c}"
+                )
+
+
+def takes_all(n_per_class: int | str | None) -> bool:
+    """Whether a per-class count means every image of the class (``"all"``, or unset)."""
+    return n_per_class is None or n_per_class == ALL
+
+
+def _pick(labels: np.ndarray, wanted: tuple[int, ...], n_per_class: int | str | None,
+          rng: np.random.Generator, selection: str) -> np.ndarray:
+    """Row indices of ``n_per_class`` samples of each wanted class (all for "all"), sorted.
 
     ``selection`` "first" takes each class's first rows in file order and draws
-    nothing from ``rng``; "random" draws them from ``rng``.
+    nothing from ``rng``; "random" draws them from ``rng``. The counts are
+    checked by :func:`check_counts` first.
     """
     chosen = []
     for c in wanted:
         rows = np.flatnonzero(labels == c)
-        if len(rows) == 0:
-            raise ConfigError(f"{key}: class {c} has no images in the {split} split of this data set")
-        if n_per_class is not None:
-            if n_per_class > len(rows):
-                raise ConfigError(
-                    f"{count_key} = {n_per_class}: expected at most {len(rows)}, "
-                    f"the number of {split} images of class {c}"
-                )
+        if not takes_all(n_per_class):
             rows = (rows[:n_per_class] if selection == "first"
                     else np.sort(rng.choice(rows, size=n_per_class, replace=False)))
         chosen.append(rows)
@@ -125,21 +163,17 @@ def prepare_dataset(raw: RawData, cfg: DataConfig, seed: int) -> Dataset:
     """
     classes = tuple(sorted(cfg.classes))
     probes = tuple(sorted(cfg.probe_classes))
+    n_ids = len(raw.class_names)
+    check_counts(cfg, np.bincount(raw.train_labels, minlength=n_ids),
+                 np.bincount(raw.test_labels, minlength=n_ids))
     rng = np.random.default_rng([seed, 0x5EED])
     sel = cfg.selection
-    train_rows = _pick(raw.train_labels, classes, cfg.n_per_class, rng, "data.classes", "train",
-                       "data.n_per_class", sel)
-    test_rows = _pick(raw.test_labels, classes, cfg.n_test_per_class, rng, "data.classes", "test",
-                      "data.n_test_per_class", sel)
-    from_train = cfg.probe_split == "train"
-    n_probe, probe_key = (cfg.n_probe_per_class, "data.n_probe_per_class")
-    if n_probe is None:
-        n_probe, probe_key = ((cfg.n_per_class, "data.n_per_class") if from_train
-                              else (cfg.n_test_per_class, "data.n_test_per_class"))
-    probe_images, probe_labels = ((raw.train_images, raw.train_labels) if from_train
+    train_rows = _pick(raw.train_labels, classes, cfg.n_per_class, rng, sel)
+    test_rows = _pick(raw.test_labels, classes, cfg.n_test_per_class, rng, sel)
+    probe_split, n_probe, _ = _probe_ask(cfg)
+    probe_images, probe_labels = ((raw.train_images, raw.train_labels) if probe_split == "train"
                                   else (raw.test_images, raw.test_labels))
-    probe_rows = _pick(probe_labels, probes, n_probe, rng, "data.probe_classes",
-                       cfg.probe_split, probe_key, sel)
+    probe_rows = _pick(probe_labels, probes, n_probe, rng, sel)
     return Dataset(
         name=raw.name,
         class_names=raw.class_names,
@@ -151,3 +185,21 @@ def prepare_dataset(raw: RawData, cfg: DataConfig, seed: int) -> Dataset:
         sha256=raw.sha256,
         licence=raw.licence,
     )
+
+
+def check_data(cfg: DataConfig) -> None:
+    """Check the per-class counts ``cfg`` asks for before any image is loaded.
+
+    For the embedded MNIST the counts come from its two label files alone (a few
+    milliseconds), so a bad ``data.n_per_class`` is answered before anything heavy
+    is imported or loaded. Other sources are checked by :func:`prepare_dataset`
+    once loaded, with the same messages.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`check_counts`.
+    """
+    counts = label_counts(cfg)
+    if counts is not None:
+        check_counts(cfg, *counts)

@@ -20,7 +20,8 @@ from sigreport.data.idx import read_idx
 from sigreport.errors import DataError
 from sigreport.store import cache_root
 
-__all__ = ["FILES", "SOURCES", "RawData", "Source", "describe_sources", "load_raw"]
+__all__ = ["FILES", "SOURCES", "RawData", "Source", "describe_sources", "label_counts",
+           "load_raw"]
 
 # The four files, in the order train images, train labels, test images, test labels.
 FILES = (
@@ -214,6 +215,26 @@ def load_raw(cfg: DataConfig) -> RawData:
     """
     source = SOURCES[cfg.dataset]
     return _read_folder(_locate(source, cfg).resolve(), source.name)
+
+
+@functools.lru_cache(maxsize=1)
+def _embedded_label_counts() -> tuple[np.ndarray, np.ndarray]:
+    folder = _embedded_dir()
+    n_ids = len(SOURCES["mnist"].class_names)
+    train, test = (read_idx(_find(folder, stem)).data  # type: ignore[arg-type]
+                   for stem in (FILES[1], FILES[3]))
+    return np.bincount(train, minlength=n_ids), np.bincount(test, minlength=n_ids)
+
+
+def label_counts(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """Images per class id in the train and test splits, read from the label files only.
+
+    Known before loading for the embedded MNIST; None for other sources, whose
+    counts are known once they are loaded (:func:`load_raw`).
+    """
+    if cfg.dataset != "mnist" or cfg.path is not None:
+        return None
+    return _embedded_label_counts()
 
 
 def describe_sources() -> list[dict[str, str]]:

@@ -352,11 +352,9 @@ def test_text_colours_reach_wcag_aa_and_canvases_leave_the_tab_order(built_site,
     ratios = []
     for selector in ("body", "h1", ".kicker", ".oneline", ".lead", ".note", "figcaption",
                      "nav.toc a", "th", "td", "details > summary", "footer", ".answer p",
-                     "dl.kv dt",
+                     "dl.kv dt", "dl.glossary dd",
                      # Path tags: white on the class colour, darkened by figures.tag_color.
-                     # (The unseen section's cards take their colours from the probes view,
-                     # which does not darken them yet.)
-                     "#paths .tag", "#exemplars .tag"):
+                     "#paths .tag", "#exemplars .tag", "#unseen .tag"):
         ratios += page.evaluate(_CONTRAST_JS, selector)
     low = [r for r in ratios if r[2] < 4.5]
     assert len(ratios) > 50 and not low, low

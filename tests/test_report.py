@@ -447,3 +447,13 @@ def test_training_section_draws_one_path_diagram_per_snapshot(tiny_run, small_ru
     page = render_report(small_run.metrics, small_run.manifest, small_run.dataset,
                          small_run.acts, small_run.sigs, small_run.config)["index.html"]
     assert "snapshot-alluvial" not in page and "Paths at the recorded epochs" not in page
+
+
+def test_the_glossary_is_the_metrics_documentation(pages):
+    """Every glossary entry is the schema's own description of the field it names."""
+    from sigreport.report.sections.glossary import GLOSSARY, describe
+
+    site, _ = pages
+    text = _text(site)
+    for term, path in GLOSSARY:
+        assert f"{term} {describe(path)}" in text, term

@@ -87,6 +87,7 @@ def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activat
         S.build_exemplars(ctx, metrics, dataset, sigs, seed),
         S.build_training(ctx, metrics, snapshots),
         S.build_reproducibility(metrics, manifest, config),
+        S.build_glossary(),
     ]
     data: dict[str, Any] = {}
     values: dict[str, Any] = {}

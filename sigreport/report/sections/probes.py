@@ -85,7 +85,7 @@ def _probe_groups(ctx: Context, acts: Activations, dataset: Dataset, sigs: Any,
                 "count": len(rows), "fraction": len(rows) / max(1, len(rows_c)),
                 "seen": path in train_set,
                 "like": ctx.label.get(info["dominant"]) if info else None,
-                "color": ctx.colors.get(info["dominant"], "#555555") if info else None,
+                "color": F.tag_color(ctx.colors.get(info["dominant"], "#555555")) if info else None,
                 "grid": mosaic(images[pick(np.asarray(rows), 12, seed)], 6),
             })
         rest = sum(len(v) for _, v in ranked[n_groups:])

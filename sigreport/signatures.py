@@ -80,11 +80,13 @@ def nearest_centroid(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, 
     centroids:
         float (n_clusters, width), n_clusters >= 1.
     """
-    if len(x) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    labels, dist = pairwise_distances_argmin_min(
-        np.asarray(x, dtype=np.float64), np.asarray(centroids, dtype=np.float64))
-    return labels.astype(np.int64), dist.astype(np.float32)
+    labels = np.zeros(len(x), np.int64)
+    dist = np.zeros(len(x), np.float32)
+    c = np.asarray(centroids, dtype=np.float64)
+    for i in range(0, len(x), _CHUNK):   # blocks: a wide layer is never copied whole
+        labels[i:i + _CHUNK], dist[i:i + _CHUNK] = pairwise_distances_argmin_min(
+            np.asarray(x[i:i + _CHUNK], dtype=np.float64), c)
+    return labels, dist
 
 
 # --- acceptance regions ----------------------------------------------------------
@@ -121,8 +123,7 @@ class Boundary:
     quantile: float
 
     def _space(self, z: np.ndarray) -> np.ndarray:
-        z = np.asarray(z, dtype=np.float64) - self.offset
-        return z if self.basis is None else z @ self.basis
+        return _project(z, self.offset, self.basis)
 
     def ratios(self, z: np.ndarray) -> np.ndarray:
         """float64 (n_samples, n_clusters): squared distance to each region's centre over its
@@ -137,6 +138,12 @@ class Boundary:
         with np.errstate(invalid="ignore"):
             return np.where(np.isfinite(self.threshold)[None, :],
                             out / self.threshold[None, :], np.inf)
+
+
+def _project(z: np.ndarray, offset: np.ndarray, basis: np.ndarray | None) -> np.ndarray:
+    """float64 rows ``(z - offset)``, on the principal axes ``basis`` when given."""
+    x = np.asarray(z, dtype=np.float64) - offset
+    return x if basis is None else x @ basis
 
 
 def _whitener(cov: np.ndarray) -> np.ndarray:
@@ -164,9 +171,8 @@ def fit_boundary(z: np.ndarray, labels: np.ndarray, n_clusters: int, quantile: f
     seed:
         Seeds the rows the principal axes of a layer wider than ``BOUNDARY_DIM`` come from.
     """
-    z = np.asarray(z, dtype=np.float64)
     width = z.shape[1]
-    offset = z.mean(axis=0) if len(z) else np.zeros(width)
+    offset = z.mean(axis=0, dtype=np.float64) if len(z) else np.zeros(width)
     basis = None
     if width > BOUNDARY_DIM and len(z) > BOUNDARY_DIM:
         # principal axes from the covariance's eigenvectors: one product and one
@@ -174,8 +180,10 @@ def fit_boundary(z: np.ndarray, labels: np.ndarray, n_clusters: int, quantile: f
         sample = z[seeded_subset(len(z), _AXES_ROWS, seed, salt=0xB0)] - offset
         _, evecs = np.linalg.eigh(sample.T @ sample)
         basis = evecs[:, ::-1][:, :BOUNDARY_DIM]
-    x = z - offset
-    x = x if basis is None else x @ basis
+    # block by block, so a wide layer is never copied whole in float64
+    x = np.concatenate([_project(z[i:i + _CHUNK], offset, basis)
+                        for i in range(0, len(z), _CHUNK)]) if len(z) \
+        else np.zeros((0, width if basis is None else BOUNDARY_DIM))
     dim = x.shape[1]
     means = np.zeros((n_clusters, dim))
     for c in range(n_clusters):
@@ -291,7 +299,10 @@ def _assign(z: np.ndarray, base_assign: Callable[[np.ndarray], np.ndarray], boun
     nearest, dist_nearest = nearest_centroid(z, centroids)
     c = np.asarray(centroids, dtype=np.float64)
     centre = np.where(labels >= 0, labels, nearest)
-    distance = np.where(labels >= 0, np.linalg.norm(z - c[centre], axis=1), dist_nearest)
+    own = np.concatenate([np.linalg.norm(np.asarray(z[i:i + _CHUNK], np.float64)
+                                         - c[centre[i:i + _CHUNK]], axis=1)
+                          for i in range(0, len(z), _CHUNK)])
+    distance = np.where(labels >= 0, own, dist_nearest)
     return Assignment(labels.astype(np.int64), distance.astype(np.float32),
                       best_ratio.astype(np.float32))
 

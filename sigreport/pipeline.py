@@ -24,11 +24,20 @@ from sigreport.config import Config, config_to_dict, config_to_toml
 from sigreport.data import Dataset, load_raw, prepare_dataset
 from sigreport.store import cache_key, load_cached, save_cached, write_folder_atomic
 
-__all__ = ["DEFAULT_OUT", "RunResult", "run"]
+__all__ = ["DEFAULT_OUT", "BuiltRun", "RunResult", "build_run", "run"]
 
 DEFAULT_OUT = Path("site/reports")
 # Training samples a snapshot epoch is measured on (test and probe splits stay whole).
 SNAPSHOT_TRAIN_CAP = 10000
+
+
+@dataclass(frozen=True)
+class BuiltRun:
+    """A run's report folder as files (relative path -> content), not yet written."""
+
+    files: dict[str, str | bytes]
+    metrics: dict
+    manifest: dict
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,34 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
     ----------
     out:
         Folder that receives the report folder (default ``site/reports``).
+    standalone, force, progress, log:
+        As in :func:`build_run`.
+
+    Raises
+    ------
+    SigreportError
+        For bad input (data, config) or a training run that diverged; nothing
+        is written then.
+    """
+    from sigreport.report import vendor_bokeh
+
+    out = Path(out)
+    built = build_run(config, standalone=standalone, force=force, progress=progress, log=log)
+    folder = out / config.name
+    if not standalone:
+        vendor_bokeh(out)
+    write_folder_atomic(folder, built.files)
+    log(f"report       {folder / 'index.html'}")
+    return RunResult(folder=folder, metrics=built.metrics, manifest=built.manifest)
+
+
+def build_run(config: Config, standalone: bool = False, force: bool = False,
+              progress: bool = False, log: Callable[[str], None] = lambda _msg: None) -> BuiltRun:
+    """Run the experiment ``config`` and return its report folder's files, writing nothing
+    but the stage cache.
+
+    Parameters
+    ----------
     standalone:
         Inline BokehJS so ``index.html`` is one self-contained file.
     force:
@@ -139,17 +176,15 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
     Raises
     ------
     SigreportError
-        For bad input (data, config) or a training run that diverged; nothing
-        is written then.
+        For bad input (data, config) or a training run that diverged.
     """
     from sigreport.activations import capture_activations
     from sigreport.analysis import compute_metrics
-    from sigreport.report import check_projection, render_report, vendor_bokeh
+    from sigreport.report import check_projection, render_report
     from sigreport.signatures import fit_signatures
 
     # Checked before any work, so a missing optional package does not cost a training run.
     check_projection(config.report.projection)
-    out = Path(out)
     timer = _Timer(log)
     cache_hits: dict[str, bool] = {}
 
@@ -215,9 +250,4 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
     files["metrics.json"] = json.dumps(metrics, indent=1, sort_keys=False) + "\n"
     files["manifest.json"] = json.dumps(manifest, indent=1) + "\n"
     files["config.toml"] = config_to_toml(config)
-    folder = out / config.name
-    if not standalone:
-        vendor_bokeh(out)
-    write_folder_atomic(folder, files)
-    log(f"report       {folder / 'index.html'}")
-    return RunResult(folder=folder, metrics=metrics, manifest=manifest)
+    return BuiltRun(files=files, metrics=metrics, manifest=manifest)

@@ -187,8 +187,9 @@ def vendor_bokeh(out_dir: Path | str) -> Path:
     return folder
 
 
-def _script_tags(models: list[Any], standalone: bool) -> Markup:
-    """``<script>`` tags that load what ``models`` need: inlined, or from ``../_bokeh/``."""
+def _script_tags(models: list[Any], standalone: bool, bokeh_url: str = f"../{BOKEH_DIR}"
+                 ) -> Markup:
+    """``<script>`` tags that load what ``models`` need: inlined, or from ``bokeh_url``."""
     if standalone:
         bundle = bundle_for_objs_and_resources(models, Resources(mode="inline"))
         return Markup("\n".join(
@@ -199,7 +200,7 @@ def _script_tags(models: list[Any], standalone: bool) -> Markup:
     for url in bundle.js_files:
         stem = str(url.url if hasattr(url, "url") else url).rsplit("/", 1)[-1].split("?")[0]
         component = stem.removesuffix(".min.js").removesuffix(".js")
-        src = f"../{BOKEH_DIR}/{component}-{bokeh.__version__}.min.js"
+        src = f"{bokeh_url}/{component}-{bokeh.__version__}.min.js"
         tags.append(f'<script src="{html.escape(src)}"></script>')
     tags += ["<script>" + js.replace("</script", "<\\/script") + "</script>"
              for js in bundle.js_raw]

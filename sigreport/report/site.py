@@ -126,7 +126,7 @@ def discover_runs(reports_dir: Path | str) -> tuple[list[RunEntry], list[tuple[s
 
 
 def write_site_pages(runs: list[RunEntry], docs_dir: Path | str,
-                     skipped: list[tuple[str, str]] = ()) -> list[Path]:
+                     skipped: list[tuple[str, str]] = (), atlases: list[dict] = ()) -> list[Path]:
     """Write the generated pages for ``runs`` into ``docs_dir``; returns the files written.
 
     The previous generated pages are removed first, so a deleted run leaves no page behind.
@@ -149,7 +149,7 @@ def write_site_pages(runs: list[RunEntry], docs_dir: Path | str,
         written.append(path)
 
     write("index.md", env.get_template("site/home.md.j2").render(
-        runs=rows, skipped=list(skipped), has_guide=has_guide))
+        runs=rows, skipped=list(skipped), has_guide=has_guide, atlases=list(atlases)))
     write("runs/index.md", env.get_template("site/compare.md.j2").render(runs=rows))
     for run, row in zip(runs, rows):
         write(f"runs/{run.name}.md", env.get_template("site/run.md.j2").render(
@@ -214,6 +214,8 @@ def build_site(reports_dir: Path | str, site_dir: Path | str = "site",
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
 
+    from sigreport.report.atlas import write_atlas_pages
+
     reports_dir, site_dir, out_dir = Path(reports_dir), Path(site_dir), Path(out_dir)
     site_dir.mkdir(parents=True, exist_ok=True)
     runs, skipped = discover_runs(reports_dir)
@@ -221,7 +223,8 @@ def build_site(reports_dir: Path | str, site_dir: Path | str = "site",
     if reports_dir.resolve() != target.resolve():
         _sync_reports(reports_dir, target, runs)
         runs = [RunEntry(r.name, target / r.name, r.metrics, r.manifest) for r in runs]
-    write_site_pages(runs, site_dir, skipped)
+    atlases = write_atlas_pages(reports_dir, {r.name: r.metrics for r in runs}, site_dir)
+    write_site_pages(runs, site_dir, skipped, atlases)
 
     config_file = site_dir.resolve().parent / "mkdocs.yml"
     tmp = None

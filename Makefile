@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/analysis_speed.py
 	$(BIN)/python bench/page_weight.py
+	$(BIN)/python bench/sweep_speed.py
 
 clean:
 	rm -rf public site/reports .pytest_cache

@@ -166,7 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sigreport: error: {one_line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("sigreport: interrupted; any earlier report is left as it was", file=sys.stderr)
+        kept = ("finished runs are kept; the same command resumes" if args.command == "sweep"
+                else "any earlier report is left as it was")
+        print(f"sigreport: interrupted; {kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return status
 

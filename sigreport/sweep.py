@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from sigreport.config import (
+    _NAME_RE,
     N_DATASET_CLASSES,
     Config,
     _fail,
@@ -104,12 +105,14 @@ class Sweep:
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """What a sweep did: run names finished before, finished now, and failed with a reason."""
+    """What a sweep did: run names finished before, finished now, failed with a reason,
+    and each worker's peak resident memory in MB."""
 
     skipped: tuple[str, ...]
     done: tuple[str, ...]
     failed: dict[str, str] = field(default_factory=dict)
     index: Path | None = None
+    worker_peak_mb: dict[str, float] = field(default_factory=dict)
 
 
 # --- the sweep file -----------------------------------------------------------------------
@@ -182,12 +185,70 @@ def _run_names(sweep_name: str, combos: list[dict[str, Any]]) -> list[str]:
     # An axis of one value is a setting of every run: it does not name runs.
     varied = [k for k in (combos[0] if combos else {}) if len({repr(c[k]) for c in combos}) > 1]
     names = ["-".join([sweep_name, *(_label(k, combo[k]) for k in varied)]) for combo in combos]
-    ok = all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", n) for n in names)
+    ok = all(_NAME_RE.fullmatch(n) for n in names)
     if ok and len(set(names)) == len(names):
         return names
     # Values that make no usable folder name: number the runs instead.
     width = len(str(len(combos)))
     return [f"{sweep_name}-{i:0{width}d}" for i in range(1, len(combos) + 1)]
+
+
+@contextmanager
+def _in(where: str) -> Iterator[None]:
+    """Prefix a config error raised inside with the sweep it comes from."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _parse_axes(raw: dict[str, Any], fixed: dict[str, Any], where: str) -> dict[str, list]:
+    """The sweep's axes, helpers expanded: data.classes (pairs), then [axes], then seed."""
+    axes_raw = raw.get("axes", {})
+    axes: dict[str, list] = {}
+    with _in(where):
+        if not isinstance(axes_raw, dict):
+            raise _fail("axes", axes_raw, "a table [axes] of config keys, each a list of values")
+        if "pairs" in raw:
+            classes = _int_list(0, N_DATASET_CLASSES - 1)("pairs", raw["pairs"])
+            if "data.classes" in axes_raw or "data.classes" in fixed:
+                raise _fail("pairs", raw["pairs"], "either pairs or data.classes, not both")
+            axes["data.classes"] = [list(p) for p in itertools.combinations(sorted(classes), 2)]
+        for key, values in axes_raw.items():
+            if isinstance(values, dict):
+                nested = _flatten(values, key + ".")
+                raise _fail(f"axes.{next(iter(nested))}" if nested else f"axes.{key}", values,
+                            'a quoted dotted key, e.g. "model.hidden" = [[64], [128]]')
+            if not isinstance(values, list):
+                raise _fail(f"axes.{key}", values, "a list of values, one per run")
+            axes[key] = values
+        if "seeds" in raw:
+            seeds = _int_list(0, 2**31 - 1)("seeds", raw["seeds"])
+            if "seed" in axes or "seed" in fixed:
+                raise _fail("seeds", raw["seeds"], "either seeds or a seed key, not both")
+            axes["seed"] = list(seeds)
+        probes = raw.get("probes")
+        if probes is not None and probes != "rest":
+            raise _fail("probes", probes, "\"rest\" (each run probed with the sweep's classes "
+                        "it is not trained on)")
+        if probes is not None and ("data.probe_classes" in axes or "data.probe_classes" in fixed):
+            raise _fail("probes", probes, "either probes or data.probe_classes, not both")
+    return axes
+
+
+def _check_size(axes: dict[str, list], raw: dict[str, Any], where: str, force: bool) -> None:
+    n_runs = 1
+    for values in axes.values():
+        n_runs *= len(values)
+    if n_runs == 0:
+        empty = [k for k, v in axes.items() if not v]
+        why = (f"pairs = {_show(raw['pairs'])} has fewer than two classes"
+               if empty == ["data.classes"] and "pairs" in raw
+               else f"axis {empty[0]!r} has no value")
+        raise ConfigError(f"{where}: the grid expands to zero runs ({why})")
+    if n_runs > MAX_RUNS and not force:
+        raise ConfigError(f"{where}: the grid expands to {n_runs} runs, more than the limit of "
+                          f"{MAX_RUNS}; pass --force to run them all")
 
 
 def load_sweep(source: str, force: bool = False) -> Sweep:
@@ -208,94 +269,37 @@ def load_sweep(source: str, force: bool = False) -> Sweep:
         run whose config is invalid.
     """
     raw, where, folder = _read_source(source)
-
-    def fail(key: str, value: Any, expected: str) -> ConfigError:
-        return ConfigError(f"{where}: {_fail(key, value, expected)}")
-
     for key in raw:
         if key not in _TOP_KEYS:
             close = difflib.get_close_matches(key, _TOP_KEYS, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"{where}: unknown key {key!r}{hint}; a sweep has "
                               f"{', '.join(_TOP_KEYS)}")
-    stem = Path(source).stem if folder is not None else source
-    try:
-        name = _name("name", raw.get("name", stem))
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    title = raw.get("title", name)
-    if not isinstance(title, str):
-        raise fail("title", title, "a string")
-    base = raw.get("base", "mnist-1-7")
-    if not isinstance(base, str) or not base:
-        raise fail("base", base, "a preset name or the path of an experiment .toml file")
+    with _in(where):
+        name = _name("name", raw.get("name", Path(source).stem if folder else source))
+        title = raw.get("title", name)
+        if not isinstance(title, str):
+            raise _fail("title", title, "a string")
+        base = raw.get("base", "mnist-1-7")
+        if not isinstance(base, str) or not base:
+            raise _fail("base", base, "a preset name or the path of an experiment .toml file")
+        fixed = raw.get("set", {})
+        if not isinstance(fixed, dict):
+            raise _fail("set", fixed, "a table [set] of experiment keys")
     if folder is not None and (base.endswith(".toml") or "/" in base):
         base = str(folder / base)
-
-    fixed = raw.get("set", {})
-    if not isinstance(fixed, dict):
-        raise fail("set", fixed, "a table [set] of experiment keys")
     fixed = _flatten(fixed)
-    axes_raw = raw.get("axes", {})
-    if not isinstance(axes_raw, dict):
-        raise fail("axes", axes_raw, "a table [axes] of config keys, each a list of values")
-
-    axes: dict[str, list] = {}
-    if "pairs" in raw:
-        try:
-            classes = _int_list(0, N_DATASET_CLASSES - 1)("pairs", raw["pairs"])
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        if "data.classes" in axes_raw or "data.classes" in fixed:
-            raise fail("pairs", raw["pairs"], "either pairs or data.classes, not both")
-        axes["data.classes"] = [list(p) for p in itertools.combinations(sorted(classes), 2)]
-    for key, values in axes_raw.items():
-        if isinstance(values, dict):
-            nested = _flatten(values, key + ".")
-            raise fail(f"axes.{next(iter(nested))}" if nested else f"axes.{key}", values,
-                       'a quoted dotted key, e.g. "model.hidden" = [[64], [128]]')
-        if not isinstance(values, list):
-            raise fail(f"axes.{key}", values, "a list of values, one per run")
-        axes[key] = values
-    if "seeds" in raw:
-        try:
-            seeds = _int_list(0, 2**31 - 1)("seeds", raw["seeds"])
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        if "seed" in axes or "seed" in fixed:
-            raise fail("seeds", raw["seeds"], "either seeds or a seed key, not both")
-        axes["seed"] = list(seeds)
-    probes = raw.get("probes")
-    if probes is not None:
-        if probes != "rest":
-            raise fail("probes", probes, "\"rest\" (each run probed with the sweep's classes "
-                       "it is not trained on)")
-        if "data.probe_classes" in axes or "data.probe_classes" in fixed:
-            raise fail("probes", probes, "either probes or data.probe_classes, not both")
-
-    empty = [k for k, v in axes.items() if not v]
-    n_runs = 1
-    for values in axes.values():
-        n_runs *= len(values)
-    if n_runs == 0:
-        why = (f"pairs = {_show(raw['pairs'])} has fewer than two classes"
-               if empty == ["data.classes"] and "pairs" in raw
-               else f"axis {empty[0]!r} has no value")
-        raise ConfigError(f"{where}: the grid expands to zero runs ({why})")
-    if n_runs > MAX_RUNS and not force:
-        raise ConfigError(f"{where}: the grid expands to {n_runs} runs, more than the limit of "
-                          f"{MAX_RUNS}; pass --force to run them all")
-
+    axes = _parse_axes(raw, fixed, where)
+    _check_size(axes, raw, where, force)
     combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
     names = _run_names(name, combos)
+    base_overrides = [f"{k}={_toml_value(v)}" for k, v in fixed.items()]
 
     def load(run_name: str, overrides: list[str]) -> Config:
-        try:
+        with _in(f"{where}, run {run_name}"):
             return load_config(base, overrides)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}, run {run_name}: {exc}") from None
 
-    base_overrides = [f"{k}={_toml_value(v)}" for k, v in fixed.items()]
+    probes = raw.get("probes")
     planned = []
     for run_name, combo in zip(names, combos):
         words = [_describe(k, v) for k, v in combo.items() if len(axes[k]) > 1]
@@ -305,8 +309,9 @@ def load_sweep(source: str, force: bool = False) -> Sweep:
         # The probe classes of "rest" are known once every run's classes are.
         config = load(run_name, overrides + (["data.probe_classes=[]"] if probes else []))
         if config.seeds and "seed" in combo:
-            raise fail("seeds", axes["seed"], f"a base experiment without seeds (it sets seeds = "
-                       f"{_show(list(config.seeds))}, trained in every run)")
+            with _in(where):
+                raise _fail("seeds", axes["seed"], "a base experiment without seeds (it sets "
+                            f"seeds = {_show(list(config.seeds))}, trained in every run)")
         planned.append((run_name, combo, overrides, config))
     if probes == "rest":
         all_classes = set().union(*(c.data.classes for _, _, _, c in planned))
@@ -402,6 +407,13 @@ def _worker_versions() -> str:
     from sigreport import __version__
 
     return __version__
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (``ru_maxrss`` is in kB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @contextmanager
@@ -578,4 +590,6 @@ def run_sweep(sweep: Sweep, out: Path | str, scheduler: str | None = None,
             finally:
                 client.unsubscribe_topic(_EVENT_TOPIC)
                 _write_index(out, sweep, failed)
-    return SweepOutcome(skipped, tuple(done), failed, _index_path(out, sweep.name))
+        peaks = client.run(_peak_rss_mb, on_error="return")
+    return SweepOutcome(skipped, tuple(done), failed, _index_path(out, sweep.name),
+                        {w: mb for w, mb in peaks.items() if isinstance(mb, float)})

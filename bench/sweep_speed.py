@@ -1,6 +1,7 @@
 """Sweep speed: the embedded Dask cluster with 2 workers against the same runs one after another.
 
-    python bench/sweep_speed.py            # 6 runs: the pairs of 1, 3, 7 and 9, probed with the other two
+    python bench/sweep_speed.py            # 6 runs: the pairs of 1, 3, 7 and 9, each probed
+                                           # with the other two
     python bench/sweep_speed.py --quick    # tiny runs, to check the script itself
 
 Both arms start from an empty cache of their own (training and compiled XLA

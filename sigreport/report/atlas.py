@@ -188,7 +188,8 @@ def _numeric_cell(row: str, col: str, group: _Group, get: Callable[[RunMeasures]
                   ) -> tuple[Cell, float | None]:
     """A cell of a number measured per run, and the group's value (mean over seeds)."""
     got = [(m, get(m.measures)) for m in group.measured]
-    values = [float(v) for _, v in got if v is not NOT_MEASURED and v is not None]
+    got = [(m, float(v)) for m, v in got if v is not NOT_MEASURED and v is not None]
+    values = [v for _, v in got]
     if not values:
         return _empty_cell(row, col, group, what), None
     mean = float(np.mean(values))
@@ -206,16 +207,115 @@ def _detection(measures: RunMeasures, probe: int, what: str) -> Any:
     return best if best is None or best is NOT_MEASURED else getattr(best, what)
 
 
-def _pair_axes(groups: list[_Group]) -> tuple[list[str], list[str]]:
-    classes = sorted({c for g in groups for c in (g.pair or ())})
-    return [str(c) for c in classes[1:]], [str(c) for c in classes[:-1]]
+@dataclass(frozen=True)
+class _Layout:
+    """Where each group sits in the per-group heatmaps: a triangle of pairs, or a column."""
+
+    rows: list[str]
+    cols: list[str]
+    x_label: str
+    y_label: str
+    pairs: bool
+
+    @staticmethod
+    def of(groups: list[_Group], keys: list[str]) -> _Layout:
+        if groups and all(g.pair is not None for g in groups):
+            classes = sorted({c for g in groups for c in g.pair or ()})
+            return _Layout([str(c) for c in classes[1:]], [str(c) for c in classes[:-1]],
+                           "first class", "second class", True)
+        return _Layout([g.label for g in groups], ["value"], "", ", ".join(keys) or "runs",
+                       False)
+
+    def place(self, group: _Group) -> tuple[str, str]:
+        if self.pairs and group.pair is not None:
+            return str(group.pair[1]), str(group.pair[0])
+        return group.label, "value"
 
 
-def _place(group: _Group) -> tuple[str, str]:
-    """(row, column) of a group in the per-group heatmaps."""
-    if group.pair is not None:
-        return str(group.pair[1]), str(group.pair[0])
-    return group.label, "value"
+def _separation(groups: list[_Group], layout: _Layout) -> tuple[Heatmap, dict | None]:
+    """(a) The separation layer per group: its latest over seeds, "separated from there on in
+    every seed"; the range over seeds in the cell's text."""
+    n_hidden = max((m.measures.n_hidden for g in groups for m in g.measured
+                    if isinstance(m.measures.n_hidden, int)), default=0)
+    order = lambda t: math.inf if t[1] is None else t[1]  # noqa: E731 -- "none" is last
+    cells, latest_index = [], {}
+    for g in groups:
+        row, col = layout.place(g)
+        got = [(m, m.measures.separation_layer_index, m.measures.separation_layer)
+               for m in g.measured if m.measures.separation_layer_index is not NOT_MEASURED]
+        if not got:
+            cells.append(_empty_cell(row, col, g, field_name("separation_layer_index")))
+            continue
+        earliest, latest = min(got, key=order), max(got, key=order)
+        text = (_short_layer(latest[2]) if earliest[1] == latest[1]
+                else f"{_short_layer(earliest[2])}–{_short_layer(latest[2])}")
+        detail = (", ".join(f"seed {m.seed}: {name or 'none'}" for m, _, name in got)
+                  if len(got) > 1 else str(got[0][2] or "no hidden layer beats both controls"))
+        latest_index[g.label] = latest[1]
+        value = float(n_hidden + 1 if latest[1] is None else latest[1])
+        cells.append(Cell(row, col, value, text, detail, _links(g)))
+    # Blues from mid to light: an early layer dark, the last light; black text stays legible.
+    palette = tuple(linear_palette(Blues256[80:221], n_hidden)) if n_hidden else ()
+    heatmap = Heatmap(
+        "separation", "Separation layer",
+        "The first hidden layer whose trained network tells the classes apart beyond both "
+        "controls (the input, the untrained network) and their 95% intervals.",
+        layout.x_label, layout.y_label, layout.rows, layout.cols, cells,
+        (*palette, _NONE_COLOR), 0.5, n_hidden + 1.5,
+        legend=[(c, f"hidden{i}") for i, c in enumerate(palette, 1)]
+        + [(_NONE_COLOR, "none"), (_NAN_COLOR, "not measured")])
+    return heatmap, _separation_findings(groups, latest_index, n_hidden)
+
+
+def _per_group(groups: list[_Group], layout: _Layout, key: str, title: str, lead: str,
+               get: Callable[[RunMeasures], Any], what: str,
+               interval: Callable[[RunMeasures], Any], palette: tuple[str, ...]
+               ) -> tuple[Heatmap, dict | None]:
+    """(b), (d): a share measured per run, one cell per group, in percent."""
+    pct, _ = _fmt()
+    cells, per_group = [], {}
+    for g in groups:
+        row, col = layout.place(g)
+        cell, v = _numeric_cell(row, col, g, get, what, lambda x: pct(x, 1).rstrip("%"),
+                                lambda x: pct(x, 2), interval)
+        cells.append(cell)
+        if v is not None:
+            per_group[g.label] = v
+    low, high = _range(per_group.values(), 0.0, 1.0)
+    return (Heatmap(key, title, lead + " Cells show percent.", layout.x_label, layout.y_label,
+                    layout.rows, layout.cols, cells, palette, low, high),
+            _extremes(per_group))
+
+
+def _detection_heatmap(groups: list[_Group]) -> tuple[Heatmap, list[dict]]:
+    """(c) The best signature-family AUROC per (group, unseen class)."""
+    _, num = _fmt()
+    probes = sorted({p for g in groups for m in g.measured for p in m.measures.probe_classes})
+    cells, per_probe = [], {}
+    for g in groups:
+        for p in probes:
+            # A group without a report gets a cell wherever its classes leave room for it.
+            if (not any(p in m.measures.probe_classes for m in g.measured)
+                    and (g.measured or p in (g.pair or ()))):
+                continue
+            cell, v = _numeric_cell(
+                g.label, str(p), g, lambda r, p=p: _detection(r, p, "auroc"),
+                f"{field_name('ood')}[] rows with a family", lambda x: num(x, 2).removeprefix("0"),
+                lambda x: num(x, 3), lambda r, p=p: _detection(r, p, "auroc_ci"))
+            cells.append(cell)
+            if v is not None:
+                per_probe.setdefault(p, []).append((g.label, v))
+    heatmap = Heatmap(
+        "detection", "Detecting each unseen class",
+        "The best AUROC of the signature family (scores from hidden-layer clusters, "
+        "boundaries and paths only) for telling each unseen class from the trained ones; "
+        "0.5 is chance.", "unseen class", "trained on", [g.label for g in groups],
+        [str(p) for p in probes], cells, tuple(RdYlBu11[2:-2][::-1]), 0.5, 1.0)
+    # Hardest first: the lowest mean over the groups probed with it.
+    findings = sorted(({"probe": p, "mean": float(np.mean([v for _, v in got])), "n": len(got),
+                        "worst": min(got, key=lambda t: t[1])} for p, got in per_probe.items()),
+                      key=lambda d: d["mean"])
+    return heatmap, findings
 
 
 def build_atlas(index: dict, metrics: dict[str, dict],
@@ -233,108 +333,24 @@ def build_atlas(index: dict, metrics: dict[str, dict],
     report_href:
         Run name -> the link of its report, relative to the atlas page.
     """
-    pct, num = _fmt()
     groups, keys, problems = _groups(index, metrics, report_href)
-    pairs = bool(groups) and all(g.pair is not None for g in groups)
-    if pairs:
-        rows, cols = _pair_axes(groups)
-        x_label, y_label = "first class", "second class"
-    else:
-        rows, cols = [g.label for g in groups], ["value"]
-        x_label, y_label = "", ", ".join(keys) or "runs"
-    heatmaps = []
-    findings: dict[str, Any] = {"pairs": pairs, "n_groups": len(groups)}
-
-    # (a) the separation layer
-    n_hidden = max((m.measures.n_hidden for g in groups for m in g.measured
-                    if isinstance(m.measures.n_hidden, int)), default=0)
-    sep_cells, sep_values = [], {}
-    for g in groups:
-        row, col = _place(g)
-        got = [(m, m.measures.separation_layer_index, m.measures.separation_layer)
-               for m in g.measured]
-        got = [(m, i, name) for m, i, name in got if i is not NOT_MEASURED]
-        if not got:
-            sep_cells.append(_empty_cell(row, col, g, field_name("separation_layer_index")))
-            continue
-        # A group's layer is its latest over seeds: "separated from there on in every seed".
-        latest = max(got, key=lambda t: math.inf if t[1] is None else t[1])
-        earliest = min(got, key=lambda t: math.inf if t[1] is None else t[1])
-        text = (_short_layer(latest[2]) if earliest[1] == latest[1]
-                else f"{_short_layer(earliest[2])}–{_short_layer(latest[2])}")
-        detail = ", ".join(f"seed {m.seed}: {name or 'none'}" if len(got) > 1 else
-                           str(name or "no hidden layer beats both controls")
-                           for m, _, name in got)
-        sep_values[g.label] = latest[1]
-        value = float(n_hidden + 1 if latest[1] is None else latest[1])
-        sep_cells.append(Cell(row, col, value, text, detail, _links(g)))
-    # Blues from mid to light: an early layer dark, the last light; black text stays legible.
-    sep_palette = tuple(linear_palette(Blues256[80:221], n_hidden)) if n_hidden else ()
-    heatmaps.append(Heatmap(
-        "separation", "Separation layer",
-        "The first hidden layer whose trained network tells the classes apart beyond both "
-        "controls (the input, the untrained network) and their 95% intervals.",
-        x_label, y_label, rows, cols, sep_cells, (*sep_palette, _NONE_COLOR), 0.5,
-        n_hidden + 1.5,
-        legend=[(c, f"hidden{i}") for i, c in enumerate(sep_palette, 1)]
-        + [(_NONE_COLOR, "none"), (_NAN_COLOR, "not measured")]))
-    findings["separation"] = _separation_findings(groups, sep_values, n_hidden)
-
-    # (b) test accuracy, (d) share on specific paths
-    for key, title, lead, get, what, interval, palette in (
-        ("accuracy", "Test accuracy", "The share of test images classified correctly.",
-         lambda r: r.test_accuracy, field_name("test_accuracy"),
-         lambda r: r.test_accuracy_ci, tuple(YlGnBu9[4:][::-1])),
-        ("specific", "Images on specific paths",
-         "The share of the trained classes' test images whose path is specific (taken "
-         "mostly by one class, with enough support).",
-         lambda r: r.specific_share, field_name("specific_share"), lambda _r: None,
-         tuple(YlGn9[3:][::-1])),
-    ):
-        cells, per_group = [], {}
-        for g in groups:
-            row, col = _place(g)
-            cell, v = _numeric_cell(row, col, g, get, what, lambda x: pct(x, 1).rstrip("%"),
-                                    lambda x: pct(x, 2), interval)
-            cells.append(cell)
-            if v is not None:
-                per_group[g.label] = v
-        low, high = _range(per_group.values(), 0.0, 1.0)
-        heatmaps.append(Heatmap(key, title, lead + " Cells show percent.", x_label, y_label,
-                                rows, cols, cells, palette, low, high))
-        findings[key] = _extremes(per_group)
-
-    # (c) best signature-family detection AUROC per (group, unseen class)
-    probes = sorted({p for g in groups for m in g.measured for p in m.measures.probe_classes})
-    det_cells, per_probe = [], {}
-    for g in groups:
-        for p in probes:
-            # A group without a report gets a cell wherever its classes leave room for it.
-            if (not any(p in m.measures.probe_classes for m in g.measured)
-                    and (g.measured or p in (g.pair or ()))):
-                continue
-            cell, v = _numeric_cell(
-                g.label, str(p), g, lambda r, p=p: _detection(r, p, "auroc"),
-                f"{field_name('ood')}[] rows with a family", lambda x: num(x, 2).removeprefix("0"),
-                lambda x: num(x, 3), lambda r, p=p: _detection(r, p, "auroc_ci"))
-            det_cells.append(cell)
-            if v is not None:
-                per_probe.setdefault(p, []).append((g.label, v))
-    heatmaps.insert(2, Heatmap(
-        "detection", "Detecting each unseen class",
-        "The best AUROC of the signature family (scores from hidden-layer clusters, "
-        "boundaries and paths only) for telling each unseen class from the trained ones; "
-        "0.5 is chance.", "unseen class", "trained on", [g.label for g in groups],
-        [str(p) for p in probes], det_cells, tuple(RdYlBu11[2:-2][::-1]), 0.5, 1.0))
-    findings["detection"] = sorted(
-        ({"probe": p, "mean": float(np.mean([v for _, v in rows_])), "n": len(rows_),
-          "worst": min(rows_, key=lambda t: t[1])} for p, rows_ in per_probe.items()),
-        key=lambda d: d["mean"])
-    n_reports = sum(len(g.measured) for g in groups)
+    layout = _Layout.of(groups, keys)
+    findings: dict[str, Any] = {"pairs": layout.pairs, "n_groups": len(groups)}
+    separation, findings["separation"] = _separation(groups, layout)
+    accuracy, findings["accuracy"] = _per_group(
+        groups, layout, "accuracy", "Test accuracy",
+        "The share of test images classified correctly.", lambda r: r.test_accuracy,
+        field_name("test_accuracy"), lambda r: r.test_accuracy_ci, tuple(YlGnBu9[4:][::-1]))
+    detection, findings["detection"] = _detection_heatmap(groups)
+    specific, findings["specific"] = _per_group(
+        groups, layout, "specific", "Images on specific paths",
+        "The share of the trained classes' test images whose path is specific (taken mostly "
+        "by one class, with enough support).", lambda r: r.specific_share,
+        field_name("specific_share"), lambda _r: None, tuple(YlGn9[3:][::-1]))
     seeds = sorted({m.seed for g in groups for m in g.members if m.seed is not None})
     return Atlas(str(index["name"]), str(index.get("title") or index["name"]),
-                 sum(len(g.members) for g in groups), n_reports, seeds, keys, heatmaps,
-                 findings, problems)
+                 sum(len(g.members) for g in groups), sum(len(g.measured) for g in groups),
+                 seeds, keys, [separation, accuracy, detection, specific], findings, problems)
 
 
 def _range(values: Any, low: float, high: float) -> tuple[float, float]:

@@ -410,9 +410,19 @@ def _worker_versions() -> str:
 
 
 def _peak_rss_mb() -> float:
-    """This process's peak resident memory (``ru_maxrss`` is in kB on Linux)."""
+    """This process's peak resident memory in MB.
+
+    Linux's VmHWM, where there is one: ``ru_maxrss`` of a spawned process starts
+    from its parent's peak, which would credit a worker with the client's memory.
+    """
     import resource
 
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

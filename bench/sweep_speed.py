@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(SWEEP.format(sizes="\n".join(QUICK if args.quick else FULL)), "utf-8")
         sweep = load_sweep(str(path))
         print(f"{len(sweep.runs)} runs: {', '.join(r.name for r in sweep.runs)}")
+        # Other work on the machine skews both arms: say how busy it was.
+        print(f"load average at start: {os.getloadavg()[0]:.2f}")
 
         os.environ["SIGREPORT_CACHE"] = str(root / "cache-sequential")
         _enable_compilation_cache()
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         for worker, mb in sorted(peaks.items()):
             print(f"peak memory, worker {worker}: {mb:7.0f} MB")
         print(f"peak memory, this process (sequential arm): {_peak_rss_mb():7.0f} MB")
+        print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     if args.quick:
         print("(--quick: tiny runs, where start-up dominates)")
     print(f"speedup={sequential / cluster:.2f} peak_worker_mb={max(peaks.values()):.0f}")

@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/run_speed.py
 	$(BIN)/python bench/growth.py
 	$(BIN)/python bench/detection_families.py
+	$(BIN)/python bench/sweep_speed.py
 
 clean:
 	rm -rf public site/reports .pytest_cache

@@ -5,6 +5,8 @@ The stages, each a function of plain values::
     load_config -> load_raw, prepare_dataset -> fit_model -> capture_activations
       -> fit_signatures -> compute_metrics -> render_report   (pipeline.run does all)
 
+    load_sweep -> run_sweep   (a grid of runs on Dask workers)
+
 Stage functions are imported on first use, so ``import sigreport`` stays light.
 """
 
@@ -34,6 +36,9 @@ _LAZY = {
     "render_report": "sigreport.report",
     "build_site": "sigreport.report",
     "run": "sigreport.pipeline",
+    "build_run": "sigreport.pipeline",
+    "load_sweep": "sigreport.sweep",
+    "run_sweep": "sigreport.sweep",
 }
 
 __all__ = [

@@ -1,12 +1,14 @@
 """Command line: parse, then call the library. No logic lives here.
 
     sigreport run [CONFIG_OR_PRESET] [--set KEY=VALUE]... [--out DIR] [--standalone] [--force]
+    sigreport sweep SWEEP [--scheduler ADDRESS] [--workers N] [--out DIR] [--force]
     sigreport site build [--reports DIR] [--out DIR]
     sigreport site serve [--port N]
     sigreport datasets
     sigreport presets
 
-Bad input ends with one line on stderr and exit status 2.
+Bad input ends with one line on stderr and exit status 2; a sweep with failed runs
+ends with status 1.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from sigreport.sweep import MAX_RUNS
+
     parser = _Parser(prog="sigreport", description="Activation-path signatures of trained "
                      "classifiers, measured and published as static HTML reports.")
     parser.add_argument("--version", action="version", version=f"sigreport {__version__}")
@@ -50,6 +54,18 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--standalone", action="store_true",
                      help="inline BokehJS: one self-contained HTML file")
     run.add_argument("--force", action="store_true", help="recompute cached stages")
+
+    sweep = sub.add_parser("sweep", help="run a grid of experiments on a Dask cluster")
+    sweep.add_argument("sweep", help="a .toml sweep file or a shipped sweep (see presets)")
+    sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="an existing Dask scheduler, e.g. tcp://host:8786 (default: an "
+                       "embedded cluster on this machine)")
+    sweep.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="worker processes of the embedded cluster (default: one per core)")
+    sweep.add_argument("--out", default="site/reports", metavar="DIR",
+                       help="folder that receives a <name>/ per run (default: site/reports)")
+    sweep.add_argument("--force", action="store_true",
+                       help=f"run a grid of more than {MAX_RUNS} runs (the limit without it)")
 
     site = sub.add_parser("site", help="build or serve the MkDocs site of all reports")
     site_sub = site.add_subparsers(dest="site_command", required=True, parser_class=_Parser)
@@ -99,6 +115,21 @@ def _cmd_run(args: argparse.Namespace) -> None:
     print(printable(str(result.folder / "index.html")))
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from sigreport.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep, force=args.force)
+    outcome = run_sweep(sweep, Path(args.out), scheduler=args.scheduler, n_workers=args.workers,
+                        progress=True, log=lambda line: print(line, file=sys.stderr))
+    print(f"{len(sweep.runs)} runs: {len(outcome.done)} done, {len(outcome.skipped)} already "
+          f"finished, {len(outcome.failed)} failed; index {outcome.index}")
+    if outcome.failed:
+        print(f"sigreport: {len(outcome.failed)} of {len(sweep.runs)} runs failed; the others "
+              "are written", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_site(args: argparse.Namespace) -> None:
     from sigreport.report import build_site
 
@@ -126,11 +157,16 @@ def _cmd_datasets(_args: argparse.Namespace) -> None:
 def _cmd_presets(_args: argparse.Namespace) -> None:
     from sigreport.config import list_presets, load_config
 
+    from sigreport.sweep import list_sweep_presets, load_sweep
+
     for name in list_presets():
-        print(f"{name:<16} {load_config(name).title}")
+        print(f"{name:<18} {load_config(name).title}")
+    for name in list_sweep_presets():
+        sweep = load_sweep(name, force=True)
+        print(f"{name:<18} sweep of {len(sweep.runs)} runs: {sweep.title}")
 
 
-_COMMANDS = {"run": _cmd_run, "site": _cmd_site, "datasets": _cmd_datasets,
+_COMMANDS = {"run": _cmd_run, "sweep": _cmd_sweep, "site": _cmd_site, "datasets": _cmd_datasets,
              "presets": _cmd_presets}
 
 
@@ -138,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``sigreport`` and ``python -m sigreport``; returns the exit status."""
     args = _build_parser().parse_args(argv)
     try:
-        _COMMANDS[args.command](args)
+        status = _COMMANDS[args.command](args) or 0
     except SigreportError as exc:
         _say(f"sigreport: error: {exc}")
         return EXIT_USAGE
@@ -148,9 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"sigreport: error: {os_error_line(exc)}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("sigreport: interrupted; any earlier report is left as it was", file=sys.stderr)
+        kept = ("finished runs are kept; the same command resumes" if args.command == "sweep"
+                else "any earlier report is left as it was")
+        print(f"sigreport: interrupted; {kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -428,18 +428,26 @@ def _read_toml(text: str, where: str) -> dict[str, Any]:
         raise ConfigError(f"{where}: malformed TOML: {exc}") from None
 
 
-def _load_source(source: str) -> dict[str, Any]:
-    path = Path(source)
+def _names_a_file(source: str) -> bool:
     # is_file, not exists: a folder named like a preset (a report folder) is not a config.
-    if source.endswith(".toml") or path.is_file() or "/" in source or "\\" in source:
-        if not path.is_file():
-            raise ConfigError(f"config file {source!r} does not exist")
-        try:
-            # utf-8-sig: some editors save UTF-8 with a byte order mark first.
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config file {source!r} cannot be read: {exc}") from None
-        return _read_toml(text, source)
+    return source.endswith(".toml") or Path(source).is_file() or "/" in source or "\\" in source
+
+
+def _read_file(source: str, kind: str = "config") -> str:
+    """The text of a ``kind`` file (config, sweep), or a one-line error."""
+    path = Path(source)
+    if not path.is_file():
+        raise ConfigError(f"{kind} file {source!r} does not exist")
+    try:
+        # utf-8-sig: some editors save UTF-8 with a byte order mark first.
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{kind} file {source!r} cannot be read: {exc}") from None
+
+
+def _load_source(source: str) -> dict[str, Any]:
+    if _names_a_file(source):
+        return _read_toml(_read_file(source), source)
     presets = list_presets()
     if source not in presets:
         close = difflib.get_close_matches(source, presets, n=1)

@@ -41,13 +41,23 @@ from sigreport.store import (
     write_folder_atomic,
 )
 
-__all__ = ["DEFAULT_OUT", "Measured", "RunResult", "measure", "report_files", "run"]
+__all__ = ["DEFAULT_OUT", "BuiltRun", "Measured", "RunResult", "build_run", "measure",
+           "report_files", "run", "write_report"]
 
 DEFAULT_OUT = Path("site/reports")
 # Training samples a snapshot epoch is measured on (test and probe splits stay whole).
 SNAPSHOT_TRAIN_CAP = 10000
 # The layers a snapshot epoch is clustered and measured on, and all the report draws.
 CLUSTERED_KINDS = ("input", "post", "logits")
+
+
+@dataclass(frozen=True)
+class BuiltRun:
+    """A run's report folder as files (relative path -> content), not yet written."""
+
+    files: dict[str, str | bytes]
+    metrics: dict
+    manifest: dict
 
 
 @dataclass(frozen=True)
@@ -189,7 +199,7 @@ def _check_output(out: Path, name: str, standalone: bool) -> None:
             raise OutputError(f"output folder {out}: {path.name} exists and is not a folder")
 
 
-def _write_report(out: Path, folder: Path, files: dict, standalone: bool) -> None:
+def write_report(out: Path, folder: Path, files: dict, standalone: bool) -> None:
     """Write the report folder (and, in site mode, BokehJS beside it) or nothing.
 
     BokehJS files this run added are removed again when the report cannot be
@@ -417,9 +427,23 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
     """
     out = Path(out)
     _check_output(out, config.name, standalone)
+    built = build_run(config, standalone=standalone, force=force, progress=progress, log=log)
+    folder = out / config.name
+    write_report(out, folder, built.files, standalone)
+    log(f"report       {folder / 'index.html'}")
+    return RunResult(folder=folder, metrics=built.metrics, manifest=built.manifest)
+
+
+def build_run(config: Config, standalone: bool = False, force: bool = False,
+              progress: bool = False, log: Callable[[str], None] = lambda _msg: None) -> BuiltRun:
+    """Run the experiment ``config`` and return its report folder's files, writing nothing
+    but the training cache (what a sweep's worker sends back to be written).
+
+    Raises
+    ------
+    SigreportError
+        For bad input (data, config) or a training run that diverged.
+    """
     measured = measure(config, force=force, progress=progress, log=log)
     files = report_files(measured, standalone=standalone)
-    folder = out / config.name
-    _write_report(out, folder, files, standalone)
-    log(f"report       {folder / 'index.html'}")
-    return RunResult(folder=folder, metrics=measured.metrics, manifest=measured.manifest)
+    return BuiltRun(files=files, metrics=measured.metrics, manifest=measured.manifest)

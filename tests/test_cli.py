@@ -79,7 +79,8 @@ def test_datasets_and_presets_list() -> None:
     presets = run_cli("presets")
     names = [line.split()[0] for line in presets.stdout.splitlines()]
     assert names == ["mnist-1-3-7", "mnist-1-7", "mnist-open-set", "original-2021",
-                     "original-2021-sigreport"]
+                     "original-2021-sigreport",
+                     "mnist-1-3-7-seeds", "mnist-pairs"]
 
 
 def test_run_writes_the_four_files(tiny_run: Path) -> None:

@@ -131,8 +131,10 @@ def _inline_script(js: str) -> str:
     return "<script>" + js.replace("</script", "<\\/script") + "</script>"
 
 
-def script_tags(models: list[Any], standalone: bool) -> Markup:
-    """``<script>`` tags that load what ``models`` need: inlined, or from ``../_bokeh/``."""
+def script_tags(models: list[Any], standalone: bool, bokeh_url: str = f"../{BOKEH_DIR}"
+                ) -> Markup:
+    """``<script>`` tags that load what ``models`` need: inlined, or from ``bokeh_url``
+    (``../_bokeh`` beside a site-mode report)."""
     if standalone:
         bundle = bundle_for_objs_and_resources(models, Resources(mode="inline"))
         return Markup("\n".join(_inline_script(js) for js in bundle.js_raw))
@@ -141,7 +143,7 @@ def script_tags(models: list[Any], standalone: bool) -> Markup:
     for url in bundle.js_files:
         stem = str(url.url if hasattr(url, "url") else url).rsplit("/", 1)[-1].split("?")[0]
         component = stem.removesuffix(".min.js").removesuffix(".js")
-        src = f"../{BOKEH_DIR}/{component}-{bokeh.__version__}.min.js"
+        src = f"{bokeh_url}/{component}-{bokeh.__version__}.min.js"
         tags.append(f'<script src="{html.escape(src)}"></script>')
     tags += [_inline_script(js) for js in bundle.js_raw]
     return Markup("\n".join(tags))

@@ -264,7 +264,7 @@ def discover_runs(reports_dir: Path | str,
 
 
 def write_site_pages(runs: list[RunEntry], docs_dir: Path | str,
-                     skipped: list[tuple[str, str]] = ()) -> list[Path]:
+                     skipped: list[tuple[str, str]] = (), atlases: list[dict] = ()) -> list[Path]:
     """Write the generated pages for ``runs`` into ``docs_dir``; returns the files written.
 
     The previous generated pages are removed first, so a deleted run leaves no page behind.
@@ -292,7 +292,7 @@ def write_site_pages(runs: list[RunEntry], docs_dir: Path | str,
         written.append(path)
 
     write("index.md", env.get_template("site/home.md.j2").render(
-        runs=rows, skipped=list(skipped), has_guide=has_guide))
+        runs=rows, skipped=list(skipped), has_guide=has_guide, atlases=list(atlases)))
     write("runs/index.md", env.get_template("site/compare.md.j2").render(runs=rows))
     for run, row in zip(runs, rows):
         write(f"runs/{run.name}.md", env.get_template("site/run.md.j2").render(
@@ -411,6 +411,8 @@ def build_site(reports_dir: Path | str, site_dir: Path | str = "site",
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
 
+    from sigreport.report.atlas import write_atlas_pages
+
     reports_dir, site_dir, out_dir = Path(reports_dir), Path(site_dir), Path(out_dir)
     _check_locations(reports_dir, site_dir, out_dir)
     recover_folders(reports_dir, warn)
@@ -420,7 +422,8 @@ def build_site(reports_dir: Path | str, site_dir: Path | str = "site",
     with tempfile.TemporaryDirectory(prefix="sigreport-site-") as tmp:
         docs = Path(tmp) / "docs"
         _stage_pages(site_dir, docs, warn)
-        write_site_pages(runs, docs, skipped)
+        atlases = write_atlas_pages(reports_dir, {r.name: r.metrics for r in runs}, docs)
+        write_site_pages(runs, docs, skipped, atlases)
         if not config_file.is_file():
             config_file = Path(tmp) / "mkdocs.yml"
             config_file.write_text(_DEFAULT_MKDOCS, encoding="utf-8")

@@ -121,8 +121,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep, force=args.force)
     outcome = run_sweep(sweep, Path(args.out), scheduler=args.scheduler, n_workers=args.workers,
                         progress=True, log=lambda line: print(line, file=sys.stderr))
-    print(f"{len(sweep.runs)} runs: {len(outcome.done)} done, {len(outcome.skipped)} already "
-          f"finished, {len(outcome.failed)} failed; index {outcome.index}")
+    peak = (f"; worker peak memory {max(outcome.worker_peak_mb.values()):,.0f} MB"
+            if outcome.worker_peak_mb else "")
+    n_runs = f"{len(sweep.runs)} run{'s' if len(sweep.runs) != 1 else ''}"
+    print(f"{n_runs}: {len(outcome.done)} done, {len(outcome.skipped)} already "
+          f"finished, {len(outcome.failed)} failed{peak}; index {outcome.index}")
     if outcome.failed:
         print(f"sigreport: {len(outcome.failed)} of {len(sweep.runs)} runs failed; the others "
               "are written", file=sys.stderr)

@@ -230,5 +230,5 @@ def test_regression_a_failed_write_leaves_no_bokehjs_behind(tmp_path, monkeypatc
 
     monkeypatch.setattr(pipeline, "write_folder_atomic", disk_full)
     with pytest.raises(OSError, match="No space left"):
-        pipeline._write_report(out, out / "x", {"index.html": "x"}, standalone=False)
+        pipeline.write_report(out, out / "x", {"index.html": "x"}, standalone=False)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -106,21 +106,6 @@ class Unseen(TypedDict):
     most_borrowed_path_dominant_class: int | None
 
 
-class DetectionRow(TypedDict):
-    probe_class: int | str
-    method: str
-    family: str
-    layer: str
-    layers: list[str]
-    auroc: float
-    auroc_ci: Interval
-    fpr95: float
-    fpr95_ci: Interval
-    n_known: int
-    n_unknown: int
-    roc: dict[str, list[float]]
-
-
 class DetectionBest(TypedDict):
     method: str
     family: str
@@ -130,6 +115,13 @@ class DetectionBest(TypedDict):
     auroc_ci: Interval
     fpr95: float
     fpr95_ci: Interval
+
+
+class DetectionRow(DetectionBest):
+    probe_class: int | str
+    n_known: int
+    n_unknown: int
+    roc: dict[str, list[float]]
 
 
 class DetectionSummary(TypedDict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import pytest
 from conftest import TINY_OVERRIDES, run_cli
 from sweep_fixtures import SWEEP_NAME, get_distributed_sweep, write_sweep
@@ -59,8 +60,8 @@ train.epochs = 2
     expected = load_config(str(base), ["train.epochs=2", "model.hidden=[8]",
                                        "train.learning_rate=0.001", "seed=3",
                                        f'name="{first.name}"',
-                                       f'title="grid: model.hidden = [8], '
-                                       f'train.learning_rate = 0.001, seed 3"'])
+                                       'title="grid: model.hidden = [8], '
+                                       'train.learning_rate = 0.001, seed 3"'])
     assert first.config == expected
     assert {r.config.seed for r in sweep.runs} == {3, 4}
 

@@ -53,26 +53,13 @@ class DifferRow(TypedDict):
     beats_control: bool | None
 
 
-class RoutedLike(TypedDict):
-    class_: int            # written as "class"
-    looks_like: int
-    count: int
-    fraction: float
-    correct: int
-    wrong: int
-    predicted_as_other: int
-    split: str
-    indices: list[int]
-    indices_truncated: bool
-
-
 class SignaturesDiffer(TypedDict):
     measure: str
     split: str
     rule: str
     input: dict[str, Any]
     per_layer: list[DifferRow]
-    routed_like: list[dict[str, Any]]     # RoutedLike with the key "class"
+    routed_like: list[dict[str, Any]]     # per (class, looks_like) pair; see differ.routed_like
     routed_like_rule: str
     routed_like_total: int
     routed_like_correct: int

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["NOT_MEASURED", "Detection", "FIELDS", "RunMeasures", "read_measures"]
+__all__ = ["FIELDS", "NOT_MEASURED", "Detection", "RunMeasures", "read_measures"]
 
 
 class _NotMeasured:

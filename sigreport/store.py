@@ -14,6 +14,8 @@ by the next writer or site build that finds its lock free.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import fcntl
 import hashlib
 import json
@@ -310,11 +312,31 @@ def _reserve(parent: Path, prefix: str) -> Path:
         return path
 
 
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the paths ``a`` and ``b`` in one atomic step (Linux ``renameat2`` with
+    ``RENAME_EXCHANGE``); False where the system or its file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
 def write_folder_atomic(dest: Path, files: dict[str, bytes | str]) -> None:
     """Write ``files`` (relative path -> content) as the folder ``dest``, atomically.
 
-    The folder is built under a temporary name in ``dest``'s parent and renamed
-    into place; the previous ``dest``, if any, is removed only after that.
+    The folder is built under a temporary name in ``dest``'s parent and swapped
+    into place in one step where the system allows (else set the previous one
+    aside, then renamed); the previous ``dest``, if any, is removed only after that.
     Writers of the same ``dest`` take turns (see :func:`folder_lock`), and
     folders left aside beside it by killed runs are put back first.
     """
@@ -335,10 +357,14 @@ def write_folder_atomic(dest: Path, files: dict[str, bytes | str]) -> None:
                         target.write_text(content, encoding="utf-8")
                     else:
                         target.write_bytes(content)
-            if os.path.lexists(dest):
-                old = dest.parent / f".{dest.name}.old-{secrets.token_hex(4)}"
-                os.replace(dest, old)
-            os.replace(tmp, dest)
+            if os.path.lexists(dest) and _exchange(tmp, dest):
+                # one step: ``dest`` is never missing; the previous folder is now ``tmp``
+                old = tmp
+            else:
+                if os.path.lexists(dest):
+                    old = dest.parent / f".{dest.name}.old-{secrets.token_hex(4)}"
+                    os.replace(dest, old)
+                os.replace(tmp, dest)
         except BaseException:
             _recover(dest)
             raise

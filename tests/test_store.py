@@ -462,3 +462,24 @@ def test_regression_concurrent_writers_of_one_name_take_turns(tmp_path):
     assert [w.returncode for w in writers] == [0, 0], errors
     _check_complete(dest)
     assert _siblings(dest) == []
+
+
+def test_replacing_a_folder_swaps_it_in_one_step_where_the_system_allows(tmp_path):
+    """Regression: between two renames a reader could find no folder at all."""
+    from sigreport import store
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "x").write_text("a")
+    (b / "x").write_text("b")
+    if not store._exchange(a, b):
+        pytest.skip("this system has no atomic exchange; the two-rename path is used")
+    assert (a / "x").read_text() == "b" and (b / "x").read_text() == "a"
+    dest = tmp_path / "exp"
+    write_folder_atomic(dest, {"index.html": "1"})
+    write_folder_atomic(dest, {"index.html": "2"})
+    assert (dest / "index.html").read_text() == "2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".exp.lock", "a", "b", "exp"] or \
+        sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == \
+        ["a", "b", "exp"]

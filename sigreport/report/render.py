@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import bokeh
 from bokeh.core.json_encoder import serialize_json
 from bokeh.document import Document
-from bokeh.embed.util import standalone_docs_json_and_render_items
+from bokeh.embed.util import RenderItem
+from bokeh.util.serialization import make_globally_unique_css_safe_id, make_globally_unique_id
 from markupsafe import Markup
 
 from sigreport.activations import Activations
@@ -150,7 +151,11 @@ def _embed(sections: list[S.Section]) -> tuple[dict[str, Markup], list[str], lis
             for model in models:
                 doc.add_root(model)
         docs.append(doc)
-        docs_json, [item] = standalone_docs_json_and_render_items(models)
+        # What bokeh.embed's standalone_docs_json_and_render_items does, less its walk of
+        # the whole model graph looking for Python callbacks, which a static page cannot have.
+        docid = make_globally_unique_id()
+        docs_json = {docid: doc.to_json(deferred=False)}
+        item = RenderItem(docid, roots={m: make_globally_unique_css_safe_id() for m in models})
         roots = {root.id: root for root in item.roots}
         for name, group in panels.items():
             inner = "".join(_panel(roots[m.id], m) for m in group)

@@ -38,7 +38,7 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
         rows = proj.row[mask]
         y[mask] = acts.split(split).y[rows]
         pred[mask] = acts.split(split).predicted[rows]
-        imgs[mask] = getattr(dataset, split).images()[rows]
+        imgs[mask] = ctx.images(dataset, split)[rows]
         split_paths = np.asarray(sigs.paths[split])[rows]
         for i, p in zip(np.flatnonzero(mask), split_paths.tolist()):
             info = ctx.specific.get(tuple(p))

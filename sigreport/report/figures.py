@@ -22,6 +22,7 @@ from bokeh.models import (
     BasicTicker,
     BoxAnnotation,
     ColumnDataSource,
+    Grid,
     CustomJS,
     HBar,
     HoverTool,
@@ -171,16 +172,21 @@ def _fit(fig):
 
 
 def _no_grid(fig) -> None:
-    fig.grid.grid_line_color = None
+    """Take the grids out (hidden ones would still be built, sent and laid out)."""
+    fig.center = [r for r in fig.center if not isinstance(r, Grid)]
 
 
 LEGEND_ROW = 18  # pixels per row of a legend drawn below a plot
 
 
-def _legend(fig, items: list[tuple[str, list]], location: str = "top_left",
+def _legend(fig, items: list[tuple[str, list] | LegendItem], location: str = "top_left",
             below: bool = False, ncols: int = 1) -> None:
-    """A legend inside the plot at ``location``, or ``below`` it (off the data) in ``ncols``."""
-    legend = Legend(items=[LegendItem(label=label, renderers=r) for label, r in items],
+    """A legend inside the plot at ``location``, or ``below`` it (off the data) in ``ncols``.
+
+    ``items`` are (label, renderers) pairs or legend items."""
+    legend = Legend(items=[i if isinstance(i, LegendItem) else LegendItem(label=i[0],
+                                                                          renderers=i[1])
+                           for i in items],
                     location=location, label_text_font=_FONT, label_text_font_size="11px",
                     background_fill_alpha=0.85, border_line_color=None, spacing=1,
                     padding=4, glyph_height=14, glyph_width=18)
@@ -196,24 +202,26 @@ def _strings(values: Sequence[str]) -> np.ndarray:
     return np.asarray(list(values), dtype=str)
 
 
-def _draw(fig, source: ColumnDataSource, glyph, hover: dict | None = None, **renderer):
-    """Draw ``glyph`` from ``source`` on ``fig`` and return its renderer.
+def _draw(fig, source: ColumnDataSource, glyph_type: type, look: dict,
+          hover: dict | None = None, **renderer):
+    """Draw a ``glyph_type`` glyph with properties ``look`` from ``source`` on ``fig``.
 
-    One glyph model per renderer (plus ``hover``, the glyph's look under the pointer):
+    One glyph model per renderer, plus one with ``hover`` changed where the pointer is:
     bokeh.plotting's glyph methods also build a non-selection and a muted copy of every
-    glyph, which only a figure that selects or mutes needs and BokehJS derives itself
-    when asked. Each model costs time to build and serialize, and bytes on the page.
+    glyph, which only a figure that selects or mutes uses (BokehJS derives them itself
+    when asked). Each model costs time to build and serialize, and bytes on the page.
     """
-    hover_glyph = glyph.clone(**hover) if hover else None
-    return fig.add_glyph(source, glyph, hover_glyph=hover_glyph, **renderer)
+    hover_glyph = glyph_type(**{**look, **hover}) if hover else None
+    return fig.add_glyph(source, glyph_type(**look), hover_glyph=hover_glyph, **renderer)
 
 
-def _selectable(fig, source: ColumnDataSource, glyph, **renderer):
+def _selectable(fig, source: ColumnDataSource, glyph_type: type, look: dict, **renderer):
     """Draw points that box and lasso selection pick: the picked ones outlined, the others
     faded almost out."""
-    return fig.add_glyph(source, glyph, **renderer,
-                         selection_glyph=glyph.clone(line_color="#111111", line_width=0.8),
-                         nonselection_glyph=glyph.clone(fill_alpha=0.08, line_alpha=0.0))
+    return fig.add_glyph(
+        source, glyph_type(**look), **renderer,
+        selection_glyph=glyph_type(**{**look, "line_color": "#111111", "line_width": 0.8}),
+        nonselection_glyph=glyph_type(**{**look, "fill_alpha": 0.08, "line_alpha": 0.0}))
 
 
 # --- alluvial diagram ------------------------------------------------------------------
@@ -421,12 +429,10 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
     fig = figure(height=height, tools="", title=title, name=name,
                  x_range=Range1d(-left, n_cols - 1 + 0.45),
                  y_range=Range1d(layout.height + pad, -layout.height * 0.075),
-                 toolbar_location=None, min_border_left=10, min_border_right=10, **size)
+                 toolbar_location=None, min_border_left=10, min_border_right=10,
+                 x_axis_type=None, y_axis_type=None, **size)
     if width is not None:
         _fit(fig)
-    _no_grid(fig)
-    fig.xaxis.visible = False
-    fig.yaxis.visible = False
 
     per_total = {}
     for node in layout.nodes:
@@ -451,9 +457,9 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
         "path": [f"specific path {r['path']}" if r["path"] else "no specific path"
                  for r in rib],
     })
-    ribbon_r = _draw(fig, ribbons, Patches(xs="xs", ys="ys", fill_color="color",
-                                           fill_alpha="alpha", line_color="color",
-                                           line_alpha="alpha", line_width=0.4),
+    ribbon_r = _draw(fig, ribbons, Patches,
+                     dict(xs="xs", ys="ys", fill_color="color", fill_alpha="alpha",
+                          line_color="color", line_alpha="alpha", line_width=0.4),
                      hover={"fill_alpha": 0.95, "line_color": _TEXT, "line_alpha": 1.0})
     fig.add_tools(HoverTool(renderers=[ribbon_r], tooltips=[
         ("class", "@cls"), ("flow", "@step"), ("images", "@count (@share of the class)"),
@@ -480,8 +486,9 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
         "purity": purities,
         "composition": compositions,
     })
-    node_r = _draw(fig, node_src, Quad(left="left", right="right", top="top", bottom="bottom",
-                                       fill_color="color", line_color="white", line_width=0.5),
+    node_r = _draw(fig, node_src, Quad,
+                   dict(left="left", right="right", top="top", bottom="bottom",
+                        fill_color="color", line_color="white", line_width=0.5),
                    hover={"fill_color": "#000000"})
     fig.add_tools(HoverTool(renderers=[node_r], tooltips=[
         ("node", "@column @node"), ("images", "@count"), ("purity", "@purity"),
@@ -621,10 +628,10 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
         fig.toolbar.autohide = True
         fig.axis.major_label_text_font_size = "9px"
         fig.axis.ticker.desired_num_ticks = 4
-        by_class = _selectable(fig, source, Scatter(
+        by_class = _selectable(fig, source, Scatter, dict(
             x=f"x{i}", y=f"y{i}", fill_color="color", fill_alpha=0.75, **point),
             name=f"proj-class-{i}")
-        by_cluster = _selectable(fig, source, Scatter(
+        by_cluster = _selectable(fig, source, Scatter, dict(
             x=f"x{i}", y=f"y{i}", fill_color=f"cc{i}", fill_alpha=0.8, **point),
             name=f"proj-cluster-{i}", visible=False)
         tooltip = (
@@ -688,11 +695,11 @@ def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_cla
                           title=f"{lay['name']} \u00b7 {n_clusters} clusters",
                           tools="", toolbar_location=None))
         _no_grid(fig)
-        r = _draw(fig, source, Rect(x="x", y="y", width=0.95, height=0.9, fill_color="fill",
-                                    fill_alpha="alpha", line_color=None))
-        _draw(fig, source, Text(x="x", y="y", text="text", text_align="center",
-                                text_baseline="middle", text_font_size="10px",
-                                text_color="text_color", text_font=value(_FONT)))
+        r = _draw(fig, source, Rect, dict(x="x", y="y", width=0.95, height=0.9,
+                                          fill_color="fill", fill_alpha="alpha", line_color=None))
+        _draw(fig, source, Text, dict(x="x", y="y", text="text", text_align="center",
+                                      text_baseline="middle", text_font_size="10px",
+                                      text_color="text_color", text_font=value(_FONT)))
         fig.add_tools(HoverTool(renderers=[r], tooltips=[
             ("class", "@y"), ("cluster", "@x"), ("images", "@n (@f of the class)")]))
         fig.xaxis.major_label_text_font_size = "10px"
@@ -744,11 +751,11 @@ def separation_figure(per_layer: Sequence[dict], separation_layer: str | None,
             hi = [row[ci_key][measure][1] if row[ci_key][measure] else np.nan for row in per_layer]
             src = ColumnDataSource({"x": x, "y": y, "lo": lo, "hi": hi, "layer": names,
                                     "v": ["n/a" if np.isnan(v) else f"{v:.3f}" for v in y]})
-            line = _draw(fig, src, Line(x="x", y="y", line_color=color, line_width=2,
-                                        line_dash=dash))
+            line = _draw(fig, src, Line, dict(x="x", y="y", line_color=color, line_width=2,
+                                              line_dash=dash))
             items.append(LegendItem(label=value(legend), renderers=[line]))
-            dots = _draw(fig, src, Scatter(x="x", y="y", size=7, fill_color=color,
-                                           line_color="white"))
+            dots = _draw(fig, src, Scatter, dict(x="x", y="y", size=7, fill_color=color,
+                                                 line_color="white"))
             fig.add_layout(Whisker(source=src, base="x", lower="lo", upper="hi",
                                    line_color=color))
             fig.add_tools(HoverTool(renderers=[dots], tooltips=[
@@ -780,10 +787,11 @@ def cka_figure(layers: Sequence[str], matrix: Sequence[Sequence[float]], size: i
                       height=90 + 52 * n, tools="", toolbar_location=None,
                       x_axis_location="above"))
     _no_grid(fig)
-    r = _draw(fig, src, Rect(x="x", y="y", width=0.96, height=0.94, line_color=None,
-                             fill_color=cmap))
-    _draw(fig, src, Text(x="x", y="y", text="text", text_align="center", text_baseline="middle",
-                         text_font_size="11px", text_color="tc", text_font=value(_FONT)))
+    r = _draw(fig, src, Rect, dict(x="x", y="y", width=0.96, height=0.94, line_color=None,
+                                   fill_color=cmap))
+    _draw(fig, src, Text, dict(x="x", y="y", text="text", text_align="center",
+                               text_baseline="middle", text_font_size="11px", text_color="tc",
+                               text_font=value(_FONT)))
     fig.add_tools(HoverTool(renderers=[r], tooltips=[("layers", "@y \u00d7 @x"),
                                                      ("CKA", "@text")]))
     fig.axis.axis_line_color = None
@@ -810,24 +818,36 @@ def path_share_figure(rows: Sequence[str], segments: Sequence[dict], height: int
                  sizing_mode="stretch_width", tools="", toolbar_location=None)
     fig.xaxis.axis_label = "share of the class's images"
     fig.xaxis.formatter = NumeralTickFormatter(format="0%")
+    # One renderer draws every segment (rows of a segment in turn, in the order they stack);
+    # its legend entries show a row of each segment.
     left = np.zeros(len(rows))
-    items = []
+    columns: dict[str, list] = {k: [] for k in
+                                ("y", "left", "right", "name", "share", "count", "color", "hatch")}
+    first_row = []
     for seg in segments:
         shares = np.asarray(seg["shares"], dtype=float)
-        src = ColumnDataSource({
-            "y": list(rows), "left": left.astype(np.float32),
-            "right": (left + shares).astype(np.float32),
-            "name": [seg["name"]] * len(rows),
-            "share": [pct(s) for s in shares], "count": [f"{c:,}" for c in seg["counts"]],
-        })
-        r = _draw(fig, src, HBar(y="y", left="left", right="right", height=0.62,
-                                 fill_color=seg["color"], line_color="white", line_width=1,
-                                 hatch_pattern="/" if seg.get("hatch") else None,
-                                 hatch_color="#ffffff", hatch_alpha=0.6))
+        first_row.append(len(columns["y"]))
+        columns["y"] += list(rows)
+        columns["left"].append(left.astype(np.float32))
+        columns["right"].append((left + shares).astype(np.float32))
+        columns["name"] += [seg["name"]] * len(rows)
+        columns["share"] += [pct(s) for s in shares]
+        columns["count"] += [f"{c:,}" for c in seg["counts"]]
+        columns["color"] += [seg["color"]] * len(rows)
+        columns["hatch"] += ["/" if seg.get("hatch") else " "] * len(rows)
+        left = left + shares
+    items = []
+    if segments:
+        data = {k: np.concatenate(v) if k in ("left", "right") else _strings(v)
+                for k, v in columns.items()}
+        r = _draw(fig, ColumnDataSource(data), HBar,
+                  dict(y="y", left="left", right="right", height=0.62, fill_color="color",
+                       line_color="white", line_width=1, hatch_pattern="hatch",
+                       hatch_color="#ffffff", hatch_alpha=0.6))
         fig.add_tools(HoverTool(renderers=[r], tooltips=[
             ("class", "@y"), ("path", "@name"), ("images", "@count (@share)")]))
-        items.append((seg["name"], [r]))
-        left = left + shares
+        items = [LegendItem(label=seg["name"], renderers=[r], index=i)
+                 for seg, i in zip(segments, first_row)]
     _legend(fig, items, below=True)
     return fig
 
@@ -850,15 +870,15 @@ def roc_figure(curves: Sequence[dict], size: int = 400):
     fig.xaxis.axis_label = "false positive rate, log scale (trained-class images flagged)"
     fig.yaxis.axis_label = "true positive rate (unseen images flagged)"
     chance = np.geomspace(floor, 1, 50)
-    _draw(fig, ColumnDataSource({"x": chance, "y": chance}),
-          Line(x="x", y="y", line_color="#c0c4cc", line_dash="dashed"))
+    _draw(fig, ColumnDataSource({"x": chance, "y": chance}), Line,
+          dict(x="x", y="y", line_color="#c0c4cc", line_dash="dashed"))
     palette = TRAINED_PALETTE[:6] + PROBE_PALETTE[:4]
     items = []
     for i, c in enumerate(curves):
         src = ColumnDataSource({"x": np.maximum(np.asarray(c["fpr"], np.float64), floor),
                                 "y": np.asarray(c["tpr"], np.float32)})
-        r = _draw(fig, src, Line(x="x", y="y", line_color=palette[i % len(palette)],
-                                 line_width=2.4 if i == 0 else 1.6))
+        r = _draw(fig, src, Line, dict(x="x", y="y", line_color=palette[i % len(palette)],
+                                       line_width=2.4 if i == 0 else 1.6))
         fig.add_tools(HoverTool(renderers=[r], tooltips=[
             ("method", c["label"]), ("AUROC", f"{c['auroc']:.3f}"),
             ("FPR / TPR", "@x{0.000} / @y{0.000}")], line_policy="nearest"))
@@ -885,12 +905,13 @@ def training_figure(history: dict, width: int = 430, height: int = 260):
                             "loss": np.asarray(history.get("train_loss", []), np.float32),
                             "tr": np.asarray(history.get("train_accuracy", []), np.float32),
                             "te": np.asarray(history.get("test_accuracy", []), np.float32)})
-    r = _draw(loss, src, Line(x="e", y="loss", line_width=2.2, line_color="#2f6db5"))
-    _draw(loss, src, Scatter(x="e", y="loss", size=6, fill_color="#2f6db5", line_color="white"))
+    r = _draw(loss, src, Line, dict(x="e", y="loss", line_width=2.2, line_color="#2f6db5"))
+    _draw(loss, src, Scatter, dict(x="e", y="loss", size=6, fill_color="#2f6db5",
+                                   line_color="white"))
     loss.add_tools(HoverTool(renderers=[r], tooltips=[("epoch", "@e"), ("loss", "@loss{0.0000}")],
                              mode="vline"))
-    a = _draw(acc, src, Line(x="e", y="tr", line_width=2.2, line_color="#2f6db5"))
-    b = _draw(acc, src, Line(x="e", y="te", line_width=2.2, line_color="#e69f00"))
+    a = _draw(acc, src, Line, dict(x="e", y="tr", line_width=2.2, line_color="#2f6db5"))
+    b = _draw(acc, src, Line, dict(x="e", y="te", line_width=2.2, line_color="#e69f00"))
     acc.add_tools(HoverTool(renderers=[b], tooltips=[("epoch", "@e"), ("train", "@tr{0.0000}"),
                                                      ("test", "@te{0.0000}")], mode="vline"))
     _legend(acc, [("train", [a]), ("test", [b])], below=True, ncols=2)
@@ -918,8 +939,8 @@ def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width
                    if lay.get("name") == name), None) for s in snapshots]
         src = ColumnDataSource({"x": epochs,
                                 "y": np.array([np.nan if v is None else v for v in y], np.float32)})
-        r = _draw(nmi, src, Line(x="x", y="y", line_color=color, line_width=2))
-        _draw(nmi, src, Scatter(x="x", y="y", size=5, fill_color=color, line_color="white"))
+        r = _draw(nmi, src, Line, dict(x="x", y="y", line_color=color, line_width=2))
+        _draw(nmi, src, Scatter, dict(x="x", y="y", size=5, fill_color=color, line_color="white"))
         items.append((name, [r]))
     _legend(nmi, items, below=True, ncols=3)
     purity = np.array([np.nan if s.get("path_purity") is None else s["path_purity"]
@@ -930,8 +951,8 @@ def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width
     paths.add_layout(LinearAxis(y_range_name="count", axis_label="distinct paths"), "right")
     paths.yaxis[0].axis_label = "path purity"
     src = ColumnDataSource({"x": epochs, "purity": purity, "count": count})
-    a = _draw(paths, src, Line(x="x", y="purity", line_color="#2a9d5c", line_width=2.2))
-    b = _draw(paths, src, Line(x="x", y="count", line_color="#5f6b7a", line_width=2.2,
-                               line_dash="dashed"), y_range_name="count")
+    a = _draw(paths, src, Line, dict(x="x", y="purity", line_color="#2a9d5c", line_width=2.2))
+    b = _draw(paths, src, Line, dict(x="x", y="count", line_color="#5f6b7a", line_width=2.2,
+                                     line_dash="dashed"), y_range_name="count")
     _legend(paths, [("purity", [a]), ("distinct paths", [b])], below=True, ncols=2)
     return [nmi, paths]

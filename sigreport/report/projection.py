@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sigreport._threads import parallel_map, single_threaded
+from sigreport._threads import single_threaded
 from sigreport.activations import Activations
 from sigreport.config import ReportConfig
 from sigreport.errors import ConfigError
@@ -163,10 +163,10 @@ def compute_projections(acts: Activations, layers: tuple[str, ...], cfg: ReportC
             out = np.concatenate([out, np.zeros_like(out)], axis=1)
         return out, explained
 
-    # Layers side by side, each on one BLAS thread: a 5000-row fit gains nothing from
-    # inner threads, which only spin when the machine's cores are busy.
+    # On one BLAS thread: a 5000-row fit gains nothing from more, whose threads spin and
+    # slow it several times over when the machine's cores are busy.
     with single_threaded():
-        results = parallel_map(project, list(layers))
+        results = [project(layer) for layer in layers]
     xy = {layer: out for layer, (out, _) in zip(layers, results)}
     explained = {layer: ev for layer, (_, ev) in zip(layers, results)}
     return Projections(cfg.projection, tuple(layers), split, row, xy, explained)

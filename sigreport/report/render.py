@@ -9,6 +9,7 @@ from ``templates/sections/<section>.html.j2``.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import time
@@ -104,13 +105,19 @@ def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activat
     values["repro"]["timings"].append(("report", time.perf_counter() - started))
     values["repro"]["total_s"] = sum(v for _, v in values["repro"]["timings"])
     title = config.title or metrics.get("experiment", {}).get("title") or config.name
-    page = template_env().get_template("report.html.j2").render(
+    page = _page_template().render(
         title=title, name=config.name, standalone=standalone, downloads=downloads,
         bokeh_js=script_tags(docs, standalone),
         bokeh_script=Markup("\n".join(payloads)), div=divs,
         bokeh_version=bokeh.__version__, bokeh_dir=BOKEH_DIR,
         label=ctx.label, data=data, **values)
     return {"index.html": page, **files}
+
+
+@functools.cache
+def _page_template():
+    """The page's template, compiled once per process (a sweep's worker renders many)."""
+    return template_env().get_template("report.html.j2")
 
 
 def _data_uri(text: str, mime: str) -> str:

@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import bokeh
+import jinja2
 from bokeh.core.json_encoder import serialize_json
 from bokeh.document import Document
 from bokeh.embed.util import RenderItem
@@ -114,10 +115,28 @@ def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activat
     return {"index.html": page, **files}
 
 
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """Templates compiled by an earlier run (Jinja checks each against its source)."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:  # the cache is only an optimisation: not kept, then
+            pass
+
+
 @functools.cache
-def _page_template():
-    """The page's template, compiled once per process (a sweep's worker renders many)."""
-    return template_env().get_template("report.html.j2")
+def _page_template() -> jinja2.Template:
+    """The page's template, compiled once per process (a sweep's worker renders many) and
+    kept compiled in the cache folder, where it can be written, for the next run."""
+    from sigreport.store import cache_problem, cache_root
+
+    compiled = None
+    if cache_problem() is None:
+        folder = cache_root() / "templates"
+        folder.mkdir(parents=True, exist_ok=True)
+        compiled = _CompiledTemplates(str(folder))
+    return template_env(compiled).get_template("report.html.j2")
 
 
 def _data_uri(text: str, mime: str) -> str:

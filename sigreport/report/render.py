@@ -1,7 +1,8 @@
 """Rendering: metrics and arrays -> section views -> one HTML page, from Jinja2 templates.
 
-Nothing here writes files: :func:`render_report` returns ``{relative path: content}``
-and the pipeline writes the report folder atomically. Each section's figures and
+Nothing here writes the report: :func:`render_report` returns ``{relative path:
+content}`` and the pipeline writes the report folder atomically (the page's compiled
+templates are kept in the cache folder). Each section's figures and
 values come from its view builder in :mod:`sigreport.report.sections`; its HTML
 from ``templates/sections/<section>.html.j2``.
 """

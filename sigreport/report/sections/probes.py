@@ -99,7 +99,8 @@ def build_probes(ctx: Context, metrics: dict, acts: Activations, dataset: Datase
 
     The path shares are drawn without unseen classes too (for the trained classes alone).
     """
-    train_set = set(split_paths(sigs, "train"))
+    # The distinct training paths first: far fewer than the training images.
+    train_set = set(map(tuple, np.unique(np.asarray(sigs.paths["train"]), axis=0).tolist()))
     fig, shares = _path_shares(ctx, acts, sigs, train_set)
     return Section({"paths": fig}, {"paths": shares},
                    {"probe_groups": _probe_groups(ctx, acts, dataset, sigs, train_set, seed),

@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/analysis_speed.py
 	$(BIN)/python bench/page_weight.py
+	$(BIN)/python bench/render_speed.py
 	$(BIN)/python bench/run_speed.py
 	$(BIN)/python bench/growth.py
 	$(BIN)/python bench/detection_families.py

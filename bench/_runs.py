@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -119,3 +120,13 @@ def overrides(*items: str) -> list[str]:
     for item in items:
         out += ["--set", item]
     return out
+
+
+def in_process_arguments(doc: str, repeat: int) -> argparse.Namespace:
+    """Arguments of a bench that measures one run in its own process and repeats what it
+    compares: ``preset``, ``--set KEY=VALUE`` (``overrides``) and ``--repeat``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("preset", nargs="?", default="mnist-1-7")
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument("--repeat", type=int, default=repeat)
+    return parser.parse_args()

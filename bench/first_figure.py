@@ -24,13 +24,16 @@ their ratios:
 
 from __future__ import annotations
 
-import argparse
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
 from sigreport.report import render
 from sigreport.report.sections import Section
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runs import in_process_arguments
 
 # The report's embedding: one Bokeh document per section.
 PER_SECTION = render._embed
@@ -109,11 +112,7 @@ def _measure(browser, path: Path, lazy: bool) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("preset", nargs="?", default="mnist-1-7")
-    parser.add_argument("--set", action="append", default=[], dest="overrides")
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+    args = in_process_arguments(__doc__, repeat=5)
     from playwright.sync_api import sync_playwright
 
     from sigreport.config import load_config

@@ -2,12 +2,25 @@
 
 ``render_report`` returns a run's report files; ``vendor_bokeh`` puts BokehJS
 beside site-mode reports; ``build_site`` generates the site pages and runs
-MkDocs.
+MkDocs. Each is imported when first used: Bokeh's models take a good part of a
+second to import, which checking a projection or building a site does not need.
 """
 
-from sigreport.report.assets import vendor_bokeh
-from sigreport.report.projection import check_projection
-from sigreport.report.render import render_report
-from sigreport.report.site import build_site
+from importlib import import_module
 
 __all__ = ["build_site", "check_projection", "render_report", "vendor_bokeh"]
+
+_HOME = {"build_site": "site", "check_projection": "projection", "render_report": "render",
+         "vendor_bokeh": "assets"}
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

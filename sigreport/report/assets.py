@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import bokeh
-from bokeh.embed.bundle import bundle_for_objs_and_resources
-from bokeh.resources import Resources
 from markupsafe import Markup
 
 from sigreport.store import BOKEH_DIR, naming
@@ -135,6 +133,10 @@ def script_tags(models: list[Any], standalone: bool, bokeh_url: str = f"../{BOKE
                 ) -> Markup:
     """``<script>`` tags that load what ``models`` need: inlined, or from ``bokeh_url``
     (``../_bokeh`` beside a site-mode report)."""
+    # Imported here: bokeh.embed brings Bokeh's models, which the site pages do not need.
+    from bokeh.embed.bundle import bundle_for_objs_and_resources
+    from bokeh.resources import Resources
+
     if standalone:
         bundle = bundle_for_objs_and_resources(models, Resources(mode="inline"))
         return Markup("\n".join(_inline_script(js) for js in bundle.js_raw))

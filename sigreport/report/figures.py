@@ -22,15 +22,23 @@ from bokeh.models import (
     BasicTicker,
     BoxAnnotation,
     ColumnDataSource,
+    Grid,
     CustomJS,
+    HBar,
     HoverTool,
     LabelSet,
     Legend,
     LegendItem,
+    Line,
     LinearAxis,
     NumeralTickFormatter,
+    Patches,
+    Quad,
     Range1d,
+    Rect,
+    Scatter,
     Span,
+    Text,
     Whisker,
 )
 from bokeh.palettes import interp_palette
@@ -164,16 +172,21 @@ def _fit(fig):
 
 
 def _no_grid(fig) -> None:
-    fig.grid.grid_line_color = None
+    """Take the grids out (hidden ones would still be built, sent and laid out)."""
+    fig.center = [r for r in fig.center if not isinstance(r, Grid)]
 
 
 LEGEND_ROW = 18  # pixels per row of a legend drawn below a plot
 
 
-def _legend(fig, items: list[tuple[str, list]], location: str = "top_left",
+def _legend(fig, items: list[tuple[str, list] | LegendItem], location: str = "top_left",
             below: bool = False, ncols: int = 1) -> None:
-    """A legend inside the plot at ``location``, or ``below`` it (off the data) in ``ncols``."""
-    legend = Legend(items=[LegendItem(label=label, renderers=r) for label, r in items],
+    """A legend inside the plot at ``location``, or ``below`` it (off the data) in ``ncols``.
+
+    ``items`` are (label, renderers) pairs or legend items."""
+    legend = Legend(items=[i if isinstance(i, LegendItem) else LegendItem(label=i[0],
+                                                                          renderers=i[1])
+                           for i in items],
                     location=location, label_text_font=_FONT, label_text_font_size="11px",
                     background_fill_alpha=0.85, border_line_color=None, spacing=1,
                     padding=4, glyph_height=14, glyph_width=18)
@@ -187,6 +200,28 @@ def _legend(fig, items: list[tuple[str, list]], location: str = "top_left",
 
 def _strings(values: Sequence[str]) -> np.ndarray:
     return np.asarray(list(values), dtype=str)
+
+
+def _draw(fig, source: ColumnDataSource, glyph_type: type, look: dict,
+          hover: dict | None = None, **renderer):
+    """Draw a ``glyph_type`` glyph with properties ``look`` from ``source`` on ``fig``.
+
+    One glyph model per renderer, plus one with ``hover`` changed where the pointer is:
+    bokeh.plotting's glyph methods also build a non-selection and a muted copy of every
+    glyph, which only a figure that selects or mutes uses (BokehJS derives them itself
+    when asked). Each model costs time to build and serialize, and bytes on the page.
+    """
+    hover_glyph = glyph_type(**{**look, **hover}) if hover else None
+    return fig.add_glyph(source, glyph_type(**look), hover_glyph=hover_glyph, **renderer)
+
+
+def _selectable(fig, source: ColumnDataSource, glyph_type: type, look: dict, **renderer):
+    """Draw points that box and lasso selection pick: the picked ones outlined, the others
+    faded almost out."""
+    return fig.add_glyph(
+        source, glyph_type(**look), **renderer,
+        selection_glyph=glyph_type(**{**look, "line_color": "#111111", "line_width": 0.8}),
+        nonselection_glyph=glyph_type(**{**look, "fill_alpha": 0.08, "line_alpha": 0.0}))
 
 
 # --- alluvial diagram ------------------------------------------------------------------
@@ -268,8 +303,9 @@ def layout_alluvial(node_ids: np.ndarray, sample_class: np.ndarray, class_order:
 
     def bary_order(col: int, ref_col: int, ref: dict[int, tuple[float, float]]) -> list[int]:
         keys = np.unique(node_ids[:, col]).tolist()
-        centre = {k: (a + b) / 2 for k, (a, b) in ref.items()}
-        ref_y = np.array([centre[k] for k in node_ids[:, ref_col]])
+        ref_keys = np.array(sorted(ref), dtype=np.int64)
+        centre = np.array([(ref[k][0] + ref[k][1]) / 2 for k in ref_keys.tolist()])
+        ref_y = centre[np.searchsorted(ref_keys, node_ids[:, ref_col])]
         mean = {k: float(ref_y[node_ids[:, col] == k].mean()) for k in keys}
         # Noise (-1) always goes last.
         return sorted(keys, key=lambda k: (k < 0, mean[k], k))
@@ -311,13 +347,16 @@ def layout_alluvial(node_ids: np.ndarray, sample_class: np.ndarray, class_order:
     curve = _smooth(n_curve)
     labels_sorted = sorted({str(p) for p in path_label if p})
     label_rank = {p: i for i, p in enumerate(labels_sorted)}
+    # Each sample's label as its rank (-1: none), so ribbons are counted in numpy.
+    label_id = np.array([label_rank[str(p)] if p else -1 for p in path_label.tolist()],
+                        dtype=np.int64)
     for col in range(n_cols - 1):
         src, dst = node_ids[:, col], node_ids[:, col + 1]
-        keys = np.stack([src, dst, sample_class], axis=1)
-        groups: dict[tuple, int] = {}
-        for (s, d, c), lab in zip(keys.tolist(), path_label.tolist()):
-            k = (s, d, c, lab or "")
-            groups[k] = groups.get(k, 0) + 1
+        keys, counts = np.unique(np.stack([src, dst, sample_class, label_id], axis=1), axis=0,
+                                 return_counts=True)
+        groups: dict[tuple, int] = {
+            (s, d, c, labels_sorted[lab] if lab >= 0 else ""): n
+            for (s, d, c, lab), n in zip(keys.tolist(), counts.tolist())}
         src_pos = {k: i for i, k in enumerate(orders[col])}
         dst_pos = {k: i for i, k in enumerate(orders[col + 1])}
 
@@ -390,12 +429,10 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
     fig = figure(height=height, tools="", title=title, name=name,
                  x_range=Range1d(-left, n_cols - 1 + 0.45),
                  y_range=Range1d(layout.height + pad, -layout.height * 0.075),
-                 toolbar_location=None, min_border_left=10, min_border_right=10, **size)
+                 toolbar_location=None, min_border_left=10, min_border_right=10,
+                 x_axis_type=None, y_axis_type=None, **size)
     if width is not None:
         _fit(fig)
-    _no_grid(fig)
-    fig.xaxis.visible = False
-    fig.yaxis.visible = False
 
     per_total = {}
     for node in layout.nodes:
@@ -420,9 +457,10 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
         "path": [f"specific path {r['path']}" if r["path"] else "no specific path"
                  for r in rib],
     })
-    ribbon_r = fig.patches("xs", "ys", source=ribbons, fill_color="color", fill_alpha="alpha",
-                           line_color="color", line_alpha="alpha", line_width=0.4,
-                           hover_fill_alpha=0.95, hover_line_color=_TEXT, hover_line_alpha=1.0)
+    ribbon_r = _draw(fig, ribbons, Patches,
+                     dict(xs="xs", ys="ys", fill_color="color", fill_alpha="alpha",
+                          line_color="color", line_alpha="alpha", line_width=0.4),
+                     hover={"fill_alpha": 0.95, "line_color": _TEXT, "line_alpha": 1.0})
     fig.add_tools(HoverTool(renderers=[ribbon_r], tooltips=[
         ("class", "@cls"), ("flow", "@step"), ("images", "@count (@share of the class)"),
         ("", "@path")]))
@@ -448,9 +486,10 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
         "purity": purities,
         "composition": compositions,
     })
-    node_r = fig.quad(left="left", right="right", top="top", bottom="bottom", source=node_src,
-                      fill_color="color", line_color="white", line_width=0.5,
-                      hover_fill_color="#000000")
+    node_r = _draw(fig, node_src, Quad,
+                   dict(left="left", right="right", top="top", bottom="bottom",
+                        fill_color="color", line_color="white", line_width=0.5),
+                   hover={"fill_color": "#000000"})
     fig.add_tools(HoverTool(renderers=[node_r], tooltips=[
         ("node", "@column @node"), ("images", "@count"), ("purity", "@purity"),
         ("by class", "@composition")]))
@@ -578,6 +617,7 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
         data[f"c{i}"] = _strings(cluster_label[layer])
         data[f"cc{i}"] = _strings(cluster_color[layer])
     source = ColumnDataSource(data)
+    point = {"size": 6, "line_color": "white", "line_width": 0.4, "marker": "marker"}
     panels = []
     for i, (layer, title) in enumerate(zip(layers, titles)):
         # Pan is the default drag (a swipe never selects by accident); box and lasso
@@ -588,14 +628,12 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
         fig.toolbar.autohide = True
         fig.axis.major_label_text_font_size = "9px"
         fig.axis.ticker.desired_num_ticks = 4
-        common = {"source": source, "size": 6, "line_color": "white", "line_width": 0.4,
-                  "marker": "marker", "nonselection_fill_alpha": 0.08,
-                  "nonselection_line_alpha": 0.0, "selection_line_color": "#111111",
-                  "selection_line_width": 0.8}
-        by_class = fig.scatter(f"x{i}", f"y{i}", fill_color="color", fill_alpha=0.75,
-                               name=f"proj-class-{i}", **common)
-        by_cluster = fig.scatter(f"x{i}", f"y{i}", fill_color=f"cc{i}", fill_alpha=0.8,
-                                 name=f"proj-cluster-{i}", visible=False, **common)
+        by_class = _selectable(fig, source, Scatter, dict(
+            x=f"x{i}", y=f"y{i}", fill_color="color", fill_alpha=0.75, **point),
+            name=f"proj-class-{i}")
+        by_cluster = _selectable(fig, source, Scatter, dict(
+            x=f"x{i}", y=f"y{i}", fill_color=f"cc{i}", fill_alpha=0.8, **point),
+            name=f"proj-cluster-{i}", visible=False)
         tooltip = (
             '<div style="display:flex;gap:8px;align-items:center;font:12px ' + _FONT + '">'
             '<img src="@thumb" width="56" height="56" alt="digit" '
@@ -657,11 +695,11 @@ def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_cla
                           title=f"{lay['name']} \u00b7 {n_clusters} clusters",
                           tools="", toolbar_location=None))
         _no_grid(fig)
-        r = fig.rect("x", "y", 0.95, 0.9, source=source, fill_color="fill", fill_alpha="alpha",
-                     line_color=None)
-        fig.text("x", "y", text="text", source=source, text_align="center",
-                 text_baseline="middle", text_font_size="10px", text_color="text_color",
-                 text_font=value(_FONT))
+        r = _draw(fig, source, Rect, dict(x="x", y="y", width=0.95, height=0.9,
+                                          fill_color="fill", fill_alpha="alpha", line_color=None))
+        _draw(fig, source, Text, dict(x="x", y="y", text="text", text_align="center",
+                                      text_baseline="middle", text_font_size="10px",
+                                      text_color="text_color", text_font=value(_FONT)))
         fig.add_tools(HoverTool(renderers=[r], tooltips=[
             ("class", "@y"), ("cluster", "@x"), ("images", "@n (@f of the class)")]))
         fig.xaxis.major_label_text_font_size = "10px"
@@ -699,6 +737,7 @@ def separation_figure(per_layer: Sequence[dict], separation_layer: str | None,
         if separation_layer in names:
             fig.add_layout(Span(location=names.index(separation_layer), dimension="height",
                                 line_color="#2a9d5c", line_dash="dashed", line_width=1.5))
+        items = []
         for key, ci_key, color, dash, legend in (
                 ("value", "ci", "#2f6db5", "solid", "trained"),
                 ("control", "control_ci", "#c2410c", "dashed", "untrained (epoch 0)")):
@@ -712,20 +751,19 @@ def separation_figure(per_layer: Sequence[dict], separation_layer: str | None,
             hi = [row[ci_key][measure][1] if row[ci_key][measure] else np.nan for row in per_layer]
             src = ColumnDataSource({"x": x, "y": y, "lo": lo, "hi": hi, "layer": names,
                                     "v": ["n/a" if np.isnan(v) else f"{v:.3f}" for v in y]})
-            fig.line("x", "y", source=src, line_color=color, line_width=2, line_dash=dash,
-                     legend_label=legend)
-            dots = fig.scatter("x", "y", source=src, size=7, fill_color=color, line_color="white")
+            line = _draw(fig, src, Line, dict(x="x", y="y", line_color=color, line_width=2,
+                                              line_dash=dash))
+            items.append(LegendItem(label=value(legend), renderers=[line]))
+            dots = _draw(fig, src, Scatter, dict(x="x", y="y", size=7, fill_color=color,
+                                                 line_color="white"))
             fig.add_layout(Whisker(source=src, base="x", lower="lo", upper="hi",
                                    line_color=color))
             fig.add_tools(HoverTool(renderers=[dots], tooltips=[
                 (legend, "@v"), ("95% interval", "@lo{0.000} to @hi{0.000}"),
                 ("layer", "@layer")]))
         # Below the plot, off the data.
-        legend = fig.legend[0]
-        fig.center.remove(legend)
-        legend.update(orientation="horizontal", label_text_font_size="11px", padding=2,
-                      border_line_color=None)
-        fig.add_layout(legend, "below")
+        fig.add_layout(Legend(items=items, orientation="horizontal", label_text_font_size="11px",
+                              padding=2, border_line_color=None), "below")
         panels.append(fig)
     return panels
 
@@ -749,10 +787,11 @@ def cka_figure(layers: Sequence[str], matrix: Sequence[Sequence[float]], size: i
                       height=90 + 52 * n, tools="", toolbar_location=None,
                       x_axis_location="above"))
     _no_grid(fig)
-    r = fig.rect("x", "y", 0.96, 0.94, source=src, line_color=None,
-                 fill_color=cmap)
-    fig.text("x", "y", text="text", source=src, text_align="center", text_baseline="middle",
-             text_font_size="11px", text_color="tc", text_font=value(_FONT))
+    r = _draw(fig, src, Rect, dict(x="x", y="y", width=0.96, height=0.94, line_color=None,
+                                   fill_color=cmap))
+    _draw(fig, src, Text, dict(x="x", y="y", text="text", text_align="center",
+                               text_baseline="middle", text_font_size="11px", text_color="tc",
+                               text_font=value(_FONT)))
     fig.add_tools(HoverTool(renderers=[r], tooltips=[("layers", "@y \u00d7 @x"),
                                                      ("CKA", "@text")]))
     fig.axis.axis_line_color = None
@@ -779,24 +818,36 @@ def path_share_figure(rows: Sequence[str], segments: Sequence[dict], height: int
                  sizing_mode="stretch_width", tools="", toolbar_location=None)
     fig.xaxis.axis_label = "share of the class's images"
     fig.xaxis.formatter = NumeralTickFormatter(format="0%")
+    # One renderer draws every segment (rows of a segment in turn, in the order they stack);
+    # its legend entries show a row of each segment.
     left = np.zeros(len(rows))
-    items = []
+    columns: dict[str, list] = {k: [] for k in
+                                ("y", "left", "right", "name", "share", "count", "color", "hatch")}
+    first_row = []
     for seg in segments:
         shares = np.asarray(seg["shares"], dtype=float)
-        src = ColumnDataSource({
-            "y": list(rows), "left": left.astype(np.float32),
-            "right": (left + shares).astype(np.float32),
-            "name": [seg["name"]] * len(rows),
-            "share": [pct(s) for s in shares], "count": [f"{c:,}" for c in seg["counts"]],
-        })
-        r = fig.hbar(y="y", left="left", right="right", height=0.62, source=src,
-                     fill_color=seg["color"], line_color="white", line_width=1,
-                     hatch_pattern="/" if seg.get("hatch") else None, hatch_color="#ffffff",
-                     hatch_alpha=0.6)
+        first_row.append(len(columns["y"]))
+        columns["y"] += list(rows)
+        columns["left"].append(left.astype(np.float32))
+        columns["right"].append((left + shares).astype(np.float32))
+        columns["name"] += [seg["name"]] * len(rows)
+        columns["share"] += [pct(s) for s in shares]
+        columns["count"] += [f"{c:,}" for c in seg["counts"]]
+        columns["color"] += [seg["color"]] * len(rows)
+        columns["hatch"] += ["/" if seg.get("hatch") else " "] * len(rows)
+        left = left + shares
+    items = []
+    if segments:
+        data = {k: np.concatenate(v) if k in ("left", "right") else _strings(v)
+                for k, v in columns.items()}
+        r = _draw(fig, ColumnDataSource(data), HBar,
+                  dict(y="y", left="left", right="right", height=0.62, fill_color="color",
+                       line_color="white", line_width=1, hatch_pattern="hatch",
+                       hatch_color="#ffffff", hatch_alpha=0.6))
         fig.add_tools(HoverTool(renderers=[r], tooltips=[
             ("class", "@y"), ("path", "@name"), ("images", "@count (@share)")]))
-        items.append((seg["name"], [r]))
-        left = left + shares
+        items = [LegendItem(label=seg["name"], renderers=[r], index=i)
+                 for seg, i in zip(segments, first_row)]
     _legend(fig, items, below=True)
     return fig
 
@@ -819,14 +870,15 @@ def roc_figure(curves: Sequence[dict], size: int = 400):
     fig.xaxis.axis_label = "false positive rate, log scale (trained-class images flagged)"
     fig.yaxis.axis_label = "true positive rate (unseen images flagged)"
     chance = np.geomspace(floor, 1, 50)
-    fig.line(chance, chance, line_color="#c0c4cc", line_dash="dashed")
+    _draw(fig, ColumnDataSource({"x": chance, "y": chance}), Line,
+          dict(x="x", y="y", line_color="#c0c4cc", line_dash="dashed"))
     palette = TRAINED_PALETTE[:6] + PROBE_PALETTE[:4]
     items = []
     for i, c in enumerate(curves):
         src = ColumnDataSource({"x": np.maximum(np.asarray(c["fpr"], np.float64), floor),
                                 "y": np.asarray(c["tpr"], np.float32)})
-        r = fig.line("x", "y", source=src, line_color=palette[i % len(palette)],
-                     line_width=2.4 if i == 0 else 1.6)
+        r = _draw(fig, src, Line, dict(x="x", y="y", line_color=palette[i % len(palette)],
+                                       line_width=2.4 if i == 0 else 1.6))
         fig.add_tools(HoverTool(renderers=[r], tooltips=[
             ("method", c["label"]), ("AUROC", f"{c['auroc']:.3f}"),
             ("FPR / TPR", "@x{0.000} / @y{0.000}")], line_policy="nearest"))
@@ -853,12 +905,13 @@ def training_figure(history: dict, width: int = 430, height: int = 260):
                             "loss": np.asarray(history.get("train_loss", []), np.float32),
                             "tr": np.asarray(history.get("train_accuracy", []), np.float32),
                             "te": np.asarray(history.get("test_accuracy", []), np.float32)})
-    r = loss.line("e", "loss", source=src, line_width=2.2, line_color="#2f6db5")
-    loss.scatter("e", "loss", source=src, size=6, fill_color="#2f6db5", line_color="white")
+    r = _draw(loss, src, Line, dict(x="e", y="loss", line_width=2.2, line_color="#2f6db5"))
+    _draw(loss, src, Scatter, dict(x="e", y="loss", size=6, fill_color="#2f6db5",
+                                   line_color="white"))
     loss.add_tools(HoverTool(renderers=[r], tooltips=[("epoch", "@e"), ("loss", "@loss{0.0000}")],
                              mode="vline"))
-    a = acc.line("e", "tr", source=src, line_width=2.2, line_color="#2f6db5")
-    b = acc.line("e", "te", source=src, line_width=2.2, line_color="#e69f00")
+    a = _draw(acc, src, Line, dict(x="e", y="tr", line_width=2.2, line_color="#2f6db5"))
+    b = _draw(acc, src, Line, dict(x="e", y="te", line_width=2.2, line_color="#e69f00"))
     acc.add_tools(HoverTool(renderers=[b], tooltips=[("epoch", "@e"), ("train", "@tr{0.0000}"),
                                                      ("test", "@te{0.0000}")], mode="vline"))
     _legend(acc, [("train", [a]), ("test", [b])], below=True, ncols=2)
@@ -884,9 +937,10 @@ def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width
     for name, color in zip(layer_names, shades):
         y = [next((lay.get("cluster_class_ami") for lay in s.get("layers", [])
                    if lay.get("name") == name), None) for s in snapshots]
-        y = np.array([np.nan if v is None else v for v in y], np.float32)
-        r = nmi.line(epochs, y, line_color=color, line_width=2)
-        nmi.scatter(epochs, y, size=5, fill_color=color, line_color="white")
+        src = ColumnDataSource({"x": epochs,
+                                "y": np.array([np.nan if v is None else v for v in y], np.float32)})
+        r = _draw(nmi, src, Line, dict(x="x", y="y", line_color=color, line_width=2))
+        _draw(nmi, src, Scatter, dict(x="x", y="y", size=5, fill_color=color, line_color="white"))
         items.append((name, [r]))
     _legend(nmi, items, below=True, ncols=3)
     purity = np.array([np.nan if s.get("path_purity") is None else s["path_purity"]
@@ -896,8 +950,9 @@ def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width
     paths.extra_y_ranges = {"count": Range1d(0, top)}
     paths.add_layout(LinearAxis(y_range_name="count", axis_label="distinct paths"), "right")
     paths.yaxis[0].axis_label = "path purity"
-    a = paths.line(epochs, purity, line_color="#2a9d5c", line_width=2.2)
-    b = paths.line(epochs, count, line_color="#5f6b7a", line_width=2.2, line_dash="dashed",
-                   y_range_name="count")
+    src = ColumnDataSource({"x": epochs, "purity": purity, "count": count})
+    a = _draw(paths, src, Line, dict(x="x", y="purity", line_color="#2a9d5c", line_width=2.2))
+    b = _draw(paths, src, Line, dict(x="x", y="count", line_color="#5f6b7a", line_width=2.2,
+                                     line_dash="dashed"), y_range_name="count")
     _legend(paths, [("purity", [a]), ("distinct paths", [b])], below=True, ncols=2)
     return [nmi, paths]

@@ -80,10 +80,11 @@ def and_list(items: Any) -> str:
 FILTERS = {"and_list": and_list, "ci": ci, "pct": pct, "signed_pct": signed_pct, "num": num, "count": count, "seconds": seconds}
 
 
-def template_env() -> jinja2.Environment:
+def template_env(bytecode_cache: jinja2.BytecodeCache | None = None) -> jinja2.Environment:
     """The Jinja environment of reports and site pages: autoescape on, :data:`FILTERS`."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
                              autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             bytecode_cache=bytecode_cache)
     env.filters.update(FILTERS)
     return env

@@ -13,7 +13,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["build_mosaic", "encode_png", "png_data_uri"]
+__all__ = ["build_mosaic", "encode_png", "encode_pngs", "png_data_uri", "png_data_uris"]
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -22,39 +22,59 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def encode_png(image: np.ndarray, bits: int = 8) -> bytes:
-    """Encode one grayscale image as PNG.
+def _scanlines(images: np.ndarray, bits: int) -> np.ndarray:
+    """Each image's PNG scanlines, filter byte first: uint8 (n_images, height, 1 + row bytes)."""
+    if bits == 4:
+        levels = ((images.astype(np.uint16) * 15 + 127) // 255).astype(np.uint8)
+        if images.shape[2] % 2:
+            levels = np.pad(levels, ((0, 0), (0, 0), (0, 1)))
+        rows = (levels[:, :, 0::2] << 4) | levels[:, :, 1::2]
+    elif bits == 8:
+        rows = images
+    else:
+        raise ValueError(f"bits must be 4 or 8, got {bits}")
+    # Filter type 0 (None) on every row: digits are mostly flat black, which deflate likes.
+    return np.concatenate([np.zeros(rows.shape[:2] + (1,), np.uint8), rows], axis=2)
+
+
+def encode_pngs(images: np.ndarray, bits: int = 8) -> list[bytes]:
+    """Encode grayscale images of one size as PNG files.
 
     Parameters
     ----------
-    image:
-        uint8 array of shape (height, width), 0 = black.
+    images:
+        uint8 array of shape (n_images, height, width), 0 = black.
     bits:
         8 (256 grey levels) or 4 (16 levels, smaller files).
 
     Returns
     -------
-    bytes
-        A complete PNG file.
+    list of bytes
+        One complete PNG file per image. The images are packed together; only the
+        compressed data differs from one file to the next.
     """
+    images = np.asarray(images, dtype=np.uint8)
+    if images.ndim != 3:
+        raise ValueError(f"expected a stack of 2-D images, got shape {images.shape}")
+    _n, height, width = images.shape
+    head = _SIGNATURE + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, 0, 0, 0, 0))
+    tail = _chunk(b"IEND", b"")
+    return [head + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 9)) + tail
+            for raw in _scanlines(images, bits)]
+
+
+def encode_png(image: np.ndarray, bits: int = 8) -> bytes:
+    """Encode one grayscale image, uint8 (height, width), as PNG (see :func:`encode_pngs`)."""
     image = np.asarray(image, dtype=np.uint8)
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {image.shape}")
-    height, width = image.shape
-    if bits == 4:
-        levels = ((image.astype(np.uint16) * 15 + 127) // 255).astype(np.uint8)
-        if width % 2:
-            levels = np.pad(levels, ((0, 0), (0, 1)))
-        rows = (levels[:, 0::2] << 4) | levels[:, 1::2]
-    elif bits == 8:
-        rows = image
-    else:
-        raise ValueError(f"bits must be 4 or 8, got {bits}")
-    # Filter type 0 (None) on every row: digits are mostly flat black, which deflate likes.
-    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
-    header = struct.pack(">IIBBBBB", width, height, bits, 0, 0, 0, 0)
-    return (_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 9))
-            + _chunk(b"IEND", b""))
+    return encode_pngs(image[None], bits)[0]
+
+
+def png_data_uris(images: np.ndarray, bits: int = 8) -> list[str]:
+    """``data:image/png;base64,...`` for each uint8 image of a (n_images, height, width) stack."""
+    return ["data:image/png;base64," + base64.b64encode(png).decode("ascii")
+            for png in encode_pngs(images, bits)]
 
 
 def png_data_uri(image: np.ndarray, bits: int = 8) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sigreport._threads import single_threaded
 from sigreport.activations import Activations
 from sigreport.config import ReportConfig
 from sigreport.errors import ConfigError
@@ -133,34 +134,39 @@ def compute_projections(acts: Activations, layers: tuple[str, ...], cfg: ReportC
     rng = np.random.default_rng([seed, 0x9C4])
     n_train = len(acts.train.y)
     fit_rows = np.sort(rng.choice(n_train, size=min(_FIT_ROWS, n_train), replace=False))
-    xy: dict[str, np.ndarray] = {}
-    explained: dict[str, float | None] = {}
-    for layer in layers:
+
+    def project(layer: str) -> tuple[np.ndarray, float | None]:
         shown = _gather(acts, layer, split, row)
         fit = acts.train.layers[layer][fit_rows]
+        explained = None
         if cfg.projection == "pca":
             from sklearn.decomposition import PCA
 
             n_comp = min(2, fit.shape[1], max(1, len(fit) - 1))
             pca = PCA(n_components=n_comp, random_state=seed).fit(fit)
             out = pca.transform(shown) if len(shown) else np.zeros((0, n_comp))
-            explained[layer] = float(pca.explained_variance_ratio_.sum())
+            explained = float(pca.explained_variance_ratio_.sum())
         elif cfg.projection == "tsne":
             from sklearn.manifold import TSNE
 
             perplexity = float(min(30.0, max(2.0, (len(shown) - 1) / 3)))
             out = TSNE(n_components=2, perplexity=perplexity, init="pca",
                        random_state=seed).fit_transform(shown)
-            explained[layer] = None
         else:
             import umap  # checked above
 
             # A seed makes UMAP deterministic and single-threaded; n_jobs says so, quietly.
             reducer = umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit(fit)
             out = reducer.transform(shown)
-            explained[layer] = None
         out = np.asarray(out, dtype=np.float32)
         if out.shape[1] == 1:
             out = np.concatenate([out, np.zeros_like(out)], axis=1)
-        xy[layer] = out
+        return out, explained
+
+    # On one BLAS thread: a 5000-row fit gains nothing from more, whose threads spin and
+    # slow it several times over when the machine's cores are busy.
+    with single_threaded():
+        results = [project(layer) for layer in layers]
+    xy = {layer: out for layer, (out, _) in zip(layers, results)}
+    explained = {layer: ev for layer, (_, ev) in zip(layers, results)}
     return Projections(cfg.projection, tuple(layers), split, row, xy, explained)

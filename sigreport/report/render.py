@@ -1,7 +1,8 @@
 """Rendering: metrics and arrays -> section views -> one HTML page, from Jinja2 templates.
 
-Nothing here writes files: :func:`render_report` returns ``{relative path: content}``
-and the pipeline writes the report folder atomically. Each section's figures and
+Nothing here writes the report: :func:`render_report` returns ``{relative path:
+content}`` and the pipeline writes the report folder atomically (the page's compiled
+templates are kept in the cache folder). Each section's figures and
 values come from its view builder in :mod:`sigreport.report.sections`; its HTML
 from ``templates/sections/<section>.html.j2``.
 """
@@ -9,15 +10,18 @@ from ``templates/sections/<section>.html.j2``.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import time
 from typing import TYPE_CHECKING, Any
 
 import bokeh
+import jinja2
 from bokeh.core.json_encoder import serialize_json
 from bokeh.document import Document
-from bokeh.embed.util import standalone_docs_json_and_render_items
+from bokeh.embed.util import RenderItem
+from bokeh.util.serialization import make_globally_unique_css_safe_id, make_globally_unique_id
 from markupsafe import Markup
 
 from sigreport.activations import Activations
@@ -103,13 +107,37 @@ def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activat
     values["repro"]["timings"].append(("report", time.perf_counter() - started))
     values["repro"]["total_s"] = sum(v for _, v in values["repro"]["timings"])
     title = config.title or metrics.get("experiment", {}).get("title") or config.name
-    page = template_env().get_template("report.html.j2").render(
+    page = _page_template().render(
         title=title, name=config.name, standalone=standalone, downloads=downloads,
         bokeh_js=script_tags(docs, standalone),
         bokeh_script=Markup("\n".join(payloads)), div=divs,
         bokeh_version=bokeh.__version__, bokeh_dir=BOKEH_DIR,
         label=ctx.label, data=data, **values)
     return {"index.html": page, **files}
+
+
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """Templates compiled by an earlier run (Jinja checks each against its source)."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:  # the cache is only an optimisation: not kept, then
+            pass
+
+
+@functools.cache
+def _page_template() -> jinja2.Template:
+    """The page's template, compiled once per process (a sweep's worker renders many) and
+    kept compiled in the cache folder, where it can be written, for the next run."""
+    from sigreport.store import cache_problem, cache_root
+
+    compiled = None
+    if cache_problem() is None:
+        folder = cache_root() / "templates"
+        folder.mkdir(parents=True, exist_ok=True)
+        compiled = _CompiledTemplates(str(folder))
+    return template_env(compiled).get_template("report.html.j2")
 
 
 def _data_uri(text: str, mime: str) -> str:
@@ -150,7 +178,11 @@ def _embed(sections: list[S.Section]) -> tuple[dict[str, Markup], list[str], lis
             for model in models:
                 doc.add_root(model)
         docs.append(doc)
-        docs_json, [item] = standalone_docs_json_and_render_items(models)
+        # What bokeh.embed's standalone_docs_json_and_render_items does, less its walk of
+        # the whole model graph looking for Python callbacks, which a static page cannot have.
+        docid = make_globally_unique_id()
+        docs_json = {docid: doc.to_json(deferred=False)}
+        item = RenderItem(docid, roots={m: make_globally_unique_css_safe_id() for m in models})
         roots = {root.id: root for root in item.roots}
         for name, group in panels.items():
             inner = "".join(_panel(roots[m.id], m) for m in group)

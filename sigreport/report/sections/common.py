@@ -42,6 +42,14 @@ class Context:
     label: dict[int, str]       # "7", "3 (unseen)"
     name: dict[int, str]        # plain class name
     specific: dict[tuple, dict]  # path -> {"letter", "dominant", "total", "purity", "row"}
+    _images: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False)
+
+    def images(self, dataset: Dataset, split: str) -> np.ndarray:
+        """uint8 (n_samples, 28, 28) images of ``dataset``'s ``split``, recovered from its
+        float inputs once per report however many sections show some."""
+        if split not in self._images:
+            self._images[split] = getattr(dataset, split).images()
+        return self._images[split]
 
 
 def _letters(i: int) -> str:

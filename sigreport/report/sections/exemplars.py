@@ -18,7 +18,7 @@ _MAX_EXEMPLARS = 8
 
 def _exemplars(ctx: Context, dataset: Dataset, sigs: Any, seed: int) -> list[dict]:
     train_paths = np.asarray(sigs.paths["train"], dtype=np.int64)
-    images = dataset.train.images()
+    images = ctx.images(dataset, "train")
     out = []
     for path, info in list(ctx.specific.items())[:_MAX_EXEMPLARS]:
         rows = np.flatnonzero(np.all(train_paths == np.asarray(path)[None, :], axis=1))
@@ -41,15 +41,19 @@ def _exemplars(ctx: Context, dataset: Dataset, sigs: Any, seed: int) -> list[dic
 
 def _atypical(ctx: Context, metrics: dict, dataset: Dataset, seed: int) -> list[dict]:
     out = []
+    rows_of: dict[str, dict[int, int]] = {}  # split -> {source index: row}
     for entry in metrics["answers"]["signatures_differ"]["routed_like"]:
         split = entry["split"]
-        part = getattr(dataset, split, dataset.test)
-        where = {int(i): r for r, i in enumerate(part.index.tolist())}
+        part = split if hasattr(dataset, split) else "test"
+        if part not in rows_of:
+            rows_of[part] = {int(i): r for r, i in
+                             enumerate(getattr(dataset, part).index.tolist())}
+        where = rows_of[part]
         rows = np.array([where[int(i)] for i in entry["indices"] if int(i) in where],
                         dtype=np.int64)
         grid = None
         if len(rows):
-            grid = mosaic(part.images()[pick(rows, 24, seed)], 12)
+            grid = mosaic(ctx.images(dataset, part)[pick(rows, 24, seed)], 12)
         out.append({"cls": ctx.label.get(int(entry["class"]), str(entry["class"])),
                     "like": ctx.label.get(int(entry["looks_like"]), str(entry["looks_like"])),
                     "count": entry["count"], "fraction": entry["fraction"],

@@ -24,15 +24,14 @@ _MAX_SPECIFIC_SEGMENTS = 10
 _MAX_PROBE_GROUPS = 6
 
 
-def _path_shares(ctx: Context, acts: Activations, sigs: Any) -> tuple[Any, dict]:
-    train_set = set(split_paths(sigs, "train"))
+def _path_shares(ctx: Context, acts: Activations, sigs: Any,
+                 train_set: set[tuple]) -> tuple[Any, dict]:
     rows: list[tuple[str, list[tuple]]] = []
-    for c in ctx.classes:
-        mask = acts.test.y == c
-        rows.append((ctx.label[c], [p for p, m in zip(split_paths(sigs, "test"), mask) if m]))
-    for c in ctx.probes:
-        mask = acts.probe.y == c
-        rows.append((ctx.label[c], [p for p, m in zip(split_paths(sigs, "probe"), mask) if m]))
+    for split, classes in (("test", ctx.classes), ("probe", ctx.probes)):
+        paths = split_paths(sigs, split)
+        y = acts.split(split).y
+        for c in classes:
+            rows.append((ctx.label[c], [paths[i] for i in np.flatnonzero(y == c)]))
     spec = list(ctx.specific.items())
     shown = spec[:_MAX_SPECIFIC_SEGMENTS]
     shown_keys = {p for p, _ in shown}
@@ -65,10 +64,9 @@ def _path_shares(ctx: Context, acts: Activations, sigs: Any) -> tuple[Any, dict]
 
 
 def _probe_groups(ctx: Context, acts: Activations, dataset: Dataset, sigs: Any,
-                  seed: int) -> list[dict]:
-    train_set = set(split_paths(sigs, "train"))
+                  train_set: set[tuple], seed: int) -> list[dict]:
     paths = split_paths(sigs, "probe")
-    images = dataset.probe.images()
+    images = ctx.images(dataset, "probe")
     out = []
     for c in ctx.probes:
         rows_c = np.flatnonzero(acts.probe.y == c)
@@ -101,7 +99,9 @@ def build_probes(ctx: Context, metrics: dict, acts: Activations, dataset: Datase
 
     The path shares are drawn without unseen classes too (for the trained classes alone).
     """
-    fig, shares = _path_shares(ctx, acts, sigs)
+    # The distinct training paths first: far fewer than the training images.
+    train_set = set(map(tuple, np.unique(np.asarray(sigs.paths["train"]), axis=0).tolist()))
+    fig, shares = _path_shares(ctx, acts, sigs, train_set)
     return Section({"paths": fig}, {"paths": shares},
-                   {"probe_groups": _probe_groups(ctx, acts, dataset, sigs, seed),
+                   {"probe_groups": _probe_groups(ctx, acts, dataset, sigs, train_set, seed),
                     "probes": metrics["answers"]["unseen"]})

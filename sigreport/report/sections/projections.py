@@ -11,7 +11,7 @@ from sigreport.config import Config
 from sigreport.data import Dataset
 from sigreport.report import figures as F
 from sigreport.report.formatters import pct
-from sigreport.report.images import png_data_uri
+from sigreport.report.images import png_data_uris
 from sigreport.report.projection import compute_projections
 from sigreport.report.sections.common import Context, Section, format_path
 
@@ -38,12 +38,12 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
         rows = proj.row[mask]
         y[mask] = acts.split(split).y[rows]
         pred[mask] = acts.split(split).predicted[rows]
-        imgs[mask] = getattr(dataset, split).images()[rows]
+        imgs[mask] = ctx.images(dataset, split)[rows]
         split_paths = np.asarray(sigs.paths[split])[rows]
         for i, p in zip(np.flatnonzero(mask), split_paths.tolist()):
             info = ctx.specific.get(tuple(p))
             paths[i] = format_path(p) + (f" (path {info['letter']})" if info else "")
-    thumbs = [png_data_uri(255 - im, bits=4) for im in imgs]
+    thumbs = png_data_uris(255 - imgs, bits=4)
     cluster_label, cluster_color, cluster_legend = {}, {}, []
     layer_metrics = {lay["name"]: lay for lay in metrics.get("layers", [])}
     for name in names:

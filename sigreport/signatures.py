@@ -37,7 +37,7 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import HDBSCAN, KMeans
 from sklearn.covariance import OAS
-from sklearn.metrics import pairwise_distances, pairwise_distances_argmin_min, silhouette_score
+from sklearn.metrics import pairwise_distances, pairwise_distances_argmin_min
 from sklearn.mixture import GaussianMixture
 
 from sigreport._threads import parallel_map, single_threaded
@@ -57,6 +57,7 @@ __all__ = [
     "fit_signatures",
     "nearest_centroid",
     "path_ids",
+    "silhouettes",
 ]
 
 UNASSIGNED = -1
@@ -410,11 +411,47 @@ def _random_state(seed: int, layer_index: int) -> int:
     return int(np.random.SeedSequence([seed, layer_index]).generate_state(1)[0] % (2**31 - 1))
 
 
-def _silhouette(dist: np.ndarray, labels: np.ndarray) -> float:
-    n_labels = len(np.unique(labels))
-    if n_labels < 2 or n_labels >= len(labels):
-        return -1.0
-    return float(silhouette_score(dist, labels, metric="precomputed"))
+def silhouettes(dist: np.ndarray, labelings: list[np.ndarray]) -> list[float]:
+    """Mean silhouette coefficient of each clustering of the same samples.
+
+    Each is the number scikit-learn's ``silhouette_score(dist, labels,
+    metric="precomputed")`` gives (a sample alone in its cluster scores 0), but
+    all come from one pass over the distance matrix: every sample's summed
+    distance to every cluster of every clustering is one product
+    ``dist @ onehots``. -1 for a clustering with fewer than 2 clusters or as
+    many clusters as samples (undefined).
+
+    ``dist`` float64 (n, n) Euclidean distances; ``labelings`` int (n,) each.
+    """
+    n = len(dist)
+    rows = np.arange(n)
+    codes, cols = [], 0
+    for labels in labelings:
+        _, lab = np.unique(labels, return_inverse=True)
+        lab = lab.reshape(-1)
+        width = int(lab.max()) + 1 if n else 0
+        codes.append((lab, cols, width))
+        cols += width
+    onehots = np.zeros((n, cols))
+    for lab, start, _ in codes:
+        onehots[rows, start + lab] = 1.0
+    sums = dist @ onehots                                  # (n, all clusters)
+    scores = []
+    for lab, start, width in codes:
+        if width < 2 or width >= n:
+            scores.append(-1.0)
+            continue
+        own_sums = sums[:, start:start + width]
+        counts = onehots[:, start:start + width].sum(axis=0)
+        own = counts[lab]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            intra = own_sums[rows, lab] / (own - 1)
+            inter = own_sums / counts
+            inter[rows, lab] = np.inf
+            inter = inter.min(axis=1)
+            score = (inter - intra) / np.maximum(intra, inter)
+        scores.append(float(np.where(own > 1, np.nan_to_num(score), 0.0).mean()))
+    return scores
 
 
 def _candidates(cfg: SignaturesConfig, n_sub: int) -> tuple[int, ...]:
@@ -432,7 +469,9 @@ def _choose_k(cfg: SignaturesConfig, k: int | None, zs: np.ndarray, n_classes: i
     if not cands:
         return 1, (), (), cfg.k_rule
     dist = pairwise_distances(zs.astype(np.float64))
-    scores = tuple(0.0 if c == 1 else _silhouette(dist, labels_for(c)) for c in cands)
+    labelings = {c: labels_for(c) for c in cands if c > 1}
+    found = dict(zip(labelings, silhouettes(dist, list(labelings.values()))))
+    scores = tuple(found.get(c, 0.0) for c in cands)
     allowed = [i for i, c in enumerate(cands)
                if cfg.k_rule == "silhouette" or c <= max(n_classes, 2)]
     best = max(allowed, key=lambda i: scores[i])
@@ -645,7 +684,8 @@ def _fit_layer(acts: Activations, name: str, layer_index: int, cfg: SignaturesCo
 
 def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
                    k: Mapping[str, int] | None = None,
-                   reuse: Mapping[str, LayerSignature] | None = None) -> Signatures:
+                   reuse: Mapping[str, LayerSignature] | None = None,
+                   reuse_of: Activations | None = None) -> Signatures:
     """Cluster every layer on the training split, calibrate the regions, assign every split.
 
     Parameters
@@ -663,6 +703,10 @@ def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
     reuse:
         Layer name -> an already fitted signature of the same data (the input is
         the same at every epoch): its clusters and regions are applied, not refitted.
+    reuse_of:
+        The activations the ``reuse`` signatures were fitted on: a split whose
+        layer is the very array they hold keeps its assignment, the others are
+        assigned afresh.
 
     Returns
     -------
@@ -671,19 +715,28 @@ def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
         and the paths (hidden cluster ids, -1 unassigned) of every split.
     """
     with single_threaded():
-        return _fit_signatures(acts, cfg, seed, dict(k or {}), dict(reuse or {}))
+        return _fit_signatures(acts, cfg, seed, dict(k or {}), dict(reuse or {}), reuse_of)
 
 
-def _reapply(sig: LayerSignature, acts: Activations) -> LayerSignature:
-    """``sig``'s clusters and regions applied to the splits of ``acts``."""
-    found = {split: sig.assign(acts.split(split).layers[sig.layer]) for split in SPLITS}
+def _reapply(sig: LayerSignature, acts: Activations, fitted: Activations | None
+             ) -> LayerSignature:
+    """``sig``'s clusters and regions applied to the splits of ``acts``; a split holding the
+    very array ``sig`` was fitted on (in ``fitted``) keeps its assignment."""
+    found = {}
+    for split in SPLITS:
+        x = acts.split(split).layers[sig.layer]
+        if fitted is not None and fitted.split(split).layers.get(sig.layer) is x:
+            found[split] = Assignment(sig.labels[split], sig.distance[split], sig.ratio[split])
+        else:
+            found[split] = sig.assign(x)
     return dataclasses.replace(sig, labels={s: a.labels for s, a in found.items()},
                                distance={s: a.distance for s, a in found.items()},
                                ratio={s: a.ratio for s, a in found.items()})
 
 
 def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
-                    k: dict[str, int], reuse: dict[str, LayerSignature]) -> Signatures:
+                    k: dict[str, int], reuse: dict[str, LayerSignature],
+                    reuse_of: Activations | None) -> Signatures:
     fit_splits = _fit_splits(cfg)
     n_train = sum(len(acts.split(s).y) for s in fit_splits)
     sub = seeded_subset(n_train, cfg.subsample, seed, salt=0x5C)
@@ -691,7 +744,7 @@ def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
     rows = "training" if len(fit_splits) == 1 else "training and probe"
     kinds = {info.name: info for info in acts.layers}
     sigs = tuple(parallel_map(
-        lambda name: _reapply(reuse[name], acts) if name in reuse else
+        lambda name: _reapply(reuse[name], acts, reuse_of) if name in reuse else
         _fit_layer(acts, name, kinds[name].index, cfg, sub, seed,
                    kinds[name].kind == "post", k.get(name, cfg.k)),
         list(cluster_layer_names(acts))))

@@ -478,3 +478,42 @@ def test_k_min_one_scores_a_single_cluster_zero(blobs):
     one = fit_signatures(dataclasses.replace(acts, **flat),
                          SignaturesConfig(k_min=1, k_max=3), seed=0).layer("hidden2")
     assert one.n_clusters == 1 and np.all(one.labels["train"] == 0)
+
+
+def test_silhouettes_of_many_clusterings_match_scikit_learn_one_by_one():
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 4))
+    dist = pairwise_distances(x)
+    singleton = rng.integers(0, 3, 60)
+    singleton[7] = 9                       # a cluster of one sample scores 0 for it
+    labelings = [rng.integers(0, k, 60) for k in (2, 5, 11)] + [singleton, np.zeros(60, int),
+                                                                 np.arange(60)]
+    got = signatures.silhouettes(dist, labelings)
+    want = [silhouette_score(dist, lab, metric="precomputed") for lab in labelings[:4]]
+    np.testing.assert_allclose(got[:4], want, rtol=0, atol=1e-12)
+    assert got[4:] == [-1.0, -1.0]         # one cluster, or as many as samples: undefined
+
+
+def test_a_reused_input_signature_is_the_one_fitted_with_the_network(blobs, kmeans_sigs):
+    from sigreport.activations import keep_layers
+
+    acts = blobs[0]
+    inputs = keep_layers(acts, ("input",))
+    alone = fit_signatures(inputs, SignaturesConfig(), seed=0).layer("input")
+    reused = fit_signatures(acts, SignaturesConfig(), seed=0, reuse={"input": alone},
+                            reuse_of=inputs).layer("input")
+    full = kmeans_sigs.layer("input")
+    assert reused.k_scores == full.k_scores
+    for split in ("train", "test", "probe"):
+        assert reused.labels[split] is alone.labels[split]     # the same arrays: kept as they are
+        np.testing.assert_array_equal(reused.labels[split], full.labels[split])
+        np.testing.assert_array_equal(reused.ratio[split], full.ratio[split])
+    # another array of the same layer is assigned afresh
+    moved = dataclasses.replace(acts, test=dataclasses.replace(
+        acts.test, layers={**acts.test.layers, "input": acts.test.layers["input"] + 100.0}))
+    far = fit_signatures(moved, SignaturesConfig(), seed=0, reuse={"input": alone},
+                         reuse_of=inputs).layer("input")
+    assert (far.labels["test"] == -1).all()
+    np.testing.assert_array_equal(far.labels["train"], full.labels["train"])

@@ -325,7 +325,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     from sigreport.activations import input_activations, keep_layers
     from sigreport.analysis import compute_metrics
     from sigreport.report import check_projection
-    from sigreport.signatures import fit_signatures
+    from sigreport.signatures import fit_signatures, fit_signatures_each
 
     # Checked before any work, so a missing optional package does not cost a training run.
     check_projection(config.report.projection)
@@ -359,9 +359,11 @@ def measure(config: Config, force: bool = False, progress: bool = False,
             # layer, so the untrained control and the trained network are compared like for
             # like. The input is the same at every epoch: its clusters are fitted once.
             k_trained = {s.layer: s.n_clusters for s in sigs[main_seed].layers}
-            snapshots = {epoch: (a, sigs[main_seed] if epoch == last_epoch else
-                                 fit_signatures(a, config.signatures, main_seed, k=k_trained,
-                                                reuse=same_input, reuse_of=inputs))
+            earlier = [epoch for epoch in snap_acts if epoch != last_epoch]
+            fitted = dict(zip(earlier, fit_signatures_each(
+                [snap_acts[e] for e in earlier], config.signatures, main_seed, k=k_trained,
+                reuse=same_input, reuse_of=inputs)))
+            snapshots = {epoch: (a, fitted.get(epoch, sigs[main_seed]))
                          for epoch, a in snap_acts.items()}
     del snap_acts, inputs
 

@@ -30,7 +30,7 @@ class is kept beside the path, never in it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +55,7 @@ __all__ = [
     "cluster_layer_names",
     "fit_boundary",
     "fit_signatures",
+    "fit_signatures_each",
     "nearest_centroid",
     "path_ids",
     "silhouettes",
@@ -129,12 +130,17 @@ class Boundary:
     def ratios(self, z: np.ndarray) -> np.ndarray:
         """float64 (n_samples, n_clusters): squared distance to each region's centre over its
         threshold; at most 1 means inside. ``z`` is float (n_samples, width) in clustering space."""
-        out = np.empty((len(z), len(self.means)), dtype=np.float64)
-        for start in range(0, len(z), _CHUNK):
-            block = self._space(z[start:start + _CHUNK])
-            for c in range(len(self.means)):
-                w = (block - self.means[c]) @ self.whiten[c]
-                out[start:start + len(block), c] = np.einsum("ij,ij->i", w, w)
+        n_clusters, dim = self.means.shape
+        # Every region's whitening in one product: (x - m_c) W_c = x W_c - m_c W_c.
+        stacked = self.whiten.transpose(1, 0, 2).reshape(dim, n_clusters * dim)
+        shift = np.einsum("cd,cde->ce", self.means, self.whiten).reshape(-1)
+        out = np.empty((len(z), n_clusters), dtype=np.float64)
+        step = max(1, _CHUNK // max(n_clusters, 1))   # the product's block stays _CHUNK x dim
+        for start in range(0, len(z), step):
+            w = self._space(z[start:start + step]) @ stacked
+            w -= shift
+            w *= w
+            out[start:start + len(w)] = w.reshape(len(w), n_clusters, dim).sum(axis=2)
         # a cluster without training members has no region: nothing is inside it
         with np.errstate(invalid="ignore"):
             return np.where(np.isfinite(self.threshold)[None, :],
@@ -714,8 +720,33 @@ def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
         One :class:`LayerSignature` per clustered layer (input, hidden, logits),
         and the paths (hidden cluster ids, -1 unassigned) of every split.
     """
+    return fit_signatures_each([acts], cfg, seed, k, reuse, reuse_of)[0]
+
+
+def fit_signatures_each(acts_each: Sequence[Activations], cfg: SignaturesConfig, seed: int,
+                        k: Mapping[str, int] | None = None,
+                        reuse: Mapping[str, LayerSignature] | None = None,
+                        reuse_of: Activations | None = None) -> list[Signatures]:
+    """:func:`fit_signatures` of each of several activations (a network's snapshot
+    epochs), with the same arguments; every layer of every one is fitted side by side."""
+    k, reuse = dict(k or {}), dict(reuse or {})
+    jobs = [(acts, name) for acts in acts_each for name in cluster_layer_names(acts)]
+    plans = [_plan(acts, cfg, seed) for acts in acts_each]
+    plan_of = {id(acts): plan for acts, plan in zip(acts_each, plans)}
+
+    def one(job: tuple[Activations, str]) -> LayerSignature:
+        acts, name = job
+        if name in reuse:
+            return _reapply(reuse[name], acts, reuse_of)
+        info = next(i for i in acts.layers if i.name == name)
+        return _fit_layer(acts, name, info.index, cfg, plan_of[id(acts)][0], seed,
+                          info.kind == "post", k.get(name, cfg.k))
+
     with single_threaded():
-        return _fit_signatures(acts, cfg, seed, dict(k or {}), dict(reuse or {}), reuse_of)
+        fitted = iter(parallel_map(one, jobs))
+    return [_assemble(acts, tuple(next(fitted) for _ in cluster_layer_names(acts)), cfg, plan,
+                      fixed_k=bool(k))
+            for acts, plan in zip(acts_each, plans)]
 
 
 def _reapply(sig: LayerSignature, acts: Activations, fitted: Activations | None
@@ -734,20 +765,15 @@ def _reapply(sig: LayerSignature, acts: Activations, fitted: Activations | None
                                ratio={s: a.ratio for s, a in found.items()})
 
 
-def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
-                    k: dict[str, int], reuse: dict[str, LayerSignature],
-                    reuse_of: Activations | None) -> Signatures:
-    fit_splits = _fit_splits(cfg)
-    n_train = sum(len(acts.split(s).y) for s in fit_splits)
-    sub = seeded_subset(n_train, cfg.subsample, seed, salt=0x5C)
-    n_sub = len(sub)
-    rows = "training" if len(fit_splits) == 1 else "training and probe"
-    kinds = {info.name: info for info in acts.layers}
-    sigs = tuple(parallel_map(
-        lambda name: _reapply(reuse[name], acts, reuse_of) if name in reuse else
-        _fit_layer(acts, name, kinds[name].index, cfg, sub, seed,
-                   kinds[name].kind == "post", k.get(name, cfg.k)),
-        list(cluster_layer_names(acts))))
+def _plan(acts: Activations, cfg: SignaturesConfig, seed: int) -> tuple[np.ndarray, int]:
+    """The seeded subsample of the fitted rows (for the k choice), and their number."""
+    n_fit = sum(len(acts.split(s).y) for s in _fit_splits(cfg))
+    return seeded_subset(n_fit, cfg.subsample, seed, salt=0x5C), n_fit
+
+
+def _assemble(acts: Activations, sigs: tuple[LayerSignature, ...], cfg: SignaturesConfig,
+              plan: tuple[np.ndarray, int], fixed_k: bool) -> Signatures:
+    """The layers' signatures of ``acts`` as :class:`Signatures`, with paths and notes."""
     hidden = acts.hidden
     by_name = {s.layer: s for s in sigs}
     paths = {}
@@ -757,15 +783,14 @@ def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
         paths[split] = np.stack(cols, axis=1).astype(np.int64) if cols \
             else np.zeros((n, 0), np.int64)
     subsampling = {}
-    if cfg.k is None and cfg.method != "hdbscan" and not k:
-        subsampling["k_selection"] = (
-            f"silhouette computed on {n_sub} of {n_train} {rows} samples (seeded)"
-        )
-    if cfg.method in ("agglomerative", "hdbscan") and n_sub < n_train:
+    n_sub, n_fit = len(plan[0]), plan[1]
+    rows = "training" if len(_fit_splits(cfg)) == 1 else "training and probe"
+    sampled = f"{n_sub} of {n_fit} {rows} samples"
+    if cfg.k is None and cfg.method != "hdbscan" and not fixed_k:
+        subsampling["k_selection"] = f"silhouette computed on {sampled} (seeded)"
+    if cfg.method in ("agglomerative", "hdbscan") and n_sub < n_fit:
         subsampling["clustering"] = (
-            f"{cfg.method} fitted on {n_sub} of {n_train} {rows} samples (seeded); "
-            "the rest assigned to the fitted clusters"
-        )
+            f"{cfg.method} fitted on {sampled} (seeded); the rest assigned to the fitted clusters")
     wide = [s.layer for s in sigs if s.boundary.basis is not None]
     if wide:
         subsampling["boundary"] = (

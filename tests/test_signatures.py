@@ -517,3 +517,17 @@ def test_a_reused_input_signature_is_the_one_fitted_with_the_network(blobs, kmea
                          reuse_of=inputs).layer("input")
     assert (far.labels["test"] == -1).all()
     np.testing.assert_array_equal(far.labels["train"], full.labels["train"])
+
+
+def test_fitting_several_activations_at_once_is_fitting_each(blobs):
+    other, _ = make_blobs(seed=1)
+    k = {"hidden1": 2, "hidden2": 3, "input": 2, "logits": 2}
+    each = signatures.fit_signatures_each([blobs[0], other], SignaturesConfig(), seed=4, k=k)
+    for acts, got in zip((blobs[0], other), each):
+        want = fit_signatures(acts, SignaturesConfig(), seed=4, k=k)
+        assert got.subsampling == want.subsampling
+        for a, b in zip(got.layers, want.layers):
+            assert (a.layer, a.n_clusters) == (b.layer, b.n_clusters)
+            np.testing.assert_array_equal(a.centroids, b.centroids)
+        for split in ("train", "test", "probe"):
+            np.testing.assert_array_equal(got.paths[split], want.paths[split])

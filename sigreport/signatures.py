@@ -149,7 +149,8 @@ class Boundary:
 
 def _project(z: np.ndarray, offset: np.ndarray, basis: np.ndarray | None) -> np.ndarray:
     """float64 rows ``(z - offset)``, on the principal axes ``basis`` when given."""
-    x = np.asarray(z, dtype=np.float64) - offset
+    # float32 rows minus the float64 offset: converted and subtracted in one pass
+    x = np.subtract(z, offset, dtype=np.float64)
     return x if basis is None else x @ basis
 
 
@@ -306,8 +307,8 @@ def _assign(z: np.ndarray, base_assign: Callable[[np.ndarray], np.ndarray], boun
     nearest, dist_nearest = nearest_centroid(z, centroids)
     c = np.asarray(centroids, dtype=np.float64)
     centre = np.where(labels >= 0, labels, nearest)
-    own = np.concatenate([np.linalg.norm(np.asarray(z[i:i + _CHUNK], np.float64)
-                                         - c[centre[i:i + _CHUNK]], axis=1)
+    own = np.concatenate([np.linalg.norm(np.subtract(z[i:i + _CHUNK], c[centre[i:i + _CHUNK]],
+                                                     dtype=np.float64), axis=1)
                           for i in range(0, len(z), _CHUNK)])
     distance = np.where(labels >= 0, own, dist_nearest)
     return Assignment(labels.astype(np.int64), distance.astype(np.float32),

@@ -492,13 +492,27 @@ def _nearest_assign(centroids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]
 def _fit_kmeans(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classes: int,
                 rs: int, k: int | None) -> _Fit:
     zs = z[sub]
+    # Units constant over the subsample (border pixels, dead ReLUs) add nothing to any
+    # distance between its rows: the k choice clusters the others, and costs less. The
+    # tolerance is scaled so that k-means stops where it would with every unit.
+    varying = np.ptp(zs, axis=0) > 0
+    zk = zs if varying.all() or not varying.any() else np.ascontiguousarray(zs[:, varying])
+    tol = 1e-4 * zk.shape[1] / zs.shape[1]  # KMeans' tol is relative to the mean unit variance
     fits: dict[int, KMeans] = {}
 
     def labels_for(c: int) -> np.ndarray:
-        fits[c] = KMeans(n_clusters=c, n_init=cfg.k_n_init, random_state=rs).fit(zs)
+        fits[c] = KMeans(n_clusters=c, n_init=cfg.k_n_init, random_state=rs, tol=tol).fit(zk)
         return fits[c].labels_
 
-    k, cands, scores, rule = _choose_k(cfg, k, zs, n_classes, labels_for)
+    def centres(model: KMeans) -> np.ndarray:
+        """The subsample fit's centres with the constant units put back."""
+        if zk is zs:
+            return model.cluster_centers_
+        out = np.repeat(zs[:1].astype(model.cluster_centers_.dtype), model.n_clusters, axis=0)
+        out[:, varying] = model.cluster_centers_
+        return out
+
+    k, cands, scores, rule = _choose_k(cfg, k, zk, n_classes, labels_for)
     if cfg.n_init is not None:
         # Fresh k-means++ restarts on all rows, the best inertia kept.
         model = KMeans(n_clusters=k, n_init=cfg.n_init, random_state=rs).fit(z)
@@ -507,9 +521,9 @@ def _fit_kmeans(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classes
     if k == 1:
         init = zs.mean(axis=0, keepdims=True)
     elif k in fits:
-        init = fits[k].cluster_centers_
+        init = centres(fits[k])
     elif k <= len(zs):
-        init = KMeans(n_clusters=k, n_init=cfg.k_n_init, random_state=rs).fit(zs).cluster_centers_
+        init = centres(KMeans(n_clusters=k, n_init=cfg.k_n_init, random_state=rs, tol=tol).fit(zk))
     else:
         init = KMeans(n_clusters=k, n_init=1, random_state=rs).fit(z).cluster_centers_
     # The full fit starts from the subsample's solution: a few Lloyd steps instead of

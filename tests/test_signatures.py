@@ -317,10 +317,13 @@ def test_fit_sees_only_training_rows(blobs, monkeypatch, method):
 
     fit_signatures(acts, SignaturesConfig(method=method), seed=0)
     assert seen
-    train_rows = {
-        x.shape[1]: {tuple(np.round(r, 4)) for r in x.astype(np.float64)}
-        for x in (acts.train.layers[n] for n in ("input", "hidden1", "hidden2", "logits"))
-    }
+    # k-means's k choice leaves out units constant over the training rows (a dead unit)
+    train_rows: dict[int, set] = {}
+    for name in ("input", "hidden1", "hidden2", "logits"):
+        x = acts.train.layers[name].astype(np.float64)
+        for cols in (x, x[:, np.ptp(x, axis=0) > 0]):
+            train_rows.setdefault(cols.shape[1], set()).update(
+                tuple(np.round(r, 4)) for r in cols)
     for x in seen:
         rows = train_rows[x.shape[1]]
         assert all(tuple(np.round(r, 4)) in rows for r in x), method
@@ -531,3 +534,23 @@ def test_fitting_several_activations_at_once_is_fitting_each(blobs):
             np.testing.assert_array_equal(a.centroids, b.centroids)
         for split in ("train", "test", "probe"):
             np.testing.assert_array_equal(got.paths[split], want.paths[split])
+
+
+def test_the_k_choice_leaves_out_constant_units_and_finds_what_every_unit_gives(blobs):
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    x = blobs[0].train.layers["hidden1"]
+    # units that never vary (a dead ReLU, a border pixel) around the real ones
+    z = np.hstack([np.zeros((len(x), 1), np.float32), x, np.full((len(x), 1), 0.5, np.float32)])
+    assert (np.ptp(z, axis=0) == 0).sum() >= 2
+    sub = np.arange(0, len(z), 2)
+    fit = signatures._fit_kmeans(z, sub, SignaturesConfig(), 2, rs=11, k=None)
+    every_unit = [KMeans(n_clusters=c, n_init=2, random_state=11).fit(z[sub])
+                  for c in fit.k_candidates]
+    want = [silhouette_score(z[sub], m.labels_) for m in every_unit]
+    np.testing.assert_allclose(fit.k_scores, want, rtol=1e-6)
+    chosen = every_unit[fit.k_candidates.index(fit.n_clusters)]
+    final = KMeans(n_clusters=fit.n_clusters, init=chosen.cluster_centers_, n_init=1,
+                   random_state=11).fit(z)
+    np.testing.assert_allclose(fit.centroids, final.cluster_centers_, rtol=1e-5, atol=1e-6)

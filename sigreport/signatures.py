@@ -30,14 +30,14 @@ class is kept beside the path, never in it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import HDBSCAN, KMeans
 from sklearn.covariance import OAS
-from sklearn.metrics import pairwise_distances, pairwise_distances_argmin_min, silhouette_score
+from sklearn.metrics import pairwise_distances, pairwise_distances_argmin_min
 from sklearn.mixture import GaussianMixture
 
 from sigreport._threads import parallel_map, single_threaded
@@ -55,8 +55,10 @@ __all__ = [
     "cluster_layer_names",
     "fit_boundary",
     "fit_signatures",
+    "fit_signatures_each",
     "nearest_centroid",
     "path_ids",
+    "silhouettes",
 ]
 
 UNASSIGNED = -1
@@ -128,12 +130,17 @@ class Boundary:
     def ratios(self, z: np.ndarray) -> np.ndarray:
         """float64 (n_samples, n_clusters): squared distance to each region's centre over its
         threshold; at most 1 means inside. ``z`` is float (n_samples, width) in clustering space."""
-        out = np.empty((len(z), len(self.means)), dtype=np.float64)
-        for start in range(0, len(z), _CHUNK):
-            block = self._space(z[start:start + _CHUNK])
-            for c in range(len(self.means)):
-                w = (block - self.means[c]) @ self.whiten[c]
-                out[start:start + len(block), c] = np.einsum("ij,ij->i", w, w)
+        n_clusters, dim = self.means.shape
+        # Every region's whitening in one product: (x - m_c) W_c = x W_c - m_c W_c.
+        stacked = self.whiten.transpose(1, 0, 2).reshape(dim, n_clusters * dim)
+        shift = np.einsum("cd,cde->ce", self.means, self.whiten).reshape(-1)
+        out = np.empty((len(z), n_clusters), dtype=np.float64)
+        step = max(1, _CHUNK // max(n_clusters, 1))   # the product's block stays _CHUNK x dim
+        for start in range(0, len(z), step):
+            w = self._space(z[start:start + step]) @ stacked
+            w -= shift
+            w *= w
+            out[start:start + len(w)] = w.reshape(len(w), n_clusters, dim).sum(axis=2)
         # a cluster without training members has no region: nothing is inside it
         with np.errstate(invalid="ignore"):
             return np.where(np.isfinite(self.threshold)[None, :],
@@ -142,7 +149,8 @@ class Boundary:
 
 def _project(z: np.ndarray, offset: np.ndarray, basis: np.ndarray | None) -> np.ndarray:
     """float64 rows ``(z - offset)``, on the principal axes ``basis`` when given."""
-    x = np.asarray(z, dtype=np.float64) - offset
+    # float32 rows minus the float64 offset: converted and subtracted in one pass
+    x = np.subtract(z, offset, dtype=np.float64)
     return x if basis is None else x @ basis
 
 
@@ -299,8 +307,8 @@ def _assign(z: np.ndarray, base_assign: Callable[[np.ndarray], np.ndarray], boun
     nearest, dist_nearest = nearest_centroid(z, centroids)
     c = np.asarray(centroids, dtype=np.float64)
     centre = np.where(labels >= 0, labels, nearest)
-    own = np.concatenate([np.linalg.norm(np.asarray(z[i:i + _CHUNK], np.float64)
-                                         - c[centre[i:i + _CHUNK]], axis=1)
+    own = np.concatenate([np.linalg.norm(np.subtract(z[i:i + _CHUNK], c[centre[i:i + _CHUNK]],
+                                                     dtype=np.float64), axis=1)
                           for i in range(0, len(z), _CHUNK)])
     distance = np.where(labels >= 0, own, dist_nearest)
     return Assignment(labels.astype(np.int64), distance.astype(np.float32),
@@ -410,11 +418,47 @@ def _random_state(seed: int, layer_index: int) -> int:
     return int(np.random.SeedSequence([seed, layer_index]).generate_state(1)[0] % (2**31 - 1))
 
 
-def _silhouette(dist: np.ndarray, labels: np.ndarray) -> float:
-    n_labels = len(np.unique(labels))
-    if n_labels < 2 or n_labels >= len(labels):
-        return -1.0
-    return float(silhouette_score(dist, labels, metric="precomputed"))
+def silhouettes(dist: np.ndarray, labelings: list[np.ndarray]) -> list[float]:
+    """Mean silhouette coefficient of each clustering of the same samples.
+
+    Each is the number scikit-learn's ``silhouette_score(dist, labels,
+    metric="precomputed")`` gives (a sample alone in its cluster scores 0), but
+    all come from one pass over the distance matrix: every sample's summed
+    distance to every cluster of every clustering is one product
+    ``dist @ onehots``. -1 for a clustering with fewer than 2 clusters or as
+    many clusters as samples (undefined).
+
+    ``dist`` float64 (n, n) Euclidean distances; ``labelings`` int (n,) each.
+    """
+    n = len(dist)
+    rows = np.arange(n)
+    codes, cols = [], 0
+    for labels in labelings:
+        _, lab = np.unique(labels, return_inverse=True)
+        lab = lab.reshape(-1)
+        width = int(lab.max()) + 1 if n else 0
+        codes.append((lab, cols, width))
+        cols += width
+    onehots = np.zeros((n, cols))
+    for lab, start, _ in codes:
+        onehots[rows, start + lab] = 1.0
+    sums = dist @ onehots                                  # (n, all clusters)
+    scores = []
+    for lab, start, width in codes:
+        if width < 2 or width >= n:
+            scores.append(-1.0)
+            continue
+        own_sums = sums[:, start:start + width]
+        counts = onehots[:, start:start + width].sum(axis=0)
+        own = counts[lab]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            intra = own_sums[rows, lab] / (own - 1)
+            inter = own_sums / counts
+            inter[rows, lab] = np.inf
+            inter = inter.min(axis=1)
+            score = (inter - intra) / np.maximum(intra, inter)
+        scores.append(float(np.where(own > 1, np.nan_to_num(score), 0.0).mean()))
+    return scores
 
 
 def _candidates(cfg: SignaturesConfig, n_sub: int) -> tuple[int, ...]:
@@ -432,7 +476,9 @@ def _choose_k(cfg: SignaturesConfig, k: int | None, zs: np.ndarray, n_classes: i
     if not cands:
         return 1, (), (), cfg.k_rule
     dist = pairwise_distances(zs.astype(np.float64))
-    scores = tuple(0.0 if c == 1 else _silhouette(dist, labels_for(c)) for c in cands)
+    labelings = {c: labels_for(c) for c in cands if c > 1}
+    found = dict(zip(labelings, silhouettes(dist, list(labelings.values()))))
+    scores = tuple(found.get(c, 0.0) for c in cands)
     allowed = [i for i, c in enumerate(cands)
                if cfg.k_rule == "silhouette" or c <= max(n_classes, 2)]
     best = max(allowed, key=lambda i: scores[i])
@@ -446,13 +492,27 @@ def _nearest_assign(centroids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]
 def _fit_kmeans(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classes: int,
                 rs: int, k: int | None) -> _Fit:
     zs = z[sub]
+    # Units constant over the subsample (border pixels, dead ReLUs) add nothing to any
+    # distance between its rows: the k choice clusters the others, and costs less. The
+    # tolerance is scaled so that k-means stops where it would with every unit.
+    varying = np.ptp(zs, axis=0) > 0
+    zk = zs if varying.all() or not varying.any() else np.ascontiguousarray(zs[:, varying])
+    tol = 1e-4 * zk.shape[1] / zs.shape[1]  # KMeans' tol is relative to the mean unit variance
     fits: dict[int, KMeans] = {}
 
     def labels_for(c: int) -> np.ndarray:
-        fits[c] = KMeans(n_clusters=c, n_init=cfg.k_n_init, random_state=rs).fit(zs)
+        fits[c] = KMeans(n_clusters=c, n_init=cfg.k_n_init, random_state=rs, tol=tol).fit(zk)
         return fits[c].labels_
 
-    k, cands, scores, rule = _choose_k(cfg, k, zs, n_classes, labels_for)
+    def centres(model: KMeans) -> np.ndarray:
+        """The subsample fit's centres with the constant units put back."""
+        if zk is zs:
+            return model.cluster_centers_
+        out = np.repeat(zs[:1].astype(model.cluster_centers_.dtype), model.n_clusters, axis=0)
+        out[:, varying] = model.cluster_centers_
+        return out
+
+    k, cands, scores, rule = _choose_k(cfg, k, zk, n_classes, labels_for)
     if cfg.n_init is not None:
         # Fresh k-means++ restarts on all rows, the best inertia kept.
         model = KMeans(n_clusters=k, n_init=cfg.n_init, random_state=rs).fit(z)
@@ -461,9 +521,9 @@ def _fit_kmeans(z: np.ndarray, sub: np.ndarray, cfg: SignaturesConfig, n_classes
     if k == 1:
         init = zs.mean(axis=0, keepdims=True)
     elif k in fits:
-        init = fits[k].cluster_centers_
+        init = centres(fits[k])
     elif k <= len(zs):
-        init = KMeans(n_clusters=k, n_init=cfg.k_n_init, random_state=rs).fit(zs).cluster_centers_
+        init = centres(KMeans(n_clusters=k, n_init=cfg.k_n_init, random_state=rs, tol=tol).fit(zk))
     else:
         init = KMeans(n_clusters=k, n_init=1, random_state=rs).fit(z).cluster_centers_
     # The full fit starts from the subsample's solution: a few Lloyd steps instead of
@@ -645,7 +705,8 @@ def _fit_layer(acts: Activations, name: str, layer_index: int, cfg: SignaturesCo
 
 def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
                    k: Mapping[str, int] | None = None,
-                   reuse: Mapping[str, LayerSignature] | None = None) -> Signatures:
+                   reuse: Mapping[str, LayerSignature] | None = None,
+                   reuse_of: Activations | None = None) -> Signatures:
     """Cluster every layer on the training split, calibrate the regions, assign every split.
 
     Parameters
@@ -663,6 +724,10 @@ def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
     reuse:
         Layer name -> an already fitted signature of the same data (the input is
         the same at every epoch): its clusters and regions are applied, not refitted.
+    reuse_of:
+        The activations the ``reuse`` signatures were fitted on: a split whose
+        layer is the very array they hold keeps its assignment, the others are
+        assigned afresh.
 
     Returns
     -------
@@ -670,31 +735,60 @@ def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
         One :class:`LayerSignature` per clustered layer (input, hidden, logits),
         and the paths (hidden cluster ids, -1 unassigned) of every split.
     """
+    return fit_signatures_each([acts], cfg, seed, k, reuse, reuse_of)[0]
+
+
+def fit_signatures_each(acts_each: Sequence[Activations], cfg: SignaturesConfig, seed: int,
+                        k: Mapping[str, int] | None = None,
+                        reuse: Mapping[str, LayerSignature] | None = None,
+                        reuse_of: Activations | None = None) -> list[Signatures]:
+    """:func:`fit_signatures` of each of several activations (a network's snapshot
+    epochs), with the same arguments; every layer of every one is fitted side by side."""
+    k, reuse = dict(k or {}), dict(reuse or {})
+    jobs = [(acts, name) for acts in acts_each for name in cluster_layer_names(acts)]
+    plans = [_plan(acts, cfg, seed) for acts in acts_each]
+    plan_of = {id(acts): plan for acts, plan in zip(acts_each, plans)}
+
+    def one(job: tuple[Activations, str]) -> LayerSignature:
+        acts, name = job
+        if name in reuse:
+            return _reapply(reuse[name], acts, reuse_of)
+        info = next(i for i in acts.layers if i.name == name)
+        return _fit_layer(acts, name, info.index, cfg, plan_of[id(acts)][0], seed,
+                          info.kind == "post", k.get(name, cfg.k))
+
     with single_threaded():
-        return _fit_signatures(acts, cfg, seed, dict(k or {}), dict(reuse or {}))
+        fitted = iter(parallel_map(one, jobs))
+    return [_assemble(acts, tuple(next(fitted) for _ in cluster_layer_names(acts)), cfg, plan,
+                      fixed_k=bool(k))
+            for acts, plan in zip(acts_each, plans)]
 
 
-def _reapply(sig: LayerSignature, acts: Activations) -> LayerSignature:
-    """``sig``'s clusters and regions applied to the splits of ``acts``."""
-    found = {split: sig.assign(acts.split(split).layers[sig.layer]) for split in SPLITS}
+def _reapply(sig: LayerSignature, acts: Activations, fitted: Activations | None
+             ) -> LayerSignature:
+    """``sig``'s clusters and regions applied to the splits of ``acts``; a split holding the
+    very array ``sig`` was fitted on (in ``fitted``) keeps its assignment."""
+    found = {}
+    for split in SPLITS:
+        x = acts.split(split).layers[sig.layer]
+        if fitted is not None and fitted.split(split).layers.get(sig.layer) is x:
+            found[split] = Assignment(sig.labels[split], sig.distance[split], sig.ratio[split])
+        else:
+            found[split] = sig.assign(x)
     return dataclasses.replace(sig, labels={s: a.labels for s, a in found.items()},
                                distance={s: a.distance for s, a in found.items()},
                                ratio={s: a.ratio for s, a in found.items()})
 
 
-def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
-                    k: dict[str, int], reuse: dict[str, LayerSignature]) -> Signatures:
-    fit_splits = _fit_splits(cfg)
-    n_train = sum(len(acts.split(s).y) for s in fit_splits)
-    sub = seeded_subset(n_train, cfg.subsample, seed, salt=0x5C)
-    n_sub = len(sub)
-    rows = "training" if len(fit_splits) == 1 else "training and probe"
-    kinds = {info.name: info for info in acts.layers}
-    sigs = tuple(parallel_map(
-        lambda name: _reapply(reuse[name], acts) if name in reuse else
-        _fit_layer(acts, name, kinds[name].index, cfg, sub, seed,
-                   kinds[name].kind == "post", k.get(name, cfg.k)),
-        list(cluster_layer_names(acts))))
+def _plan(acts: Activations, cfg: SignaturesConfig, seed: int) -> tuple[np.ndarray, int]:
+    """The seeded subsample of the fitted rows (for the k choice), and their number."""
+    n_fit = sum(len(acts.split(s).y) for s in _fit_splits(cfg))
+    return seeded_subset(n_fit, cfg.subsample, seed, salt=0x5C), n_fit
+
+
+def _assemble(acts: Activations, sigs: tuple[LayerSignature, ...], cfg: SignaturesConfig,
+              plan: tuple[np.ndarray, int], fixed_k: bool) -> Signatures:
+    """The layers' signatures of ``acts`` as :class:`Signatures`, with paths and notes."""
     hidden = acts.hidden
     by_name = {s.layer: s for s in sigs}
     paths = {}
@@ -704,15 +798,14 @@ def _fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
         paths[split] = np.stack(cols, axis=1).astype(np.int64) if cols \
             else np.zeros((n, 0), np.int64)
     subsampling = {}
-    if cfg.k is None and cfg.method != "hdbscan" and not k:
-        subsampling["k_selection"] = (
-            f"silhouette computed on {n_sub} of {n_train} {rows} samples (seeded)"
-        )
-    if cfg.method in ("agglomerative", "hdbscan") and n_sub < n_train:
+    n_sub, n_fit = len(plan[0]), plan[1]
+    rows = "training" if len(_fit_splits(cfg)) == 1 else "training and probe"
+    sampled = f"{n_sub} of {n_fit} {rows} samples"
+    if cfg.k is None and cfg.method != "hdbscan" and not fixed_k:
+        subsampling["k_selection"] = f"silhouette computed on {sampled} (seeded)"
+    if cfg.method in ("agglomerative", "hdbscan") and n_sub < n_fit:
         subsampling["clustering"] = (
-            f"{cfg.method} fitted on {n_sub} of {n_train} {rows} samples (seeded); "
-            "the rest assigned to the fitted clusters"
-        )
+            f"{cfg.method} fitted on {sampled} (seeded); the rest assigned to the fitted clusters")
     wide = [s.layer for s in sigs if s.boundary.basis is not None]
     if wide:
         subsampling["boundary"] = (

@@ -317,10 +317,13 @@ def test_fit_sees_only_training_rows(blobs, monkeypatch, method):
 
     fit_signatures(acts, SignaturesConfig(method=method), seed=0)
     assert seen
-    train_rows = {
-        x.shape[1]: {tuple(np.round(r, 4)) for r in x.astype(np.float64)}
-        for x in (acts.train.layers[n] for n in ("input", "hidden1", "hidden2", "logits"))
-    }
+    # k-means's k choice leaves out units constant over the training rows (a dead unit)
+    train_rows: dict[int, set] = {}
+    for name in ("input", "hidden1", "hidden2", "logits"):
+        x = acts.train.layers[name].astype(np.float64)
+        for cols in (x, x[:, np.ptp(x, axis=0) > 0]):
+            train_rows.setdefault(cols.shape[1], set()).update(
+                tuple(np.round(r, 4)) for r in cols)
     for x in seen:
         rows = train_rows[x.shape[1]]
         assert all(tuple(np.round(r, 4)) in rows for r in x), method
@@ -478,3 +481,76 @@ def test_k_min_one_scores_a_single_cluster_zero(blobs):
     one = fit_signatures(dataclasses.replace(acts, **flat),
                          SignaturesConfig(k_min=1, k_max=3), seed=0).layer("hidden2")
     assert one.n_clusters == 1 and np.all(one.labels["train"] == 0)
+
+
+def test_silhouettes_of_many_clusterings_match_scikit_learn_one_by_one():
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 4))
+    dist = pairwise_distances(x)
+    singleton = rng.integers(0, 3, 60)
+    singleton[7] = 9                       # a cluster of one sample scores 0 for it
+    labelings = [rng.integers(0, k, 60) for k in (2, 5, 11)] + [singleton, np.zeros(60, int),
+                                                                 np.arange(60)]
+    got = signatures.silhouettes(dist, labelings)
+    want = [silhouette_score(dist, lab, metric="precomputed") for lab in labelings[:4]]
+    np.testing.assert_allclose(got[:4], want, rtol=0, atol=1e-12)
+    assert got[4:] == [-1.0, -1.0]         # one cluster, or as many as samples: undefined
+
+
+def test_a_reused_input_signature_is_the_one_fitted_with_the_network(blobs, kmeans_sigs):
+    from sigreport.activations import keep_layers
+
+    acts = blobs[0]
+    inputs = keep_layers(acts, ("input",))
+    alone = fit_signatures(inputs, SignaturesConfig(), seed=0).layer("input")
+    reused = fit_signatures(acts, SignaturesConfig(), seed=0, reuse={"input": alone},
+                            reuse_of=inputs).layer("input")
+    full = kmeans_sigs.layer("input")
+    assert reused.k_scores == full.k_scores
+    for split in ("train", "test", "probe"):
+        assert reused.labels[split] is alone.labels[split]     # the same arrays: kept as they are
+        np.testing.assert_array_equal(reused.labels[split], full.labels[split])
+        np.testing.assert_array_equal(reused.ratio[split], full.ratio[split])
+    # another array of the same layer is assigned afresh
+    moved = dataclasses.replace(acts, test=dataclasses.replace(
+        acts.test, layers={**acts.test.layers, "input": acts.test.layers["input"] + 100.0}))
+    far = fit_signatures(moved, SignaturesConfig(), seed=0, reuse={"input": alone},
+                         reuse_of=inputs).layer("input")
+    assert (far.labels["test"] == -1).all()
+    np.testing.assert_array_equal(far.labels["train"], full.labels["train"])
+
+
+def test_fitting_several_activations_at_once_is_fitting_each(blobs):
+    other, _ = make_blobs(seed=1)
+    k = {"hidden1": 2, "hidden2": 3, "input": 2, "logits": 2}
+    each = signatures.fit_signatures_each([blobs[0], other], SignaturesConfig(), seed=4, k=k)
+    for acts, got in zip((blobs[0], other), each):
+        want = fit_signatures(acts, SignaturesConfig(), seed=4, k=k)
+        assert got.subsampling == want.subsampling
+        for a, b in zip(got.layers, want.layers):
+            assert (a.layer, a.n_clusters) == (b.layer, b.n_clusters)
+            np.testing.assert_array_equal(a.centroids, b.centroids)
+        for split in ("train", "test", "probe"):
+            np.testing.assert_array_equal(got.paths[split], want.paths[split])
+
+
+def test_the_k_choice_leaves_out_constant_units_and_finds_what_every_unit_gives(blobs):
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    x = blobs[0].train.layers["hidden1"]
+    # units that never vary (a dead ReLU, a border pixel) around the real ones
+    z = np.hstack([np.zeros((len(x), 1), np.float32), x, np.full((len(x), 1), 0.5, np.float32)])
+    assert (np.ptp(z, axis=0) == 0).sum() >= 2
+    sub = np.arange(0, len(z), 2)
+    fit = signatures._fit_kmeans(z, sub, SignaturesConfig(), 2, rs=11, k=None)
+    every_unit = [KMeans(n_clusters=c, n_init=2, random_state=11).fit(z[sub])
+                  for c in fit.k_candidates]
+    want = [silhouette_score(z[sub], m.labels_) for m in every_unit]
+    np.testing.assert_allclose(fit.k_scores, want, rtol=1e-6)
+    chosen = every_unit[fit.k_candidates.index(fit.n_clusters)]
+    final = KMeans(n_clusters=fit.n_clusters, init=chosen.cluster_centers_, n_init=1,
+                   random_state=11).fit(z)
+    np.testing.assert_allclose(fit.centroids, final.cluster_centers_, rtol=1e-5, atol=1e-6)

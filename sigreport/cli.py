@@ -111,7 +111,7 @@ def _import_stages() -> None:
     gc.disable()  # importing makes next to no garbage: no collection midway
     try:
         import sigreport.analysis
-        import sigreport.report
+        import sigreport.report.render
         import sigreport.signatures
         import sigreport.train  # noqa: F401
     finally:

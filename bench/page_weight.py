@@ -33,9 +33,10 @@ QUICK = ("data.n_per_class=300", "data.n_test_per_class=150", "train.epochs=2")
 
 def _parts(html: str) -> dict[str, int]:
     """Bytes of the page by kind: inlined JS, Bokeh document JSON, data-URI images, the rest."""
-    scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL)
-    docs = sum(len(s) for s in scripts if "const docs_json" in s)
-    inline_js = sum(len(s) for s in scripts if "const docs_json" not in s)
+    inline_js = sum(len(s) for s in re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL))
+    # each figure's Bokeh document travels as JSON in its own script element
+    docs = sum(len(s) for s in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>',
+                                          html, flags=re.DOTALL))
     images = sum(len(m) for m in re.findall(r'src="(data:image/png;base64,[^"]*)"', html))
     thumbs = sum(len(m) for m in re.findall(r"data:image/png;base64,[A-Za-z0-9+/=]*", html)) - images
     return {"BokehJS inlined": inline_js, "Bokeh document, figures' data": docs - thumbs,

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the dataclasses stay importable without JAX
     from sigreport.model import Params
 
 __all__ = ["LAYER_KINDS", "Activations", "LayerInfo", "SplitActivations", "capture_activations",
-           "capture_split", "input_activations", "keep_layers", "noisy_test"]
+           "capture_split", "keep_layers", "noisy_test"]
 
 SPLITS = ("train", "test", "probe")
 LAYER_KINDS = ("input", "pre", "post", "logits", "probs")
@@ -53,8 +53,7 @@ class SplitActivations:
     index:
         int64 (n_samples,), each sample's row in the source split.
     predicted:
-        int64 (n_samples,), the predicted ORIGINAL class id (-1 without a
-        network: :func:`input_activations`).
+        int64 (n_samples,), the predicted ORIGINAL class id.
     """
 
     layers: dict[str, np.ndarray]
@@ -185,22 +184,6 @@ def capture_activations(params: Params, dataset: Dataset, activation: str,
                              names)
               for name in SPLITS}
     return Activations(layers=tuple(infos), classes=tuple(dataset.classes), **splits)
-
-
-def input_activations(dataset: Dataset) -> Activations:
-    """The input layer alone (each split's x itself, not a copy), before any network.
-
-    What the input's signature is fitted on: it depends on the data only, so a
-    run can fit it while the network trains. ``predicted`` is -1 throughout.
-    """
-    def split(name: str) -> SplitActivations:
-        s = getattr(dataset, name)
-        return SplitActivations(layers={"input": s.x}, y=s.y, index=s.index,
-                                predicted=np.full(len(s.y), -1, np.int64))
-
-    return Activations(layers=(LayerInfo("input", "input", 0, dataset.train.x.shape[1]),),
-                       classes=tuple(dataset.classes),
-                       **{name: split(name) for name in SPLITS})
 
 
 def keep_layers(acts: Activations, kinds: Collection[str]) -> Activations:

@@ -13,7 +13,6 @@ import os
 import platform
 import subprocess
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -255,42 +254,6 @@ def _log_answers(metrics: dict, log: Callable[[str], None]) -> None:
                 f"[{lo:.3f}, {hi:.3f}]  {best['method']} at {best['layer']}")
 
 
-def _train_and_capture(config: Config, dataset: Dataset, monitor: StageMonitor, force: bool,
-                       progress: bool, pending: list | None, cache_hits: dict[str, bool],
-                       log: Callable[[str], None]):
-    """The train and activations stages: (trained networks by seed, the main seed's, its
-    snapshot epochs' activations, the noisy test split's, every seed's activations)."""
-    from sigreport.activations import capture_activations, capture_split, noisy_test
-
-    trained = {}
-    # Training shows its own progress bar on a terminal.
-    with monitor.stage("train", own_display=True):
-        _estimate(config, dataset, monitor, log)
-        for seed in config.all_seeds:
-            trained[seed], cache_hits[f"train_seed_{seed}"] = _train_cached(
-                config, dataset, seed, force, progress, pending)
-    main_seed, last_epoch = config.all_seeds[0], config.train.epochs
-    main = trained[main_seed]
-
-    with monitor.stage("activations"):
-        acts = {seed: capture_activations(t.params, dataset, config.model.activation)
-                for seed, t in trained.items()}
-        snap_data = _snapshot_data(dataset, main_seed)
-        # The last snapshot is the trained network itself: reuse its activations.
-        snap_acts = {epoch: acts[main_seed] if epoch == last_epoch else
-                     capture_activations(params, snap_data, config.model.activation,
-                                         kinds=CLUSTERED_KINDS)
-                     for epoch, params in sorted(main.snapshots.items())}
-        del snap_data
-        noisy = (capture_split(main.params, noisy_test(dataset.test.x, config.analysis.path_noise,
-                                                        main_seed),
-                               dataset, config.model.activation)
-                 if config.analysis.path_noise > 0 and len(dataset.test.y) else None)
-    # Only now is the network known not to have diverged (its outputs are checked above).
-    _save_trained(pending or [], log)
-    return trained, main, snap_acts, noisy, acts
-
-
 @dataclass(frozen=True)
 class Measured:
     """Everything a run measured, before its report is rendered.
@@ -322,7 +285,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     """
     # Before anything heavy is imported or loaded: a count the data cannot give fails at once.
     check_data(config.data)
-    from sigreport.activations import input_activations, keep_layers
+    from sigreport.activations import capture_activations, capture_split, keep_layers, noisy_test
     from sigreport.analysis import compute_metrics
     from sigreport.report import check_projection
     from sigreport.signatures import fit_signatures, fit_signatures_each
@@ -337,36 +300,49 @@ def measure(config: Config, force: bool = False, progress: bool = False,
         raw = load_raw(config.data)
         dataset = prepare_dataset(raw, config.data, config.seed)
 
-    main_seed, last_epoch = config.all_seeds[0], config.train.epochs
-    # The input's signature depends on the data alone: a worker thread fits it while
-    # the network trains (XLA and scikit-learn's loops release the interpreter's lock).
-    inputs = input_activations(dataset)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        input_fit = pool.submit(fit_signatures, inputs, config.signatures, main_seed)
-        try:
-            trained, main, snap_acts, noisy, acts = _train_and_capture(
-                config, dataset, monitor, force, progress, pending, cache_hits, log)
-        except BaseException:
-            input_fit.cancel()
-            raise
-        with monitor.stage("signatures"):
-            same_input = {"input": input_fit.result().layer("input")}
-            sigs = {seed: fit_signatures(acts[seed], config.signatures, seed,
-                                         reuse=same_input if seed == main_seed else None,
-                                         reuse_of=inputs)
-                    for seed in trained}
-            # Every epoch is clustered with the trained network's number of clusters per
-            # layer, so the untrained control and the trained network are compared like for
-            # like. The input is the same at every epoch: its clusters are fitted once.
-            k_trained = {s.layer: s.n_clusters for s in sigs[main_seed].layers}
-            earlier = [epoch for epoch in snap_acts if epoch != last_epoch]
-            fitted = dict(zip(earlier, fit_signatures_each(
-                [snap_acts[e] for e in earlier], config.signatures, main_seed, k=k_trained,
-                reuse=same_input, reuse_of=inputs)))
-            snapshots = {epoch: (a, fitted.get(epoch, sigs[main_seed]))
-                         for epoch, a in snap_acts.items()}
-    del snap_acts, inputs
+    trained = {}
+    # Training shows its own progress bar on a terminal.
+    with monitor.stage("train", own_display=True):
+        _estimate(config, dataset, monitor, log)
+        for seed in config.all_seeds:
+            trained[seed], cache_hits[f"train_seed_{seed}"] = _train_cached(
+                config, dataset, seed, force, progress, pending)
+    main_seed = config.all_seeds[0]
+    main = trained[main_seed]
 
+    with monitor.stage("activations"):
+        acts = {seed: capture_activations(t.params, dataset, config.model.activation)
+                for seed, t in trained.items()}
+        last_epoch = config.train.epochs
+        snap_data = _snapshot_data(dataset, main_seed)
+        # The last snapshot is the trained network itself: reuse its activations.
+        snap_acts = {epoch: acts[main_seed] if epoch == last_epoch else
+                     capture_activations(params, snap_data, config.model.activation,
+                                         kinds=CLUSTERED_KINDS)
+                     for epoch, params in sorted(main.snapshots.items())}
+        del snap_data
+        noisy = (capture_split(main.params, noisy_test(dataset.test.x, config.analysis.path_noise,
+                                                        main_seed),
+                               dataset, config.model.activation)
+                 if config.analysis.path_noise > 0 and len(dataset.test.y) else None)
+    # Only now is the network known not to have diverged (its outputs are checked above).
+    _save_trained(pending or [], log)
+
+    with monitor.stage("signatures"):
+        sigs = {seed: fit_signatures(acts[seed], config.signatures, seed) for seed in trained}
+        # Every epoch is clustered with the trained network's number of clusters per layer,
+        # so the untrained control and the trained network are compared like for like.
+        # The input is the same at every epoch: its clusters are fitted once. Every layer
+        # of every earlier epoch is fitted side by side.
+        k_trained = {s.layer: s.n_clusters for s in sigs[main_seed].layers}
+        same_input = {"input": sigs[main_seed].layer("input")}
+        earlier = [epoch for epoch in snap_acts if epoch != last_epoch]
+        fitted = dict(zip(earlier, fit_signatures_each(
+            [snap_acts[e] for e in earlier], config.signatures, main_seed, k=k_trained,
+            reuse=same_input, reuse_of=acts[main_seed])))
+        snapshots = {epoch: (a, fitted.get(epoch, sigs[main_seed]))
+                     for epoch, a in snap_acts.items()}
+    del snap_acts
     # The binary signatures were the pre-activation layers' last use.
     acts = {seed: keep_layers(a, (*CLUSTERED_KINDS, "probs")) for seed, a in acts.items()}
     snapshots = {epoch: (acts[main_seed] if epoch == last_epoch else a, s)

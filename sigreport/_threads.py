@@ -24,8 +24,13 @@ def single_threaded() -> threadpool_limits:
     return threadpool_limits(limits=1)
 
 
-def parallel_map(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+def parallel_map(fn: Callable[[Any], Any], items: list[Any],
+                 cost: Callable[[Any], float] | None = None) -> list[Any]:
     """``[fn(item) for item in items]`` on worker threads, each single-threaded inside.
+
+    ``cost`` (an estimate of each item's time, in any unit) starts the longest
+    items first, so that no worker is left with a long one at the end; the
+    results keep the order of ``items``.
 
     Call it inside :func:`single_threaded`: BLAS's limit is process-wide, while
     OpenMP's is per thread, so each worker sets its own.
@@ -36,5 +41,11 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
 
     if len(items) < 2 or N_WORKERS < 2:
         return [one(item) for item in items]
+    order = (sorted(range(len(items)), key=lambda i: -cost(items[i])) if cost is not None
+             else list(range(len(items))))
     with ThreadPoolExecutor(max_workers=N_WORKERS) as pool:
-        return list(pool.map(one, items))
+        done = list(pool.map(lambda i: one(items[i]), order))
+    out: list[Any] = [None] * len(items)
+    for i, result in zip(order, done):
+        out[i] = result
+    return out

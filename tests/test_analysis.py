@@ -501,6 +501,34 @@ def test_snapshots_take_accuracy_from_history_when_it_has_the_epoch(toy, metrics
         [layer["n_clusters"] for layer in last["layers"]]
 
 
+def test_snapshot_epochs_measure_what_each_epoch_alone_measures(toy):
+    """Epochs sharing the input measure it once; an epoch whose input differs measures its own,
+    and every value equals the alignment of that epoch computed by itself."""
+    from sigreport.analysis import _SNAPSHOT_PROBE_SUBSAMPLE
+    from sigreport.analysis.separation import compute_alignment
+
+    acts, sigs = toy
+    snaps = with_control(acts, sigs)
+    k = {s.layer: s.n_clusters for s in sigs.layers}
+    same = untrained_like(acts, seed=12)
+    moved = untrained_like(make_acts(seed=0, input_shift=1.5), seed=13)
+    for epoch, a in ((1, same), (2, moved)):
+        snaps[epoch] = (a, fit_signatures(a, CONFIG.signatures, 0, k=k))
+    m = compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs, snapshots=snaps)
+    cfg = CONFIG.analysis
+    fit = min(cfg.probe_subsample, _SNAPSHOT_PROBE_SUBSAMPLE)
+    for row in m["snapshots"][:3]:
+        a, s = snaps[row["epoch"]]
+        alone = compute_alignment(a, s, ("input", "hidden1", "hidden2", "logits"), None,
+                                  cfg.cka_subsample, fit, 0)
+        layers = row["layers"] if row["epoch"] else row["layers"][:1]
+        for layer in layers:
+            for measure, value in alone[layer["name"]].value.items():
+                assert layer[measure] == pytest.approx(value, abs=1e-6), (row["epoch"], measure)
+    probe_acc = [row["layers"][0]["linear_probe_accuracy"] for row in m["snapshots"]]
+    assert probe_acc[0] == probe_acc[1] != probe_acc[2]
+
+
 # --- building blocks against references ----------------------------------------------
 
 
@@ -607,17 +635,29 @@ def test_signature_methods_other_than_kmeans_give_valid_metrics(toy):
 # --- intervals and the new scores against references ------------------------------------
 
 
-def test_cka_resamples_equal_the_cka_of_the_resampled_rows():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(60, 5)) + np.repeat([[0.0] * 5, [2.0] * 5], 30, axis=0)
-    y = np.repeat([1, 7], 30)
+@pytest.mark.parametrize("width", [5, 40])        # the features' route, the Gram matrix's
+def test_cka_resamples_equal_the_cka_of_the_resampled_rows(width):
+    rng = np.random.default_rng(width)
+    y = np.repeat([1, 3, 7], 20)
+    x = rng.normal(size=(60, width)) + 2.0 * (y == 7)[:, None] - 1.0 * (y == 3)[:, None]
     draws = rng.integers(0, 60, size=(4, 60))
     weights = np.stack([np.bincount(d, minlength=60) for d in draws]).astype(float)
-    point, samples = measures.cka_labels_samples(x, y, (1, 7), weights)
-    onehot = np.stack([y == 1, y == 7], axis=1).astype(float)
+    point, samples = measures.cka_labels_samples(x, y, (1, 3, 7), weights)
+    onehot = (y[:, None] == np.array([1, 3, 7])[None, :]).astype(float)
     assert point == pytest.approx(linear_cka(x, onehot), abs=1e-9)
     for d, got in zip(draws, samples):
         assert got == pytest.approx(linear_cka(x[d], onehot[d]), abs=1e-9)
+    alone, none = measures.cka_labels_samples(x, y, (1, 3, 7), np.zeros((0, 60)))
+    assert alone == pytest.approx(point, abs=1e-12) and len(none) == 0
+
+
+@pytest.mark.parametrize("n_boot,width", [(1, 30), (3, 4), (3, 30)])
+def test_weighted_second_moment_norm_matches_the_plain_sum(n_boot, width):
+    rng = np.random.default_rng(width)
+    x = rng.normal(size=(25, width))
+    w = rng.integers(0, 3, size=(n_boot, 25)).astype(float)
+    plain = [np.sum(np.square((x * wb[:, None]).T @ x)) for wb in w]
+    np.testing.assert_allclose(measures._weighted_gram_norm2(x, w), plain, rtol=1e-12)
 
 
 def test_ami_resamples_track_the_ami_of_the_resampled_rows():

@@ -36,7 +36,12 @@ from sigreport.analysis.measures import (
     purity,
 )
 from sigreport.analysis.paths import PathStats, compute_path_stats, count_paths, summarize_paths
-from sigreport.analysis.separation import Alignment, answer_separation, compute_alignment
+from sigreport.analysis.separation import (
+    Alignment,
+    AlignmentRequest,
+    answer_separation,
+    compute_alignments,
+)
 from sigreport.analysis.snapshots import describe_snapshots
 from sigreport.analysis.stability import compute_stability
 from sigreport.analysis.unseen import describe_unseen
@@ -56,6 +61,19 @@ __all__ = [
 
 SCHEMA_VERSION = 2
 _SNAPSHOT_PROBE_SUBSAMPLE = 2000   # training rows of the linear probes of intermediate epochs
+
+
+def _same_input(a: tuple[Activations, Signatures], b: tuple[Activations, Signatures]) -> bool:
+    """Whether two epochs' input layers give the same alignment: the same images, labels and
+    input clusters (the pipeline passes every epoch the same arrays)."""
+    (acts_a, sigs_a), (acts_b, sigs_b) = a, b
+    pairs = [(acts_a.train.layers["input"], acts_b.train.layers["input"]),
+             (acts_a.train.y, acts_b.train.y),
+             (acts_a.test.layers["input"], acts_b.test.layers["input"]),
+             (acts_a.test.y, acts_b.test.y),
+             (sigs_a.layer("input").labels["test"], sigs_b.layer("input").labels["test"])]
+    return acts_a.classes == acts_b.classes and all(p is q or np.array_equal(p, q)
+                                                    for p, q in pairs)
 
 
 def _experiment(config: Config, dataset: Any, seed: int, acts: Activations,
@@ -153,21 +171,33 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
     res = make_resamples(len(acts.test.y), cfg.n_bootstrap, seed)
     ps = compute_path_stats(acts, sigs.paths, scfg.specific_threshold, scfg.min_support, probes)
 
-    trained = compute_alignment(acts, sigs, names, res, cfg.cka_subsample, cfg.probe_subsample,
-                                seed)
     last = max(snapshots) if snapshots else None
     control_epoch = 0 if 0 in snapshots and last != 0 else None
     control = snapshots[0] if control_epoch is not None else None
-    control_al = (compute_alignment(control[0], control[1], names[1:], res, cfg.cka_subsample,
-                                    cfg.probe_subsample, seed) if control else None)
+    requests = [AlignmentRequest(acts, sigs, names, res, cfg.probe_subsample)]
+    if control:
+        requests.append(AlignmentRequest(control[0], control[1], names[1:], res,
+                                         cfg.probe_subsample))
+    # Other epochs get point values; the control's hidden layers are already measured, and
+    # an input equal to an earlier epoch's (the same images at every epoch) is measured once.
+    input_of: dict[int, int] = {}
+    for epoch in sorted(e for e in snapshots if e != last):
+        twin = next((e for e in sorted(set(input_of.values()))
+                     if _same_input(snapshots[e], snapshots[epoch])), None)
+        input_of[epoch] = epoch if twin is None else twin
+        layers = (names[:1] if twin is None else ()) + (() if epoch == control_epoch
+                                                          else names[1:])
+        requests.append(AlignmentRequest(*snapshots[epoch], layers, None,
+                                         min(cfg.probe_subsample, _SNAPSHOT_PROBE_SUBSAMPLE)))
+    found = compute_alignments(requests, cfg.cka_subsample, seed)
+    trained, control_al = found[0], (found[1] if control else None)
+    point = dict(zip(input_of, found[2 if control else 1:]))
 
     def alignment_of(epoch: int) -> dict[str, Alignment]:
         if epoch == last:
             return trained
-        acts_e, sigs_e = snapshots[epoch]
-        point = compute_alignment(acts_e, sigs_e, names, None, cfg.cka_subsample,
-                                  min(cfg.probe_subsample, _SNAPSHOT_PROBE_SUBSAMPLE), seed)
-        return {**point, **(control_al or {})} if epoch == control_epoch else point
+        al = {**point[epoch], names[0]: point[input_of[epoch]][names[0]]}
+        return {**al, **control_al} if epoch == control_epoch else al
 
     layers = describe_layers(acts, sigs, trained, probes)
     answers = {

@@ -74,42 +74,53 @@ def cka_labels_samples(x: np.ndarray, y: np.ndarray, classes: tuple[int, ...],
     weights:
         float (n_boot, n_samples), each resample's draw counts of the samples.
 
-    The resamples are computed from the samples' Gram matrix with weighted
-    centring, in closed form: two matrix products for all resamples together,
-    whatever the layer's width.
+    Every resample is computed in closed form with weighted centring, from
+    weighted sums of the features: each class's sum (the numerator) and the
+    weighted second moment's squared Frobenius norm (the layer's norm), the
+    latter through the samples' Gram matrix or the features, whichever is cheaper.
     """
     x = np.asarray(x, dtype=np.float64)
     x = x - x.mean(axis=0)
-    gram = x @ x.T
-    onehot = (class_index(y, classes)[:, None] == np.arange(len(classes))[None, :]).astype(float)
-    w_all = np.vstack([np.ones(len(x)), weights])              # row 0: the point value
-    return _cka_from_gram(gram, onehot, w_all)
-
-
-def _cka_from_gram(gram: np.ndarray, onehot: np.ndarray, w: np.ndarray
-                   ) -> tuple[float, np.ndarray]:
+    col = class_index(y, classes)
+    w = np.vstack([np.ones(len(x)), weights])                  # row 0: the point value
     n_tot = w.sum(axis=1)                                      # (B,)
-    kw = w @ gram                                              # (B, n): (K w)_i
-    m = kw / n_tot[:, None]                                    # weighted row means of K
-    g = np.einsum("bi,bi->b", w, m) / n_tot                    # weighted grand mean
-    a = np.einsum("bi,bi->b", w @ (gram * gram), w)            # w' (K*K) w
-    p = np.einsum("bi,bi->b", w, m * m)
-    k_norm2 = a - 2 * n_tot * p + n_tot ** 2 * g ** 2          # |X~' W X~|_F^2
+    xbar = (w @ x) / n_tot[:, None]                            # (B, width) weighted means
     # numerator: sum_c |S_c - N_c xbar|^2 with S_c the weighted feature sum of class c
     num = np.zeros(len(w))
-    n_c = w @ onehot                                           # (B, c)
-    for c in range(onehot.shape[1]):
-        wc = w * onehot[:, c][None, :]
-        s_sq = np.einsum("bi,bi->b", wc @ gram, wc)            # |S_c|^2
-        s_x = np.einsum("bi,bi->b", wc, kw) / n_tot            # S_c . xbar
-        x_sq = np.einsum("bi,bi->b", w, kw) / n_tot ** 2       # |xbar|^2
-        num += s_sq - 2 * n_c[:, c] * s_x + n_c[:, c] ** 2 * x_sq
-    cov_y = np.einsum("bc,cd->bcd", n_c, np.eye(onehot.shape[1])) \
+    n_c = np.zeros((len(w), len(classes)))
+    for c in range(len(classes)):
+        rows = np.flatnonzero(col == c)
+        n_c[:, c] = w[:, rows].sum(axis=1)
+        diff = w[:, rows] @ x[rows] - n_c[:, c, None] * xbar
+        num += np.einsum("bj,bj->b", diff, diff)
+    # |X' W X - N xbar xbar'|_F^2 = w'(K*K)w - 2 N sum_i w_i (x_i.xbar)^2 + N^2 |xbar|^4
+    proj = xbar @ x.T                                          # (B, n): x_i . xbar
+    xbar_sq = np.einsum("bj,bj->b", xbar, xbar)
+    k_norm2 = (_weighted_gram_norm2(x, w) - 2 * n_tot * np.einsum("bi,bi->b", w, proj * proj)
+               + n_tot ** 2 * xbar_sq ** 2)
+    cov_y = np.einsum("bc,cd->bcd", n_c, np.eye(len(classes))) \
         - n_c[:, :, None] * n_c[:, None, :] / n_tot[:, None, None]
     y_norm = np.sqrt(np.einsum("bcd,bcd->b", cov_y, cov_y))
     denom = np.sqrt(np.maximum(k_norm2, 0.0)) * y_norm
     cka = np.where(denom > 0, num / np.where(denom > 0, denom, 1.0), 0.0)
     return float(cka[0]), cka[1:]
+
+
+def _weighted_gram_norm2(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(B,): |X' diag(w_b) X|_F^2 for each row w_b of ``w`` (B, n), ``x`` float64 (n, width).
+
+    Equal to w_b' (K*K) w_b with K = X X' the Gram matrix: that costs n^2 width / 2
+    once and B n^2 after; the features cost B n width^2 / 2. The cheaper one is used.
+    """
+    (n, width), n_boot = x.shape, len(w)
+    if n_boot * width * width <= n * width + 2 * n_boot * n:
+        out = np.empty(n_boot)
+        for b in range(n_boot):
+            xs = x * np.sqrt(w[b])[:, None]
+            out[b] = np.sum(np.square(xs.T @ xs))
+        return out
+    gram = x @ x.T
+    return np.einsum("bi,bi->b", w @ (gram * gram), w)
 
 
 def _entropy(counts: np.ndarray) -> np.ndarray:

@@ -600,6 +600,26 @@ def test_kth_neighbour_distance_matches_brute_force():
     np.testing.assert_allclose(own, np.sort(d_own, axis=1)[:, 2], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("n_bank,k", [(300, 10), (300, 1), (12, 10), (1000, 7)])
+def test_nearest_neighbours_match_a_full_sort(monkeypatch, n_bank, k):
+    """The neighbours of a full float64 distance sort (ties to the lower row), with
+    duplicate rows, zero rows and queries that are bank rows; several query chunks."""
+    monkeypatch.setattr(ood, "_QUERY_CHUNK", 16)
+    rng = np.random.default_rng(n_bank + k)
+    bank = ood.l2_normalize(rng.normal(size=(n_bank, 6)))
+    bank[n_bank // 3:n_bank // 3 + 4] = 0.0
+    bank[-3:] = bank[:3]
+    queries = np.r_[ood.l2_normalize(rng.normal(size=(40, 6))), np.zeros((2, 6), np.float32),
+                    bank[:3]]
+    dist, ind = ood.nearest_neighbours(bank, queries, k)
+    exact = ((queries[:, None, :].astype(np.float64) - bank[None].astype(np.float64)) ** 2).sum(2)
+    order = np.lexsort((np.broadcast_to(np.arange(n_bank), exact.shape), exact), axis=1)
+    np.testing.assert_array_equal(ind, order[:, :k])
+    want = np.sqrt(np.take_along_axis(exact, order[:, :k], axis=1).astype(np.float32))
+    np.testing.assert_array_equal(dist, want)
+    assert ood.nearest_neighbours(bank, queries[:0], k)[0].shape == (0, k)
+
+
 def test_mahalanobis_is_the_squared_distance_to_the_nearest_class_mean():
     rng = np.random.default_rng(0)
     x = np.r_[rng.normal(size=(3000, 2)), rng.normal(size=(3000, 2)) + [10.0, 0.0]]
@@ -651,11 +671,12 @@ def test_cka_resamples_equal_the_cka_of_the_resampled_rows(width):
     assert alone == pytest.approx(point, abs=1e-12) and len(none) == 0
 
 
-@pytest.mark.parametrize("n_boot,width", [(1, 30), (3, 4), (3, 30)])
-def test_weighted_second_moment_norm_matches_the_plain_sum(n_boot, width):
+# each route: the features (one resample, several in blocks of rows), the Gram matrix
+@pytest.mark.parametrize("n_boot,width,n", [(1, 4, 25), (3, 4, 600), (1, 30, 25), (3, 30, 25)])
+def test_weighted_second_moment_norm_matches_the_plain_sum(n_boot, width, n):
     rng = np.random.default_rng(width)
-    x = rng.normal(size=(25, width))
-    w = rng.integers(0, 3, size=(n_boot, 25)).astype(float)
+    x = rng.normal(size=(n, width))
+    w = rng.integers(0, 3, size=(n_boot, n)).astype(float)
     plain = [np.sum(np.square((x * wb[:, None]).T @ x)) for wb in w]
     np.testing.assert_allclose(measures._weighted_gram_norm2(x, w), plain, rtol=1e-12)
 
@@ -707,6 +728,18 @@ def test_auroc_and_fpr95_resamples_match_the_plain_functions_on_each_resample():
     for b in range(6):
         assert auc[b] == pytest.approx(ood.auroc(known[dk[b]], unknown[du[b]]), abs=1e-12)
         assert fpr[b] == pytest.approx(ood.fpr_at_95(known[dk[b]], unknown[du[b]]), abs=1e-12)
+
+
+def test_auroc_and_fpr95_of_several_probe_groups_are_those_of_each_group_alone():
+    rng = np.random.default_rng(3)
+    known = np.round(rng.normal(size=80), 1)
+    groups = [np.round(rng.normal(1, size=n), 1) for n in (30, 1, 55)] + [np.zeros(0)]
+    together = ood.auroc_fpr95_groups(known, groups, 7, seed=4)
+    for unknown, (auc, fpr) in zip(groups[:3], together):
+        alone = ood.auroc_fpr95_samples(known, unknown, 7, seed=4)
+        np.testing.assert_array_equal(auc, alone[0])
+        np.testing.assert_array_equal(fpr, alone[1])
+    assert np.all(np.isnan(together[3][0]))
 
 
 def _deep_knn_oracle(banks, bank_y, cal, cal_y, queries, k):

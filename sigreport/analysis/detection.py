@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.decomposition import PCA
-from sklearn.neighbors import NearestNeighbors
 
 from sigreport import ood as novelty
 from sigreport._threads import parallel_map
@@ -135,11 +134,13 @@ def _network_scores(acts: Activations, cfg: Config, seed: int, bank_rows: np.nda
     k = max(1, min(k, len(bank)))
 
     def search(name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(
-            novelty.l2_normalize(acts.train.layers[name][bank]))
         queries = {"held": acts.train.layers[name][held], "test": acts.test.layers[name],
                    "probe": acts.probe.layers[name]}
-        return {s: nn.kneighbors(novelty.l2_normalize(q)) for s, q in queries.items()}
+        dist, ind = novelty.nearest_neighbours(
+            novelty.l2_normalize(acts.train.layers[name][bank]),
+            novelty.l2_normalize(np.concatenate(list(queries.values()))), k)
+        cuts = np.cumsum([len(q) for q in queries.values()])[:-1]
+        return dict(zip(queries, zip(np.split(dist, cuts), np.split(ind, cuts))))
 
     found = dict(zip(hidden, parallel_map(search, list(hidden))))
     for name in hidden:
@@ -190,11 +191,11 @@ def _signature_scores(acts: Activations, sigs: Signatures, ps: PathStats,
     return out
 
 
-def _row(score: Score, target: Any, mask: np.ndarray, n_points: int, n_boot: int,
-         seed: int) -> DetectionRow:
+def _row(score: Score, target: Any, mask: np.ndarray, n_points: int,
+         samples: tuple[np.ndarray, np.ndarray]) -> DetectionRow:
     unknown = score.probe[mask]
     fpr, tpr = novelty.roc_points(score.test, unknown, n_points)
-    auc_s, fpr_s = novelty.auroc_fpr95_samples(score.test, unknown, n_boot, seed)
+    auc_s, fpr_s = samples
     return {
         "probe_class": target,
         "method": score.method,
@@ -210,6 +211,26 @@ def _row(score: Score, target: Any, mask: np.ndarray, n_points: int, n_boot: int
         "roc": {"fpr": [round(float(v), 4) for v in fpr],
                 "tpr": [round(float(v), 4) for v in tpr]},
     }
+
+
+def _rows(score: Score, groups: list[tuple[Any, np.ndarray]], n_boot: int, seed: int
+          ) -> list[DetectionRow]:
+    """The score's row for each probe group, in order. A group of the same samples as an
+    earlier one (one probe class, and all probe classes) repeats its numbers."""
+    first = [next(j for j, (_, m) in enumerate(groups) if np.array_equal(m, mask))
+             for _, mask in groups]
+    own = [i for i, j in enumerate(first) if i == j]
+    samples = dict(zip(own, novelty.auroc_fpr95_groups(
+        score.test, [score.probe[groups[i][1]] for i in own], n_boot, seed)))
+    rows: list[DetectionRow] = []
+    for i, (target, mask) in enumerate(groups):
+        if first[i] != i:
+            rows.append({**rows[first[i]], "probe_class": target})
+            continue
+        # curves of each of several probe classes are drawn coarser, to keep the file small
+        n_points = _ROC_POINTS if target == "all" or len(groups) == 2 else _ROC_POINTS_PER_CLASS
+        rows.append(_row(score, target, mask, n_points, samples[i]))
+    return rows
 
 
 def _best(rows: list[DetectionRow]) -> DetectionBest | None:
@@ -251,11 +272,8 @@ def compute_detection(acts: Activations, sigs: Signatures, ps: PathStats, config
     y_probe = acts.probe.y
     groups = [(c, y_probe == c) for c in probes if np.any(y_probe == c)]
     groups.append(("all", np.ones(len(y_probe), dtype=bool)))
-    rows = []
-    for target, mask in groups:
-        # curves of each of several probe classes are drawn coarser, to keep the file small
-        n_points = _ROC_POINTS if target == "all" or len(groups) == 2 else _ROC_POINTS_PER_CLASS
-        rows += [_row(s, target, mask, n_points, cfg.n_bootstrap, seed) for s in scores]
+    per_score = [_rows(s, groups, cfg.n_bootstrap, seed) for s in scores]
+    rows = [r[g] for g in range(len(groups)) for r in per_score]      # by group, then score
 
     def best_per_family(target: Any) -> dict[str, DetectionBest | None]:
         return {f: _best([r for r in rows if r["probe_class"] == target and r["family"] == f])

@@ -24,6 +24,7 @@ __all__ = [
     "cka_labels_samples",
     "js_divergence_samples",
     "linear_cka",
+    "linear_cka_matrix",
     "linear_probe_correct",
     "purity",
 ]
@@ -52,13 +53,23 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     invariant to orthogonal transforms and isotropic scaling. Computed in feature
     space, ``|Y'X|_F^2 / (|X'X|_F |Y'Y|_F)``.
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    x = x - x.mean(axis=0)
-    y = y - y.mean(axis=0)
-    cross = np.linalg.norm(y.T @ x) ** 2
-    norm = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
-    return float(cross / norm) if norm > 0 else 0.0
+    return float(linear_cka_matrix([x, y])[0, 1])
+
+
+def linear_cka_matrix(reps: list[np.ndarray]) -> np.ndarray:
+    """float64 (n_reps, n_reps): :func:`linear_cka` between every pair of representations of
+    the same samples (each float (n_samples, width)), ones on the diagonal; each
+    representation's own norm ``|X'X|_F`` computed once."""
+    centred = [np.asarray(r, dtype=np.float64) for r in reps]
+    centred = [r - r.mean(axis=0) for r in centred]
+    norms = [np.linalg.norm(r.T @ r) for r in centred]
+    matrix = np.eye(len(reps))
+    for i in range(len(reps)):
+        for j in range(i + 1, len(reps)):
+            norm = norms[i] * norms[j]
+            cross = np.linalg.norm(centred[j].T @ centred[i]) ** 2
+            matrix[i, j] = matrix[j, i] = cross / norm if norm > 0 else 0.0
+    return matrix
 
 
 def cka_labels_samples(x: np.ndarray, y: np.ndarray, classes: tuple[int, ...],
@@ -110,17 +121,25 @@ def _weighted_gram_norm2(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """(B,): |X' diag(w_b) X|_F^2 for each row w_b of ``w`` (B, n), ``x`` float64 (n, width).
 
     Equal to w_b' (K*K) w_b with K = X X' the Gram matrix: that costs n^2 width / 2
-    once and B n^2 after; the features cost B n width^2 / 2. The cheaper one is used.
+    once and B n^2 after. Through the features, each second moment's upper triangle
+    is one product of ``w`` with the samples' pairwise unit products, B n width^2 / 2.
+    The cheaper one is used.
     """
     (n, width), n_boot = x.shape, len(w)
-    if n_boot * width * width <= n * width + 2 * n_boot * n:
-        out = np.empty(n_boot)
-        for b in range(n_boot):
-            xs = x * np.sqrt(w[b])[:, None]
-            out[b] = np.sum(np.square(xs.T @ xs))
-        return out
-    gram = x @ x.T
-    return np.einsum("bi,bi->b", w @ (gram * gram), w)
+    n_pairs = width * (width + 1) // 2
+    if n_boot * n_pairs > n * width // 2 + n_boot * n:
+        gram = x @ x.T
+        return np.einsum("bi,bi->b", w @ (gram * gram), w)
+    if n_boot == 1:
+        xs = x * np.sqrt(w[0])[:, None]
+        return np.array([np.sum(np.square(xs.T @ xs))])
+    rows, cols = np.triu_indices(width)
+    moments = np.zeros((n_boot, n_pairs))
+    for start in range(0, n, 512):      # (512, n_pairs) blocks of unit products
+        part = slice(start, start + 512)
+        moments += w[:, part] @ (x[part, rows] * x[part, cols])
+    moments[:, rows != cols] *= np.sqrt(2.0)          # off-diagonal entries count twice
+    return np.einsum("bp,bp->b", moments, moments)
 
 
 def _entropy(counts: np.ndarray) -> np.ndarray:

@@ -702,6 +702,26 @@ def test_js_divergence_matches_scipy():
     assert point == pytest.approx(jensenshannon(p, q, base=2) ** 2, abs=1e-12)
 
 
+def test_js_divergence_resamples_equal_the_divergence_of_the_resampled_rows():
+    rng = np.random.default_rng(4)
+    y = np.r_[np.repeat([1, 3, 7], 30), [5]]                 # 5: not a measured class
+    groups = rng.integers(0, 6, size=len(y))
+    draws = rng.integers(0, len(y), size=(5, len(y)))
+    draws[0] = np.flatnonzero(y != 3)[rng.integers(0, 61, size=len(y))]   # no 3 drawn
+
+    def mean_over_pairs(g, labels):
+        present = [c for c in (1, 3, 7) if np.any(labels == c)]
+        dists = {c: np.bincount(g[labels == c], minlength=6) for c in present}
+        return np.mean([jensenshannon(dists[a], dists[b], base=2) ** 2
+                        for i, a in enumerate(present) for b in present[i + 1:]])
+
+    weights = np.stack([np.bincount(d, minlength=len(y)) for d in draws]).astype(float)
+    point, samples = measures.js_divergence_samples(groups, y, (1, 3, 7), weights)
+    assert point == pytest.approx(mean_over_pairs(groups, y), abs=1e-12)
+    for d, got in zip(draws, samples):
+        assert got == pytest.approx(mean_over_pairs(groups[d], y[d]), abs=1e-12)
+
+
 def test_bootstrap_intervals_cover_a_known_auroc():
     """Two normals a distance d apart have AUROC Phi(d / sqrt 2): the 95% interval covers it
     in most of 40 independent draws."""

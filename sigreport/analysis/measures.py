@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy import sparse
 from scipy.special import xlogy
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -200,28 +201,40 @@ def js_divergence_samples(groups: np.ndarray, y: np.ndarray, classes: tuple[int,
     keep = col >= 0
     _, gid = np.unique(groups[keep], return_inverse=True)
     n_g, n_c = (gid.max() + 1 if len(gid) else 0), len(classes)
-    cell = gid * n_c + col[keep]
     w_all = np.vstack([np.ones(len(y)), weights])[:, keep]
-    out = np.empty(len(w_all))
-    for b, w in enumerate(w_all):
-        dist = np.bincount(cell, weights=w, minlength=n_g * n_c).reshape(n_g, n_c).T
-        out[b] = _mean_js(dist)
+    out = _mean_js(_class_group_counts(gid, col[keep], n_c, n_g, w_all))
     return float(out[0]), out[1:]
 
 
-def _mean_js(dist: np.ndarray) -> float:
-    """Mean over pairs of rows of the JS divergence (bits) of count rows (n_classes, n_groups)."""
-    total = dist.sum(axis=1, keepdims=True)
-    p = dist / np.where(total > 0, total, 1.0)
-    vals = []
-    for i in range(len(p)):
-        for j in range(i + 1, len(p)):
-            if total[i] == 0 or total[j] == 0:
-                continue
-            m = (p[i] + p[j]) / 2
-            kl = [float(np.sum(xlogy(a, a) - xlogy(a, m))) for a in (p[i], p[j])]
-            vals.append((kl[0] + kl[1]) / 2 / np.log(2))
-    return float(np.mean(vals)) if vals else float("nan")
+def _class_group_counts(gid: np.ndarray, col: np.ndarray, n_c: int, n_g: int,
+                        w: np.ndarray) -> np.ndarray:
+    """(B, n_classes, n_groups): the summed weights of each class and group, per row of ``w``
+    (B, n), every row at once through a sparse sample-to-cell matrix."""
+    cells = sparse.csr_matrix((np.ones(len(gid)), (np.arange(len(gid)), col * n_g + gid)),
+                              shape=(len(gid), n_c * n_g))
+    return np.asarray(cells.T @ w.T).T.reshape(len(w), n_c, n_g)
+
+
+def _mean_js(dist: np.ndarray) -> np.ndarray:
+    """(B,): mean over pairs of classes of the JS divergence (bits) of count rows, for each
+    (n_classes, n_groups) table of ``dist`` (B, n_classes, n_groups); nan without a pair."""
+    total = dist.sum(axis=2)
+    p = dist / np.where(total > 0, total, 1.0)[:, :, None]
+    # KL(p_i|m) + KL(p_j|m) = sum p_i log p_i + sum p_j log p_j - 2 sum m log m
+    neg_entropy = xlogy(p, p).sum(axis=2)
+    vals, valid = [], []
+    for i in range(p.shape[1]):
+        for j in range(i + 1, p.shape[1]):
+            m = (p[:, i] + p[:, j]) / 2
+            kl_sum = neg_entropy[:, i] + neg_entropy[:, j] - 2 * xlogy(m, m).sum(axis=1)
+            vals.append(kl_sum / 2 / np.log(2))
+            valid.append((total[:, i] > 0) & (total[:, j] > 0))
+    if not vals:
+        return np.full(len(dist), np.nan)
+    vals, valid = np.array(vals), np.array(valid)
+    n_valid = valid.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        return np.where(n_valid > 0, np.where(valid, vals, 0.0).sum(axis=0) / n_valid, np.nan)
 
 
 def linear_probe_correct(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,

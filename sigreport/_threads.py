@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["parallel_map", "single_threaded"]
+__all__ = ["Job", "parallel_map", "run_jobs", "single_threaded"]
 
 N_WORKERS = min(2, os.cpu_count() or 1)
 
@@ -49,3 +50,20 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any],
     for i, result in zip(order, done):
         out[i] = result
     return out
+
+
+@dataclass(frozen=True)
+class Job:
+    """An independent piece of work, and an estimate of its time (in any unit shared by
+    the jobs it runs with)."""
+
+    run: Callable[[], Any]
+    cost: float
+
+
+def run_jobs(*groups: list[Job]) -> list[list[Any]]:
+    """Each group's results, in order, with the jobs of every group on the same workers
+    (the costliest first), so that one group's long job overlaps the others' short ones."""
+    flat = [job for group in groups for job in group]
+    done = iter(parallel_map(lambda job: job.run(), flat, cost=lambda job: job.cost))
+    return [[next(done) for _ in group] for group in groups]

@@ -18,14 +18,15 @@ holds no timestamps, and its floats have 6 significant digits.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from sigreport._threads import single_threaded
+from sigreport._threads import Job, run_jobs, single_threaded
 from sigreport.activations import Activations, SplitActivations
 from sigreport.analysis._common import interval, make_resamples, plain
-from sigreport.analysis.detection import compute_detection
+from sigreport.analysis.detection import detection_jobs
 from sigreport.analysis.differ import answer_signatures_differ
 from sigreport.analysis.layers import cka_matrix, describe_layers
 from sigreport.analysis.measures import (
@@ -39,8 +40,8 @@ from sigreport.analysis.paths import PathStats, compute_path_stats, count_paths,
 from sigreport.analysis.separation import (
     Alignment,
     AlignmentRequest,
+    alignment_jobs,
     answer_separation,
-    compute_alignments,
 )
 from sigreport.analysis.snapshots import describe_snapshots
 from sigreport.analysis.stability import compute_stability
@@ -189,7 +190,24 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
                                                           else names[1:])
         requests.append(AlignmentRequest(*snapshots[epoch], layers, None,
                                          min(cfg.probe_subsample, _SNAPSHOT_PROBE_SUBSAMPLE)))
-    found = compute_alignments(requests, cfg.cka_subsample, seed)
+    # The heavy parts are independent jobs: every layer's alignment, the detection scores'
+    # fits and neighbour searches, the path divergences and the CKA between layers. They
+    # share the worker threads, the longest first.
+    align_jobs, align_done = alignment_jobs(requests, cfg.cka_subsample, seed)
+    detect_jobs, detect_done = detection_jobs(acts, sigs, ps, config, seed, probes)
+    n_test, widths = len(acts.test.y), [acts.test.layers[name].shape[1] for name in names]
+    other_jobs = [
+        Job(partial(answer_signatures_differ, acts, sigs, ps, res, control),
+            20 * cfg.n_bootstrap * n_test * len(acts.classes) ** 2 * (2 * len(acts.hidden) + 1)),
+        Job(partial(cka_matrix, acts, names, cfg.cka_subsample, seed),
+            min(n_test, cfg.cka_subsample) * sum(widths) ** 2),
+    ]
+    if noisy is not None:
+        width = dict(zip(names, widths))
+        other_jobs.append(Job(partial(sigs.paths_of, noisy.layers), n_test * sum(
+            sigs.layer(h).n_clusters * width[h] ** 2 for h in sigs.path_layers)))
+    found, detected, (differ, cka, *noisy_paths) = run_jobs(align_jobs, detect_jobs, other_jobs)
+    found = align_done(found)
     trained, control_al = found[0], (found[1] if control else None)
     point = dict(zip(input_of, found[2 if control else 1:]))
 
@@ -203,17 +221,16 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
     answers = {
         "separation": answer_separation(layers, trained, control_al, cfg.separation_measure,
                                         control_epoch),
-        "signatures_differ": answer_signatures_differ(acts, sigs, ps, res, control),
+        "signatures_differ": differ,
         "unseen": describe_unseen(acts, sigs, ps, probes),
     }
-    ood_rows, ood_summary, ood_notes = compute_detection(acts, sigs, ps, config, seed, probes)
+    ood_rows, ood_summary, ood_notes = detect_done(detected)
     answers["unseen_detection"] = ood_summary
-    noisy_paths = sigs.paths_of(noisy.layers) if noisy is not None else None
     paths = summarize_paths(acts, sigs, ps, res, scfg.specific_threshold, scfg.min_support,
-                            probes, noisy_paths, noisy.predicted if noisy is not None else None,
-                            cfg.path_noise)
+                            probes, noisy_paths[0] if noisy_paths else None,
+                            noisy.predicted if noisy is not None else None, cfg.path_noise)
 
-    n_train, n_test = len(acts.train.y), len(acts.test.y)
+    n_train = len(acts.train.y)
     subsampling = dict(sigs.subsampling)
     fit_n = min(cfg.probe_subsample, n_train)
     subsampling["linear_probe"] = (
@@ -237,7 +254,7 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
         "experiment": _experiment(config, dataset, seed, acts, probes),
         "model": _model(history, acts, res.weights),
         "layers": layers,
-        "cka": cka_matrix(acts, names, cfg.cka_subsample, seed),
+        "cka": cka,
         "answers": answers,
         "paths": paths,
         "ood": ood_rows,

@@ -11,12 +11,14 @@ first hidden layer whose interval lies wholly above both controls' intervals.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from sigreport._threads import parallel_map
+from sigreport._threads import Job, run_jobs
 from sigreport.activations import Activations
 from sigreport.analysis._common import Resamples, interval
 from sigreport.analysis.measures import (
@@ -29,7 +31,7 @@ from sigreport.analysis.types import Separation, SeparationRow
 from sigreport.sampling import seeded_subset
 from sigreport.signatures import Signatures
 
-__all__ = ["MEASURES", "Alignment", "AlignmentRequest", "answer_separation",
+__all__ = ["MEASURES", "Alignment", "AlignmentRequest", "alignment_jobs", "answer_separation",
            "compute_alignment", "compute_alignments"]
 
 MEASURES = ("cka_labels", "cluster_class_ami", "linear_probe_accuracy")
@@ -78,10 +80,16 @@ def compute_alignments(requests: list[AlignmentRequest], cka_subsample: int, see
                        ) -> list[dict[str, Alignment]]:
     """:func:`compute_alignment` of several networks at once: every (network, layer) pair is
     one job for the worker threads, the longest started first."""
-    jobs = [(r, name) for r in requests for name in r.layers]
+    jobs, finish = alignment_jobs(requests, cka_subsample, seed)
+    return finish(run_jobs(jobs)[0])
 
-    def one(job: tuple[AlignmentRequest, str]) -> Alignment:
-        r, name = job
+
+def alignment_jobs(requests: list[AlignmentRequest], cka_subsample: int, seed: int
+                   ) -> tuple[list[Job], Callable[[list[Alignment]], list[dict[str, Alignment]]]]:
+    """The jobs of :func:`compute_alignments` (one per network and layer), and what turns
+    their results into its answer."""
+
+    def one(r: AlignmentRequest, name: str) -> Alignment:
         acts, y = r.acts, r.acts.test.y
         rows = seeded_subset(len(y), cka_subsample, seed, salt=1)
         w_all = r.res.weights if r.res is not None else np.zeros((0, len(y)))
@@ -96,17 +104,24 @@ def compute_alignments(requests: list[AlignmentRequest], cka_subsample: int, see
                          {"cka_labels": cka_s, "cluster_class_ami": ami_s,
                           "linear_probe_accuracy": acc_s})
 
-    done = iter(parallel_map(one, jobs, cost=lambda job: _cost(*job, cka_subsample)))
-    return [{name: next(done) for name in r.layers} for r in requests]
+    jobs = [Job(partial(one, r, name), _cost(r, name, cka_subsample))
+            for r in requests for name in r.layers]
+
+    def finish(results: list[Alignment]) -> list[dict[str, Alignment]]:
+        done = iter(results)
+        return [{name: next(done) for name in r.layers} for r in requests]
+
+    return jobs, finish
 
 
 def _cost(r: AlignmentRequest, name: str, cka_subsample: int) -> float:
-    """Rough multiply-adds of one job: the linear probe's iterations and the CKA resamples."""
+    """Rough time of one job in multiply-adds: the linear probe (two passes over its training
+    rows per iteration, memory-bound, some fifty iterations) and the CKA resamples."""
     width = r.acts.train.layers[name].shape[1]
     n_fit = min(r.probe_fit, len(r.acts.train.y))
     n_cka = min(cka_subsample, len(r.acts.test.y))
     n_boot = r.res.n_boot if r.res is not None else 0
-    return 100 * n_fit * width * len(r.acts.classes) + n_boot * n_cka * min(n_cka, width * width)
+    return 3e3 * n_fit * width + 5 * n_boot * n_cka * min(n_cka, width * width)
 
 
 def _above(a: list[float] | None, b: list[float] | None) -> bool | None:

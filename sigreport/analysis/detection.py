@@ -96,16 +96,14 @@ def _input_scores(acts: Activations, seed: int, bank_rows: np.ndarray, k: int
 
     f_train = space(x)
     maha = novelty.fit_mahalanobis(f_train, acts.train.y, acts.classes)
-    bank = f_train[bank_rows]
+    f_test, f_probe = space(acts.test.layers["input"]), space(acts.probe.layers["input"])
+    kth = novelty.kth_neighbour_distance(f_train[bank_rows], np.concatenate([f_test, f_probe]), k)
     note = (f"input scores use {n_comp} principal components of the L2-normalised "
             f"pixels, PCA fitted on {len(rows)} training samples")
     return [
-        Score("knn", "input", "input", ("input",),
-               novelty.kth_neighbour_distance(bank, space(acts.test.layers["input"]), k),
-               novelty.kth_neighbour_distance(bank, space(acts.probe.layers["input"]), k)),
-        Score("mahalanobis", "input", "input", ("input",),
-               maha.score(space(acts.test.layers["input"])),
-               maha.score(space(acts.probe.layers["input"]))),
+        Score("knn", "input", "input", ("input",), kth[:len(f_test)], kth[len(f_test):]),
+        Score("mahalanobis", "input", "input", ("input",), maha.score(f_test),
+              maha.score(f_probe)),
     ], note
 
 

@@ -242,7 +242,7 @@ def _signature_steps(run: _Run) -> None:
         fits: dict[int, KMeans] = {}
 
         def labels_for(c: int, zs: np.ndarray = z[sub], rs: int = rs) -> np.ndarray:
-            fits[c] = KMeans(n_clusters=c, n_init=sg._N_INIT, random_state=rs).fit(zs)
+            fits[c] = KMeans(n_clusters=c, n_init=cfg.k_n_init, random_state=rs).fit(zs)
             return fits[c].labels_
 
         (k, *_), steps["k selection"][name] = _timed(

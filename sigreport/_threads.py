@@ -1,4 +1,4 @@
-"""Running independent per-layer fits side by side on the machine's cores.
+"""Running independent fits and searches side by side on the machine's cores.
 
 Each worker is single-threaded inside: the fits on a few thousand samples gain
 nothing from inner threads, and OpenMP's busy-waiting makes nested parallelism

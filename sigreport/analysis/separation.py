@@ -32,7 +32,7 @@ from sigreport.sampling import seeded_subset
 from sigreport.signatures import Signatures
 
 __all__ = ["MEASURES", "Alignment", "AlignmentRequest", "alignment_jobs", "answer_separation",
-           "compute_alignment", "compute_alignments"]
+           "compute_alignment"]
 
 MEASURES = ("cka_labels", "cluster_class_ami", "linear_probe_accuracy")
 
@@ -72,22 +72,15 @@ def compute_alignment(acts: Activations, sigs: Signatures, layers: tuple[str, ..
     ``cka_subsample`` test rows (its Gram matrix is quadratic in them); AMI and
     the probe use every test row.
     """
-    request = AlignmentRequest(acts, sigs, tuple(layers), res, probe_fit)
-    return compute_alignments([request], cka_subsample, seed)[0]
-
-
-def compute_alignments(requests: list[AlignmentRequest], cka_subsample: int, seed: int
-                       ) -> list[dict[str, Alignment]]:
-    """:func:`compute_alignment` of several networks at once: every (network, layer) pair is
-    one job for the worker threads, the longest started first."""
-    jobs, finish = alignment_jobs(requests, cka_subsample, seed)
-    return finish(run_jobs(jobs)[0])
+    jobs, finish = alignment_jobs([AlignmentRequest(acts, sigs, tuple(layers), res, probe_fit)],
+                                  cka_subsample, seed)
+    return finish(run_jobs(jobs)[0])[0]
 
 
 def alignment_jobs(requests: list[AlignmentRequest], cka_subsample: int, seed: int
                    ) -> tuple[list[Job], Callable[[list[Alignment]], list[dict[str, Alignment]]]]:
-    """The jobs of :func:`compute_alignments` (one per network and layer), and what turns
-    their results into its answer."""
+    """:func:`compute_alignment` of several networks as jobs for the worker threads (one per
+    network and layer), and what turns their results into one answer per request."""
 
     def one(r: AlignmentRequest, name: str) -> Alignment:
         acts, y = r.acts, r.acts.test.y

@@ -227,7 +227,7 @@ def _mean_js(dist: np.ndarray) -> np.ndarray:
         for j in range(i + 1, p.shape[1]):
             m = (p[:, i] + p[:, j]) / 2
             kl_sum = neg_entropy[:, i] + neg_entropy[:, j] - 2 * xlogy(m, m).sum(axis=1)
-            vals.append(kl_sum / 2 / np.log(2))
+            vals.append(np.maximum(kl_sum, 0.0) / 2 / np.log(2))     # never below 0 by rounding
             valid.append((total[:, i] > 0) & (total[:, j] > 0))
     if not vals:
         return np.full(len(dist), np.nan)

@@ -19,18 +19,26 @@ run, on the same data, with the ratio:
 - final k-means: started from the subsample's solution vs k-means++ restarts;
 - path counting: vectorised vs a Python loop over samples;
 - linear probe: seeded training subsample vs every training sample (the input);
-- k-th neighbour distance: chunked brute force with a running top-k vs a full
-  distance matrix and a sort (on a slice of the queries, extrapolated);
+- k nearest neighbours: float32 distance estimates with a rounding bound and a
+  float64 ranking of what the bound keeps vs scikit-learn's brute force (all
+  queries), and vs a full distance matrix and a sort (on a slice of the
+  queries, extrapolated);
 - linear CKA between layers: feature-space formula vs Gram matrices;
-- CKA with the labels under bootstrap: every resample in closed form from one
-  Gram matrix vs linear CKA recomputed on each resample's rows;
+- CKA with the labels under bootstrap: every resample in closed form from the
+  classes' weighted feature sums vs the Gram matrix's closed form with a
+  product per class, and vs linear CKA recomputed on each resample's rows;
+- Jensen-Shannon divergence of the classes' paths under bootstrap: one sparse
+  product for every resample vs scipy's ``jensenshannon`` on each resample;
 - AMI under bootstrap: contingency tables of all resamples with the full
   split's expected mutual information vs scikit-learn's AMI on each resample;
 - AUROC/FPR95 under bootstrap: counts over the distinct score values for all
   resamples at once vs ``auroc``/``fpr_at_95`` on each resample (same draws);
 - binary signatures: Hamming distance between classes from unit rates vs
   over every pair of samples (on a subsample, extrapolated);
-- AUROC: rank formula vs scikit-learn vs comparing every pair.
+- AUROC: rank formula vs scikit-learn vs comparing every pair;
+- scheduling: the alignment and detection jobs as one list on the two worker
+  threads, the longest first, vs one stage's jobs after the other's; the
+  untrained network's snapshot row from its input alone vs every layer again.
 
     .venv/bin/python bench/analysis_speed.py [--epochs 2] [--quick]
 
@@ -137,7 +145,7 @@ def main() -> int:
     from sigreport.activations import capture_activations, capture_split, noisy_test
     from sigreport.analysis import compute_metrics
     from sigreport.config import Config, ModelConfig, TrainConfig
-    from sigreport.pipeline import _snapshot_view
+    from sigreport.pipeline import CLUSTERED_KINDS, _snapshot_data
     from sigreport.signatures import fit_signatures
     from sigreport.train import fit_model
 
@@ -153,7 +161,8 @@ def main() -> int:
     start = time.perf_counter()
     trained = fit_model(ds, model, config.train, seed=0)
     acts = capture_activations(trained.params, ds, model.activation)
-    acts0 = _snapshot_view(capture_activations(trained.snapshots[0], ds, model.activation), 0)
+    acts0 = capture_activations(trained.snapshots[0], _snapshot_data(ds, 0), model.activation,
+                                kinds=CLUSTERED_KINDS)
     noisy = capture_split(trained.params, noisy_test(ds.test.x, config.analysis.path_noise, 0),
                           ds, model.activation)
     print(f"(untimed) training {args.epochs} epochs + capture of the trained and untrained "
@@ -193,6 +202,7 @@ def main() -> int:
         print("\nagainst the naive alternatives", flush=True)
         _naive_signatures(run)
         _naive_analysis(run, scores)
+        _naive_scheduling(run)
 
     print(f"\nfit_signatures (trained + control) + compute_metrics on {sum(sizes)} images: "
           f"{total:.1f} s (budget {BUDGET_S:.0f} s)")
@@ -232,7 +242,7 @@ def _signature_steps(run: _Run) -> None:
         fits: dict[int, KMeans] = {}
 
         def labels_for(c: int, zs: np.ndarray = z[sub], rs: int = rs) -> np.ndarray:
-            fits[c] = KMeans(n_clusters=c, n_init=sg._N_INIT, random_state=rs).fit(zs)
+            fits[c] = KMeans(n_clusters=c, n_init=cfg.k_n_init, random_state=rs).fit(zs)
             return fits[c].labels_
 
         (k, *_), steps["k selection"][name] = _timed(
@@ -399,13 +409,20 @@ def _naive_signatures(run: _Run) -> None:
 
 
 def _naive_analysis(run: _Run, scores: list) -> None:
+    from scipy.spatial.distance import jensenshannon
     from sklearn.metrics import adjusted_mutual_info_score, roc_auc_score
+    from sklearn.neighbors import NearestNeighbors
 
     from sigreport import ood
     from sigreport.analysis import linear_cka, linear_probe_correct
     from sigreport.analysis._common import interval, make_resamples
-    from sigreport.analysis.measures import ami_samples, cka_labels_samples
+    from sigreport.analysis.measures import (
+        ami_samples,
+        cka_labels_samples,
+        js_divergence_samples,
+    )
     from sigreport.sampling import seeded_subset
+    from sigreport.signatures import path_ids
 
     acts, sigs, cfg, seed = run.acts, run.sigs, run.config.analysis, run.config.seed
     widest = acts.hidden[0]
@@ -422,10 +439,20 @@ def _naive_analysis(run: _Run, scores: list) -> None:
                f"(accuracy {sub_ok.mean():.4f} on {n_fit} vs {all_ok.mean():.4f} "
                f"on {len(acts.train.y)})")
 
-    # k-th neighbour: chunked top-k vs full matrix + sort
+    # k nearest neighbours: float32 estimates with a rounding bound, then float64 ranking of
+    # what the bound keeps, vs scikit-learn's brute force (float64 products, running top-k)
+    # on all queries, vs a full distance matrix and a sort on a slice of them
     bank = ood.l2_normalize(acts.train.layers[widest][: cfg.knn_reference])
     queries = ood.l2_normalize(np.concatenate([acts.test.layers[widest],
                                                acts.probe.layers[widest]]))
+    (dist, ind), fast = _timed(ood.nearest_neighbours, bank, queries, cfg.knn_k)
+    (sk_dist, sk_ind), naive = _timed(
+        NearestNeighbors(n_neighbors=cfg.knn_k, algorithm="brute").fit(bank).kneighbors, queries)
+    other_sets = sum(set(a) != set(b) for a, b in zip(ind, sk_ind))
+    _ratio(f"k nearest neighbours on {widest}", fast, naive,
+           f"({len(queries)} queries vs {len(bank)}, k = {cfg.knn_k}, against scikit-learn's "
+           f"brute force: neighbour sets differ for {other_sets} queries, largest distance "
+           f"difference {np.max(np.abs(dist - sk_dist)):.1e})")
     part = queries[:2000]
     _, fast = _timed(ood.kth_neighbour_distance, bank, part, cfg.knn_k)
     t = time.perf_counter()
@@ -434,8 +461,9 @@ def _naive_analysis(run: _Run, scores: list) -> None:
     naive = time.perf_counter() - t
     scale = len(queries) / len(part)
     _ratio(f"k-th neighbour on {widest}", fast, naive,
-           f"({len(part)} of {len(queries)} queries vs {len(bank)}; all queries: "
-           f"{fast * scale:.1f} s vs ~{naive * scale:.0f} s)")
+           f"(against a full distance matrix and a sort: {len(part)} of {len(queries)} "
+           f"queries vs {len(bank)}; all queries: {fast * scale:.1f} s vs "
+           f"~{naive * scale:.0f} s)")
 
     # CKA between layers: features vs Gram matrices
     n = min(cfg.cka_subsample, len(y_test))
@@ -453,15 +481,37 @@ def _naive_analysis(run: _Run, scores: list) -> None:
     rows = seeded_subset(len(y_test), cfg.cka_subsample, seed, salt=1)
     w = res.weights[:, rows]
     onehot = (y_test[rows][:, None] == np.asarray(acts.classes)[None, :]).astype(np.float64)
-    for name in ("input", widest):
+    for name in ("input", widest, acts.hidden[-1]):
         x = acts.test.layers[name][rows]
         (_, fast_s), fast = _timed(cka_labels_samples, x, y_test[rows], acts.classes, w)
+        gram_s, gram = _timed(_cka_labels_through_gram, x, onehot, w)
+        _ratio(f"CKA with labels, {len(w)} resamples, {name}", fast, gram,
+               f"(against the Gram matrix's closed form with a product per class; "
+               f"{len(rows)} samples x {x.shape[1]} units; largest difference "
+               f"{np.max(np.abs(fast_s - gram_s)):.1e})")
         t = time.perf_counter()
         naive_s = np.array([linear_cka(x[rep], onehot[rep]) for rep in
                             (np.repeat(np.arange(len(rows)), wb.astype(np.int64)) for wb in w)])
         _ratio(f"CKA with labels, {len(w)} resamples, {name}", fast, time.perf_counter() - t,
-               f"({len(rows)} samples x {x.shape[1]} units; largest difference "
+               f"(against linear CKA on each resample's rows; largest difference "
                f"{np.max(np.abs(fast_s - naive_s)):.1e})")
+
+    # Jensen-Shannon divergence of the classes' paths under bootstrap: one sparse product for
+    # every resample's counts vs scipy's jensenshannon on each resample's rows
+    _, ids = path_ids({"test": sigs.paths["test"]})
+    (_, fast_s), fast = _timed(js_divergence_samples, ids["test"], y_test, acts.classes,
+                               res.weights)
+    t = time.perf_counter()
+    naive_s = []
+    for wb in res.weights:
+        rep = np.repeat(np.arange(len(y_test)), wb.astype(np.int64))
+        counts = {c: np.bincount(ids["test"][rep][y_test[rep] == c], minlength=ids["test"].max()
+                                 + 1) for c in acts.classes}
+        naive_s.append(np.mean([jensenshannon(counts[a], counts[b], base=2) ** 2
+                                for i, a in enumerate(acts.classes) for b in acts.classes[i + 1:]]))
+    _ratio(f"JS divergence of paths, {len(res.weights)} resamples", fast,
+           time.perf_counter() - t, f"({len(y_test)} samples, {ids['test'].max() + 1} paths; "
+           f"largest difference {np.max(np.abs(fast_s - np.asarray(naive_s))):.1e})")
 
     # AMI under bootstrap: resampled tables vs scikit-learn on each resample
     labels = sigs.layer(widest).labels["test"]
@@ -530,6 +580,72 @@ def _naive_analysis(run: _Run, scores: list) -> None:
     _ratio("AUROC (rank formula)", fast, naive,
            f"(vs every pair; scikit-learn {sk:.3f} s; values {mine:.6f} {ref:.6f} "
            f"{pairs / (len(known) * len(unknown)):.6f})")
+
+
+def _naive_scheduling(run: _Run) -> None:
+    """What ``compute_metrics`` leaves out or overlaps, against doing it plainly."""
+    from sigreport._threads import run_jobs
+    from sigreport.analysis import _SNAPSHOT_PROBE_SUBSAMPLE
+    from sigreport.analysis._common import make_resamples
+    from sigreport.analysis.detection import detection_jobs
+    from sigreport.analysis.paths import compute_path_stats
+    from sigreport.analysis.separation import AlignmentRequest, alignment_jobs, compute_alignment
+    from sigreport.signatures import cluster_layer_names
+
+    acts, sigs, config, seed = run.acts, run.sigs, run.config, run.config.seed
+    (acts0, sigs0), cfg, scfg = run.control, config.analysis, config.signatures
+    names, probes = cluster_layer_names(acts), run.dataset.probe_classes
+    res = make_resamples(len(acts.test.y), cfg.n_bootstrap, seed)
+    ps = compute_path_stats(acts, sigs.paths, scfg.specific_threshold, scfg.min_support, probes)
+
+    def jobs() -> tuple[list, list]:
+        align, _ = alignment_jobs([AlignmentRequest(acts, sigs, names, res, cfg.probe_subsample),
+                                   AlignmentRequest(acts0, sigs0, names[1:], res,
+                                                    cfg.probe_subsample)],
+                                  cfg.cka_subsample, seed)
+        return align, detection_jobs(acts, sigs, ps, config, seed, probes)[0]
+
+    align, detect = jobs()
+    _, fast = _timed(run_jobs, align, detect)
+    align, detect = jobs()
+    t = time.perf_counter()
+    run_jobs(align)
+    run_jobs(detect)
+    _ratio("alignment and detection jobs, 2 threads", fast, time.perf_counter() - t,
+           f"(one list of {len(align) + len(detect)} jobs, the longest first, vs the "
+           f"{len(align)} alignment jobs, then the {len(detect)} detection jobs)")
+
+    fit = min(cfg.probe_subsample, _SNAPSHOT_PROBE_SUBSAMPLE)
+    _, fast = _timed(compute_alignment, acts0, sigs0, names[:1], None, cfg.cka_subsample, fit,
+                     seed)
+    _, naive = _timed(compute_alignment, acts0, sigs0, names, None, cfg.cka_subsample, fit, seed)
+    _ratio("untrained network's row of the snapshots", fast, naive,
+           "(the input alone, the hidden layers read from the control's alignment, vs "
+           "every layer measured again)")
+
+
+def _cka_labels_through_gram(x: np.ndarray, onehot: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """CKA with the labels under each resample (weights ``w``) from the samples' Gram matrix:
+    a product of every resample's weights with the Gram matrix per class."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    gram = x @ x.T
+    n_tot = w.sum(axis=1)
+    kw = w @ gram
+    m = kw / n_tot[:, None]
+    g = np.einsum("bi,bi->b", w, m) / n_tot
+    a = np.einsum("bi,bi->b", w @ (gram * gram), w)
+    k_norm2 = a - 2 * n_tot * np.einsum("bi,bi->b", w, m * m) + n_tot ** 2 * g ** 2
+    n_c = w @ onehot
+    num = np.zeros(len(w))
+    for c in range(onehot.shape[1]):
+        wc = w * onehot[:, c][None, :]
+        num += (np.einsum("bi,bi->b", wc @ gram, wc)
+                - 2 * n_c[:, c] * np.einsum("bi,bi->b", wc, kw) / n_tot
+                + n_c[:, c] ** 2 * np.einsum("bi,bi->b", w, kw) / n_tot ** 2)
+    cov_y = np.einsum("bc,cd->bcd", n_c, np.eye(onehot.shape[1])) \
+        - n_c[:, :, None] * n_c[:, None, :] / n_tot[:, None, None]
+    return num / (np.sqrt(k_norm2) * np.sqrt(np.einsum("bcd,bcd->b", cov_y, cov_y)))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Running independent per-layer fits side by side on the machine's cores.
+"""Running independent fits and searches side by side on the machine's cores.
 
 Each worker is single-threaded inside: the fits on a few thousand samples gain
 nothing from inner threads, and OpenMP's busy-waiting makes nested parallelism
@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["parallel_map", "single_threaded"]
+__all__ = ["Job", "parallel_map", "run_jobs", "single_threaded"]
 
 N_WORKERS = min(2, os.cpu_count() or 1)
 
@@ -24,8 +25,13 @@ def single_threaded() -> threadpool_limits:
     return threadpool_limits(limits=1)
 
 
-def parallel_map(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+def parallel_map(fn: Callable[[Any], Any], items: list[Any],
+                 cost: Callable[[Any], float] | None = None) -> list[Any]:
     """``[fn(item) for item in items]`` on worker threads, each single-threaded inside.
+
+    ``cost`` (an estimate of each item's time, in any unit) starts the longest
+    items first, so that no worker is left with a long one at the end; the
+    results keep the order of ``items``.
 
     Call it inside :func:`single_threaded`: BLAS's limit is process-wide, while
     OpenMP's is per thread, so each worker sets its own.
@@ -36,5 +42,28 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
 
     if len(items) < 2 or N_WORKERS < 2:
         return [one(item) for item in items]
+    order = (sorted(range(len(items)), key=lambda i: -cost(items[i])) if cost is not None
+             else list(range(len(items))))
     with ThreadPoolExecutor(max_workers=N_WORKERS) as pool:
-        return list(pool.map(one, items))
+        done = list(pool.map(lambda i: one(items[i]), order))
+    out: list[Any] = [None] * len(items)
+    for i, result in zip(order, done):
+        out[i] = result
+    return out
+
+
+@dataclass(frozen=True)
+class Job:
+    """An independent piece of work, and an estimate of its time (in any unit shared by
+    the jobs it runs with)."""
+
+    run: Callable[[], Any]
+    cost: float
+
+
+def run_jobs(*groups: list[Job]) -> list[list[Any]]:
+    """Each group's results, in order, with the jobs of every group on the same workers
+    (the costliest first), so that one group's long job overlaps the others' short ones."""
+    flat = [job for group in groups for job in group]
+    done = iter(parallel_map(lambda job: job.run(), flat, cost=lambda job: job.cost))
+    return [[next(done) for _ in group] for group in groups]

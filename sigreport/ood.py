@@ -24,13 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.covariance import OAS
-from sklearn.neighbors import NearestNeighbors
 
 __all__ = [
     "Calibration",
     "DeepKNN",
     "Mahalanobis",
     "auroc",
+    "auroc_fpr95_groups",
     "auroc_fpr95_samples",
     "deep_knn_credibility",
     "deep_knn_nonconformity",
@@ -40,8 +40,12 @@ __all__ = [
     "fpr_at_95",
     "kth_neighbour_distance",
     "l2_normalize",
+    "nearest_neighbours",
     "roc_points",
 ]
+
+_QUERY_CHUNK = 256        # queries per float32 distance product in nearest_neighbours
+
 
 def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
     """Area under the ROC curve of a novelty score (Mann-Whitney U, ties averaged).
@@ -127,6 +131,83 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norm, np.float32(1e-12))
 
 
+def nearest_neighbours(bank: np.ndarray, queries: np.ndarray, k: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest rows of ``bank`` to each query (Euclidean), exactly, by brute force.
+
+    The distances to every row are first estimated in float32 (one matrix
+    product per chunk of queries), with a bound on the estimate's rounding
+    error; only the rows that the bound cannot rule out are measured again in
+    float64 and ranked, ties to the lower row index. Bank rows are grouped in
+    blocks whose nearest estimate is read first, so only a few blocks per query
+    are searched row by row.
+
+    Parameters
+    ----------
+    bank:
+        float32 (n_bank, width).
+    queries:
+        float32 (n_queries, width).
+    k:
+        Neighbours per query, 1 <= k <= n_bank.
+
+    Returns
+    -------
+    distances, indices:
+        float64 and int64 (n_queries, k), nearest first. Distances have float32
+        precision (the squared distance is rounded to float32 before the root), as
+        scikit-learn's brute-force search reports them for float32 data.
+    """
+    bank = np.asarray(bank, dtype=np.float32)
+    queries = np.asarray(queries, dtype=np.float32)
+    (n_bank, width), n_q = bank.shape, len(queries)
+    dist, ind = np.empty((n_q, k)), np.empty((n_q, k), dtype=np.int64)
+    if n_q == 0:
+        return dist, ind
+    block = int(np.clip(n_bank // (4 * k), 1, 64))
+    n_blocks = -(-n_bank // block)
+    bank64 = bank.astype(np.float64)
+    norms = np.einsum("ij,ij->i", bank64, bank64)
+    columns = np.zeros((width, n_blocks * block), dtype=np.float32)   # contiguous: a faster product
+    columns[:, :n_bank] = bank.T
+    pad_norms = np.full(n_blocks * block, np.inf, dtype=np.float32)   # padding is never near
+    pad_norms[:n_bank] = norms
+    bank_max = np.sqrt(norms.max())
+    buffer = np.empty((min(n_q, _QUERY_CHUNK), columns.shape[1]), dtype=np.float32)
+    for start in range(0, n_q, _QUERY_CHUNK):
+        q = queries[start:start + _QUERY_CHUNK]
+        q64 = q.astype(np.float64)
+        # float32 rounding of |b|^2 - 2 q.b (a dot product of `width` terms) stays below eps
+        eps = (2 * width + 8) * 1.01 * 2.0 ** -24 * (np.sqrt(np.einsum("ij,ij->i", q64, q64))
+                                                     + bank_max) ** 2
+        est = np.matmul(q * np.float32(-2.0), columns, out=buffer[:len(q)])   # -2 q.b, exact
+        est += pad_norms
+        # block j holds the columns j, j + n_blocks, ...: its nearest is an elementwise minimum
+        est = est.reshape(len(q), block, n_blocks)
+        nearest = est.min(axis=1)
+        # k blocks hold k distinct rows at most this far: nothing beyond can be among the k
+        limit = np.partition(nearest, k - 1, axis=1)[:, k - 1] + 3 * eps
+        rb, cb = np.nonzero(nearest <= limit[:, None])
+        inner = est[rb, :, cb]
+        r2, p2 = np.nonzero(inner <= limit[rb, None])
+        rows, cols = rb[r2], p2 * n_blocks + cb[r2]
+        value = inner[r2, p2].astype(np.float64)
+        order = np.lexsort((value, rows))
+        rows, cols, value = rows[order], cols[order], value[order]
+        first = np.searchsorted(rows, np.arange(len(q)))
+        kth = value[first + k - 1]                           # the k-th estimate of each query
+        keep = value <= kth[rows] + 2 * eps[rows]
+        rows, cols = rows[keep], cols[keep]
+        diff = q64[rows] - bank64[cols]                      # exact: float32 inputs
+        exact = np.einsum("ij,ij->i", diff, diff)
+        order = np.lexsort((cols, exact, rows))
+        rows, cols = rows[order], cols[order]
+        pick = np.searchsorted(rows, np.arange(len(q)))[:, None] + np.arange(k)[None, :]
+        ind[start:start + len(q)] = cols[pick]
+        dist[start:start + len(q)] = np.sqrt(exact[order][pick].astype(np.float32))
+    return dist, ind
+
+
 def kth_neighbour_distance(bank: np.ndarray, queries: np.ndarray, k: int,
                            queries_in_bank: bool = False) -> np.ndarray:
     """Euclidean distance from each query to its k-th nearest row of ``bank``.
@@ -147,13 +228,7 @@ def kth_neighbour_distance(bank: np.ndarray, queries: np.ndarray, k: int,
     float32 (n_queries,)
     """
     rank = min(k + 1 if queries_in_bank else k, len(bank))
-    if len(queries) == 0:
-        return np.zeros(0, dtype=np.float32)
-    # brute force in cache-sized chunks with a running top-k: exact, and faster than a
-    # tree in more than a few dimensions
-    nn = NearestNeighbors(n_neighbors=rank, algorithm="brute").fit(
-        np.asarray(bank, dtype=np.float32))
-    dist, _ = nn.kneighbors(np.asarray(queries, dtype=np.float32))
+    dist, _ = nearest_neighbours(bank, queries, rank)
     return dist[:, rank - 1].astype(np.float32)
 
 
@@ -190,12 +265,12 @@ def fit_mahalanobis(x: np.ndarray, y: np.ndarray, classes: tuple[int, ...]) -> M
     y:
         int (n_samples,), their classes (every class in ``classes`` present).
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.array(x, dtype=np.float64)            # a copy of its own: centred in place
     offset = x.mean(axis=0)
-    x = x - offset
+    x -= offset
     means = np.stack([x[y == c].mean(axis=0) for c in classes])
-    within = x - means[np.searchsorted(np.asarray(classes), y)]
-    cov = OAS(assume_centered=True).fit(within).covariance_
+    x -= means[np.searchsorted(np.asarray(classes), y)]       # each sample less its class mean
+    cov = OAS(assume_centered=True).fit(x).covariance_
     evals, evecs = np.linalg.eigh(cov)
     # units that never vary still get a finite (large) weight
     evals = np.maximum(evals, evals.max() * 1e-9 + 1e-12)
@@ -228,38 +303,61 @@ def auroc_fpr95_samples(known: np.ndarray, unknown: np.ndarray, n_boot: int, see
                         ) -> tuple[np.ndarray, np.ndarray]:
     """AUROC and FPR95 under ``n_boot`` bootstrap resamples, known and unknown drawn apart.
 
-    Both follow the conventions of :func:`auroc` and :func:`fpr_at_95`. All
-    resamples are counted at once over the pooled distinct score values, so the
-    cost is a few passes over an (n_boot, n_distinct) table. The resamples are
-    drawn from ``np.random.default_rng([seed, 0xA0C])``: first the known rows
-    (n_boot, n_known), then the unknown rows (n_boot, n_unknown).
+    Both follow the conventions of :func:`auroc` and :func:`fpr_at_95`. The
+    resamples are drawn from ``np.random.default_rng([seed, 0xA0C])``: first the
+    known rows (n_boot, n_known), then the unknown rows (n_boot, n_unknown).
 
     Returns
     -------
     auroc, fpr95:
         float64 (n_boot,) each.
     """
+    return auroc_fpr95_groups(known, [unknown], n_boot, seed)[0]
+
+
+def auroc_fpr95_groups(known: np.ndarray, unknowns: list[np.ndarray], n_boot: int, seed: int
+                       ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`auroc_fpr95_samples` of one known sample against each of several unknown ones.
+
+    Each group's resamples are those :func:`auroc_fpr95_samples` draws for it
+    alone (the known rows' draws are the same for every group). The known
+    draws are counted once over the distinct known values, as cumulative
+    counts (n_boot, n_distinct + 1); each drawn unknown score then reads how
+    many known draws lie below and at its value, so every AUROC and FPR95 is an
+    exact count.
+    """
     known = np.asarray(known, dtype=np.float64)
-    unknown = np.asarray(unknown, dtype=np.float64)
-    n_k, n_u = len(known), len(unknown)
-    if n_k == 0 or n_u == 0:
-        return np.full(n_boot, np.nan), np.full(n_boot, np.nan)
-    values, inverse = np.unique(np.concatenate([known, unknown]), return_inverse=True)
-    n_v = len(values)
+    n_k = len(known)
     rng = np.random.default_rng([seed, 0xA0C])
-
-    def counts(idx: np.ndarray, n: int) -> np.ndarray:
-        draws = idx[rng.integers(0, n, size=(n_boot, n))]
-        flat = (draws + np.arange(n_boot)[:, None] * n_v).ravel()
-        return np.bincount(flat, minlength=n_boot * n_v).reshape(n_boot, n_v).astype(np.float64)
-
-    ck, cu = counts(inverse[:n_k], n_k), counts(inverse[n_k:], n_u)
-    below = np.cumsum(ck, axis=1) - ck
-    auc = np.einsum("bv,bv->b", cu, below + 0.5 * ck) / (n_k * n_u)
+    if n_k == 0:
+        return [(np.full(n_boot, np.nan), np.full(n_boot, np.nan)) for _ in unknowns]
+    values, inverse = np.unique(known, return_inverse=True)
+    n_v = len(values)
+    draws = inverse[rng.integers(0, n_k, size=(n_boot, n_k))]
+    flat = (draws + np.arange(n_boot)[:, None] * n_v).ravel()
+    counts = np.bincount(flat, minlength=n_boot * n_v).reshape(n_boot, n_v)
+    cum = np.zeros((n_boot, n_v + 1))
+    np.cumsum(counts, axis=1, out=cum[:, 1:])            # cum[:, i]: draws below values[i]
     need = int(np.ceil(0.95 * n_k))
-    thr = np.argmax(np.cumsum(ck, axis=1) >= need, axis=1)       # index of the threshold value
-    fpr = np.take_along_axis(np.cumsum(cu, axis=1), thr[:, None], axis=1)[:, 0] / n_u
-    return auc, fpr
+    thr = np.argmax(cum[:, 1:] >= need, axis=1)          # index of the threshold value
+    after_known = rng.bit_generator.state
+    out = []
+    for unknown in unknowns:
+        unknown = np.asarray(unknown, dtype=np.float64)
+        n_u = len(unknown)
+        if n_u == 0:
+            out.append((np.full(n_boot, np.nan), np.full(n_boot, np.nan)))
+            continue
+        rng.bit_generator.state = after_known
+        picked = rng.integers(0, n_u, size=(n_boot, n_u))
+        lo = np.searchsorted(values, unknown, side="left")[picked]
+        hi = np.searchsorted(values, unknown, side="right")[picked]
+        # known draws below the score, plus half of those equal to it
+        ranks = np.take_along_axis(cum, lo, axis=1) + np.take_along_axis(cum, hi, axis=1)
+        auc = ranks.sum(axis=1) / (2.0 * n_k * n_u)
+        fpr = np.count_nonzero(lo <= thr[:, None], axis=1) / n_u
+        out.append((auc, fpr))
+    return out
 
 
 @dataclass(frozen=True)
@@ -267,14 +365,14 @@ class DeepKNN:
     """Deep k-nearest neighbours (Papernot and McDaniel, 2018), fitted on training samples.
 
     For each layer, the k nearest rows of that layer's bank (training samples,
-    L2-normalised) vote with their labels. The nonconformity of label j is the
+    L2-normalised, float32 (n_bank, width)) vote with their labels. The nonconformity of label j is the
     number of neighbours, over all layers, whose label is not j. ``calibration``
     holds the nonconformity of the true label for held-out training samples; a
     sample's credibility is the share of them at least as nonconforming as its
     best label.
     """
 
-    banks: tuple[NearestNeighbors, ...]
+    banks: tuple[np.ndarray, ...]
     bank_labels: np.ndarray
     n_labels: int
     k: int
@@ -283,8 +381,8 @@ class DeepKNN:
     def nonconformity(self, layers: list[np.ndarray]) -> np.ndarray:
         """int64 (n_samples, n_labels): neighbours disagreeing with each label, summed over layers."""
         return deep_knn_nonconformity(
-            [self.bank_labels[nn.kneighbors(l2_normalize(x))[1]]
-             for nn, x in zip(self.banks, layers)], self.n_labels)
+            [self.bank_labels[nearest_neighbours(bank, l2_normalize(x), self.k)[1]]
+             for bank, x in zip(self.banks, layers)], self.n_labels)
 
     def credibility(self, layers: list[np.ndarray]) -> np.ndarray:
         """float64 (n_samples,) in [0, 1]: the empirical p-value of the best label."""
@@ -325,8 +423,7 @@ def fit_deep_knn(bank_layers: list[np.ndarray], bank_labels: np.ndarray,
         Neighbours per layer, 1 <= k <= len(bank).
     """
     n_labels = int(max(bank_labels.max(), cal_labels.max())) + 1
-    banks = tuple(NearestNeighbors(n_neighbors=k, algorithm="brute").fit(l2_normalize(x))
-                  for x in bank_layers)
+    banks = tuple(l2_normalize(x) for x in bank_layers)
     model = DeepKNN(banks=banks, bank_labels=np.asarray(bank_labels, dtype=np.int64),
                     n_labels=n_labels, k=k, calibration=np.zeros(0, dtype=np.int64))
     alpha = model.nonconformity(cal_layers)[np.arange(len(cal_labels)), cal_labels]

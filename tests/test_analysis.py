@@ -501,6 +501,34 @@ def test_snapshots_take_accuracy_from_history_when_it_has_the_epoch(toy, metrics
         [layer["n_clusters"] for layer in last["layers"]]
 
 
+def test_snapshot_epochs_measure_what_each_epoch_alone_measures(toy):
+    """Epochs sharing the input measure it once; an epoch whose input differs measures its own,
+    and every value equals the alignment of that epoch computed by itself."""
+    from sigreport.analysis import _SNAPSHOT_PROBE_SUBSAMPLE
+    from sigreport.analysis.separation import compute_alignment
+
+    acts, sigs = toy
+    snaps = with_control(acts, sigs)
+    k = {s.layer: s.n_clusters for s in sigs.layers}
+    same = untrained_like(acts, seed=12)
+    moved = untrained_like(make_acts(seed=0, input_shift=1.5), seed=13)
+    for epoch, a in ((1, same), (2, moved)):
+        snaps[epoch] = (a, fit_signatures(a, CONFIG.signatures, 0, k=k))
+    m = compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs, snapshots=snaps)
+    cfg = CONFIG.analysis
+    fit = min(cfg.probe_subsample, _SNAPSHOT_PROBE_SUBSAMPLE)
+    for row in m["snapshots"][:3]:
+        a, s = snaps[row["epoch"]]
+        alone = compute_alignment(a, s, ("input", "hidden1", "hidden2", "logits"), None,
+                                  cfg.cka_subsample, fit, 0)
+        layers = row["layers"] if row["epoch"] else row["layers"][:1]
+        for layer in layers:
+            for measure, value in alone[layer["name"]].value.items():
+                assert layer[measure] == pytest.approx(value, abs=1e-6), (row["epoch"], measure)
+    probe_acc = [row["layers"][0]["linear_probe_accuracy"] for row in m["snapshots"]]
+    assert probe_acc[0] == probe_acc[1] != probe_acc[2]
+
+
 # --- building blocks against references ----------------------------------------------
 
 
@@ -572,6 +600,26 @@ def test_kth_neighbour_distance_matches_brute_force():
     np.testing.assert_allclose(own, np.sort(d_own, axis=1)[:, 2], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("n_bank,k", [(300, 10), (300, 1), (12, 10), (1000, 7)])
+def test_nearest_neighbours_match_a_full_sort(monkeypatch, n_bank, k):
+    """The neighbours of a full float64 distance sort (ties to the lower row), with
+    duplicate rows, zero rows and queries that are bank rows; several query chunks."""
+    monkeypatch.setattr(ood, "_QUERY_CHUNK", 16)
+    rng = np.random.default_rng(n_bank + k)
+    bank = ood.l2_normalize(rng.normal(size=(n_bank, 6)))
+    bank[n_bank // 3:n_bank // 3 + 4] = 0.0
+    bank[-3:] = bank[:3]
+    queries = np.r_[ood.l2_normalize(rng.normal(size=(40, 6))), np.zeros((2, 6), np.float32),
+                    bank[:3]]
+    dist, ind = ood.nearest_neighbours(bank, queries, k)
+    exact = ((queries[:, None, :].astype(np.float64) - bank[None].astype(np.float64)) ** 2).sum(2)
+    order = np.lexsort((np.broadcast_to(np.arange(n_bank), exact.shape), exact), axis=1)
+    np.testing.assert_array_equal(ind, order[:, :k])
+    want = np.sqrt(np.take_along_axis(exact, order[:, :k], axis=1).astype(np.float32))
+    np.testing.assert_array_equal(dist, want)
+    assert ood.nearest_neighbours(bank, queries[:0], k)[0].shape == (0, k)
+
+
 def test_mahalanobis_is_the_squared_distance_to_the_nearest_class_mean():
     rng = np.random.default_rng(0)
     x = np.r_[rng.normal(size=(3000, 2)), rng.normal(size=(3000, 2)) + [10.0, 0.0]]
@@ -607,17 +655,30 @@ def test_signature_methods_other_than_kmeans_give_valid_metrics(toy):
 # --- intervals and the new scores against references ------------------------------------
 
 
-def test_cka_resamples_equal_the_cka_of_the_resampled_rows():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(60, 5)) + np.repeat([[0.0] * 5, [2.0] * 5], 30, axis=0)
-    y = np.repeat([1, 7], 30)
+@pytest.mark.parametrize("width", [5, 40])        # the features' route, the Gram matrix's
+def test_cka_resamples_equal_the_cka_of_the_resampled_rows(width):
+    rng = np.random.default_rng(width)
+    y = np.repeat([1, 3, 7], 20)
+    x = rng.normal(size=(60, width)) + 2.0 * (y == 7)[:, None] - 1.0 * (y == 3)[:, None]
     draws = rng.integers(0, 60, size=(4, 60))
     weights = np.stack([np.bincount(d, minlength=60) for d in draws]).astype(float)
-    point, samples = measures.cka_labels_samples(x, y, (1, 7), weights)
-    onehot = np.stack([y == 1, y == 7], axis=1).astype(float)
+    point, samples = measures.cka_labels_samples(x, y, (1, 3, 7), weights)
+    onehot = (y[:, None] == np.array([1, 3, 7])[None, :]).astype(float)
     assert point == pytest.approx(linear_cka(x, onehot), abs=1e-9)
     for d, got in zip(draws, samples):
         assert got == pytest.approx(linear_cka(x[d], onehot[d]), abs=1e-9)
+    alone, none = measures.cka_labels_samples(x, y, (1, 3, 7), np.zeros((0, 60)))
+    assert alone == pytest.approx(point, abs=1e-12) and len(none) == 0
+
+
+# each route: the features (one resample, several in blocks of rows), the Gram matrix
+@pytest.mark.parametrize("n_boot,width,n", [(1, 4, 25), (3, 4, 600), (1, 30, 25), (3, 30, 25)])
+def test_weighted_second_moment_norm_matches_the_plain_sum(n_boot, width, n):
+    rng = np.random.default_rng(width)
+    x = rng.normal(size=(n, width))
+    w = rng.integers(0, 3, size=(n_boot, n)).astype(float)
+    plain = [np.sum(np.square((x * wb[:, None]).T @ x)) for wb in w]
+    np.testing.assert_allclose(measures._weighted_gram_norm2(x, w), plain, rtol=1e-12)
 
 
 def test_ami_resamples_track_the_ami_of_the_resampled_rows():
@@ -639,6 +700,26 @@ def test_js_divergence_matches_scipy():
     point, _ = measures.js_divergence_samples(groups, y, (1, 7), np.zeros((0, 100)))
     p, q = np.array([40, 10, 0]) / 50, np.array([0, 30, 20]) / 50
     assert point == pytest.approx(jensenshannon(p, q, base=2) ** 2, abs=1e-12)
+
+
+def test_js_divergence_resamples_equal_the_divergence_of_the_resampled_rows():
+    rng = np.random.default_rng(4)
+    y = np.r_[np.repeat([1, 3, 7], 30), [5]]                 # 5: not a measured class
+    groups = rng.integers(0, 6, size=len(y))
+    draws = rng.integers(0, len(y), size=(5, len(y)))
+    draws[0] = np.flatnonzero(y != 3)[rng.integers(0, 61, size=len(y))]   # no 3 drawn
+
+    def mean_over_pairs(g, labels):
+        present = [c for c in (1, 3, 7) if np.any(labels == c)]
+        dists = {c: np.bincount(g[labels == c], minlength=6) for c in present}
+        return np.mean([jensenshannon(dists[a], dists[b], base=2) ** 2
+                        for i, a in enumerate(present) for b in present[i + 1:]])
+
+    weights = np.stack([np.bincount(d, minlength=len(y)) for d in draws]).astype(float)
+    point, samples = measures.js_divergence_samples(groups, y, (1, 3, 7), weights)
+    assert point == pytest.approx(mean_over_pairs(groups, y), abs=1e-12)
+    for d, got in zip(draws, samples):
+        assert got == pytest.approx(mean_over_pairs(groups[d], y[d]), abs=1e-12)
 
 
 def test_bootstrap_intervals_cover_a_known_auroc():
@@ -667,6 +748,18 @@ def test_auroc_and_fpr95_resamples_match_the_plain_functions_on_each_resample():
     for b in range(6):
         assert auc[b] == pytest.approx(ood.auroc(known[dk[b]], unknown[du[b]]), abs=1e-12)
         assert fpr[b] == pytest.approx(ood.fpr_at_95(known[dk[b]], unknown[du[b]]), abs=1e-12)
+
+
+def test_auroc_and_fpr95_of_several_probe_groups_are_those_of_each_group_alone():
+    rng = np.random.default_rng(3)
+    known = np.round(rng.normal(size=80), 1)
+    groups = [np.round(rng.normal(1, size=n), 1) for n in (30, 1, 55)] + [np.zeros(0)]
+    together = ood.auroc_fpr95_groups(known, groups, 7, seed=4)
+    for unknown, (auc, fpr) in zip(groups[:3], together):
+        alone = ood.auroc_fpr95_samples(known, unknown, 7, seed=4)
+        np.testing.assert_array_equal(auc, alone[0])
+        np.testing.assert_array_equal(fpr, alone[1])
+    assert np.all(np.isnan(together[3][0]))
 
 
 def _deep_knn_oracle(banks, bank_y, cal, cal_y, queries, k):

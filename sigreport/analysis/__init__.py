@@ -18,14 +18,15 @@ holds no timestamps, and its floats have 6 significant digits.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from sigreport._threads import single_threaded
+from sigreport._threads import Job, run_jobs, single_threaded
 from sigreport.activations import Activations, SplitActivations
 from sigreport.analysis._common import interval, make_resamples, plain
-from sigreport.analysis.detection import compute_detection
+from sigreport.analysis.detection import detection_jobs
 from sigreport.analysis.differ import answer_signatures_differ
 from sigreport.analysis.layers import cka_matrix, describe_layers
 from sigreport.analysis.measures import (
@@ -36,7 +37,12 @@ from sigreport.analysis.measures import (
     purity,
 )
 from sigreport.analysis.paths import PathStats, compute_path_stats, count_paths, summarize_paths
-from sigreport.analysis.separation import Alignment, answer_separation, compute_alignment
+from sigreport.analysis.separation import (
+    Alignment,
+    AlignmentRequest,
+    alignment_jobs,
+    answer_separation,
+)
 from sigreport.analysis.snapshots import describe_snapshots
 from sigreport.analysis.stability import compute_stability
 from sigreport.analysis.unseen import describe_unseen
@@ -56,6 +62,19 @@ __all__ = [
 
 SCHEMA_VERSION = 2
 _SNAPSHOT_PROBE_SUBSAMPLE = 2000   # training rows of the linear probes of intermediate epochs
+
+
+def _same_input(a: tuple[Activations, Signatures], b: tuple[Activations, Signatures]) -> bool:
+    """Whether two epochs' input layers give the same alignment: the same images, labels and
+    input clusters (the pipeline passes every epoch the same arrays)."""
+    (acts_a, sigs_a), (acts_b, sigs_b) = a, b
+    pairs = [(acts_a.train.layers["input"], acts_b.train.layers["input"]),
+             (acts_a.train.y, acts_b.train.y),
+             (acts_a.test.layers["input"], acts_b.test.layers["input"]),
+             (acts_a.test.y, acts_b.test.y),
+             (sigs_a.layer("input").labels["test"], sigs_b.layer("input").labels["test"])]
+    return acts_a.classes == acts_b.classes and all(p is q or np.array_equal(p, q)
+                                                    for p, q in pairs)
 
 
 def _experiment(config: Config, dataset: Any, seed: int, acts: Activations,
@@ -153,37 +172,65 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
     res = make_resamples(len(acts.test.y), cfg.n_bootstrap, seed)
     ps = compute_path_stats(acts, sigs.paths, scfg.specific_threshold, scfg.min_support, probes)
 
-    trained = compute_alignment(acts, sigs, names, res, cfg.cka_subsample, cfg.probe_subsample,
-                                seed)
     last = max(snapshots) if snapshots else None
     control_epoch = 0 if 0 in snapshots and last != 0 else None
     control = snapshots[0] if control_epoch is not None else None
-    control_al = (compute_alignment(control[0], control[1], names[1:], res, cfg.cka_subsample,
-                                    cfg.probe_subsample, seed) if control else None)
+    requests = [AlignmentRequest(acts, sigs, names, res, cfg.probe_subsample)]
+    if control:
+        requests.append(AlignmentRequest(control[0], control[1], names[1:], res,
+                                         cfg.probe_subsample))
+    # Other epochs get point values; the control's hidden layers are already measured, and
+    # an input equal to an earlier epoch's (the same images at every epoch) is measured once.
+    input_of: dict[int, int] = {}
+    for epoch in sorted(e for e in snapshots if e != last):
+        twin = next((e for e in sorted(set(input_of.values()))
+                     if _same_input(snapshots[e], snapshots[epoch])), None)
+        input_of[epoch] = epoch if twin is None else twin
+        layers = (names[:1] if twin is None else ()) + (() if epoch == control_epoch
+                                                          else names[1:])
+        requests.append(AlignmentRequest(*snapshots[epoch], layers, None,
+                                         min(cfg.probe_subsample, _SNAPSHOT_PROBE_SUBSAMPLE)))
+    # The heavy parts are independent jobs: every layer's alignment, the detection scores'
+    # fits and neighbour searches, the path divergences and the CKA between layers. They
+    # share the worker threads, the longest first.
+    align_jobs, align_done = alignment_jobs(requests, cfg.cka_subsample, seed)
+    detect_jobs, detect_done = detection_jobs(acts, sigs, ps, config, seed, probes)
+    n_test, widths = len(acts.test.y), [acts.test.layers[name].shape[1] for name in names]
+    other_jobs = [
+        Job(partial(answer_signatures_differ, acts, sigs, ps, res, control),
+            20 * cfg.n_bootstrap * n_test * len(acts.classes) ** 2 * (2 * len(acts.hidden) + 1)),
+        Job(partial(cka_matrix, acts, names, cfg.cka_subsample, seed),
+            min(n_test, cfg.cka_subsample) * sum(widths) ** 2),
+    ]
+    if noisy is not None:
+        width = dict(zip(names, widths))
+        other_jobs.append(Job(partial(sigs.paths_of, noisy.layers), n_test * sum(
+            sigs.layer(h).n_clusters * width[h] ** 2 for h in sigs.path_layers)))
+    found, detected, (differ, cka, *noisy_paths) = run_jobs(align_jobs, detect_jobs, other_jobs)
+    found = align_done(found)
+    trained, control_al = found[0], (found[1] if control else None)
+    point = dict(zip(input_of, found[2 if control else 1:]))
 
     def alignment_of(epoch: int) -> dict[str, Alignment]:
         if epoch == last:
             return trained
-        acts_e, sigs_e = snapshots[epoch]
-        point = compute_alignment(acts_e, sigs_e, names, None, cfg.cka_subsample,
-                                  min(cfg.probe_subsample, _SNAPSHOT_PROBE_SUBSAMPLE), seed)
-        return {**point, **(control_al or {})} if epoch == control_epoch else point
+        al = {**point[epoch], names[0]: point[input_of[epoch]][names[0]]}
+        return {**al, **control_al} if epoch == control_epoch else al
 
     layers = describe_layers(acts, sigs, trained, probes)
     answers = {
         "separation": answer_separation(layers, trained, control_al, cfg.separation_measure,
                                         control_epoch),
-        "signatures_differ": answer_signatures_differ(acts, sigs, ps, res, control),
+        "signatures_differ": differ,
         "unseen": describe_unseen(acts, sigs, ps, probes),
     }
-    ood_rows, ood_summary, ood_notes = compute_detection(acts, sigs, ps, config, seed, probes)
+    ood_rows, ood_summary, ood_notes = detect_done(detected)
     answers["unseen_detection"] = ood_summary
-    noisy_paths = sigs.paths_of(noisy.layers) if noisy is not None else None
     paths = summarize_paths(acts, sigs, ps, res, scfg.specific_threshold, scfg.min_support,
-                            probes, noisy_paths, noisy.predicted if noisy is not None else None,
-                            cfg.path_noise)
+                            probes, noisy_paths[0] if noisy_paths else None,
+                            noisy.predicted if noisy is not None else None, cfg.path_noise)
 
-    n_train, n_test = len(acts.train.y), len(acts.test.y)
+    n_train = len(acts.train.y)
     subsampling = dict(sigs.subsampling)
     fit_n = min(cfg.probe_subsample, n_train)
     subsampling["linear_probe"] = (
@@ -207,7 +254,7 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
         "experiment": _experiment(config, dataset, seed, acts, probes),
         "model": _model(history, acts, res.weights),
         "layers": layers,
-        "cka": cka_matrix(acts, names, cfg.cka_subsample, seed),
+        "cka": cka,
         "answers": answers,
         "paths": paths,
         "ood": ood_rows,

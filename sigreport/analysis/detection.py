@@ -17,15 +17,16 @@ the evaluation against the trained classes' test samples.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 from sklearn.decomposition import PCA
-from sklearn.neighbors import NearestNeighbors
 
 from sigreport import ood as novelty
-from sigreport._threads import parallel_map
+from sigreport._threads import Job, parallel_map, run_jobs
 from sigreport.activations import Activations, SplitActivations
 from sigreport.analysis._common import class_index, interval
 from sigreport.analysis.paths import PathStats
@@ -34,7 +35,8 @@ from sigreport.config import Config
 from sigreport.sampling import seeded_subset
 from sigreport.signatures import UNASSIGNED, Signatures
 
-__all__ = ["FAMILIES", "METHODS", "Score", "compute_detection", "novelty_scores"]
+__all__ = ["FAMILIES", "METHODS", "Score", "compute_detection", "detection_jobs",
+           "novelty_jobs", "novelty_scores"]
 
 FAMILIES = {
     "input": "uses only the pixels: no network",
@@ -81,8 +83,8 @@ def _probs(split: SplitActivations) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
-def _input_scores(acts: Activations, cfg: Config, seed: int, bank_rows: np.ndarray, k: int,
-                  notes: dict[str, str]) -> list[Score]:
+def _input_scores(acts: Activations, seed: int, bank_rows: np.ndarray, k: int
+                  ) -> tuple[list[Score], str]:
     x = acts.train.layers["input"]
     n_comp = min(_INPUT_PCA, x.shape[1], len(x))
     rows = seeded_subset(len(x), _INPUT_PCA_FIT, seed, salt=4)
@@ -94,17 +96,15 @@ def _input_scores(acts: Activations, cfg: Config, seed: int, bank_rows: np.ndarr
 
     f_train = space(x)
     maha = novelty.fit_mahalanobis(f_train, acts.train.y, acts.classes)
-    bank = f_train[bank_rows]
-    notes["ood_input"] = (f"input scores use {n_comp} principal components of the L2-normalised "
-                          f"pixels, PCA fitted on {len(rows)} training samples")
+    f_test, f_probe = space(acts.test.layers["input"]), space(acts.probe.layers["input"])
+    kth = novelty.kth_neighbour_distance(f_train[bank_rows], np.concatenate([f_test, f_probe]), k)
+    note = (f"input scores use {n_comp} principal components of the L2-normalised "
+            f"pixels, PCA fitted on {len(rows)} training samples")
     return [
-        Score("knn", "input", "input", ("input",),
-               novelty.kth_neighbour_distance(bank, space(acts.test.layers["input"]), k),
-               novelty.kth_neighbour_distance(bank, space(acts.probe.layers["input"]), k)),
-        Score("mahalanobis", "input", "input", ("input",),
-               maha.score(space(acts.test.layers["input"])),
-               maha.score(space(acts.probe.layers["input"]))),
-    ]
+        Score("knn", "input", "input", ("input",), kth[:len(f_test)], kth[len(f_test):]),
+        Score("mahalanobis", "input", "input", ("input",), maha.score(f_test),
+              maha.score(f_probe)),
+    ], note
 
 
 def _combined(method: str, family: str, hidden: tuple[str, ...], parts: list[tuple]) -> Score:
@@ -113,57 +113,50 @@ def _combined(method: str, family: str, hidden: tuple[str, ...], parts: list[tup
                   np.mean([p[0] for p in parts], axis=0), np.mean([p[1] for p in parts], axis=0))
 
 
-def _network_scores(acts: Activations, cfg: Config, seed: int, bank_rows: np.ndarray, k: int,
-                    cal_rows: np.ndarray, notes: dict[str, str]) -> list[Score]:
+def _mahalanobis(acts: Activations, name: str, cal_rows: np.ndarray
+                 ) -> tuple[Score, tuple[np.ndarray, np.ndarray]]:
+    """A hidden layer's Mahalanobis score, and its test and probe scores standardised."""
+    f_train = acts.train.layers[name]
+    model = novelty.fit_mahalanobis(f_train, acts.train.y, acts.classes)
+    cal = novelty.fit_calibration(model.score(f_train[cal_rows]))
+    s_test, s_probe = model.score(acts.test.layers[name]), model.score(acts.probe.layers[name])
+    return Score("mahalanobis", "network", name, (name,), s_test, s_probe), \
+        (cal(s_test), cal(s_probe))
+
+
+def _search(acts: Activations, name: str, held: np.ndarray, bank: np.ndarray, k: int
+            ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Split -> (distances, bank positions) of the k nearest bank rows, in one hidden layer."""
+    queries = {"held": acts.train.layers[name][held], "test": acts.test.layers[name],
+               "probe": acts.probe.layers[name]}
+    dist, ind = novelty.nearest_neighbours(
+        novelty.l2_normalize(acts.train.layers[name][bank]),
+        novelty.l2_normalize(np.concatenate(list(queries.values()))), k)
+    cuts = np.cumsum([len(q) for q in queries.values()])[:-1]
+    return dict(zip(queries, zip(np.split(dist, cuts), np.split(ind, cuts))))
+
+
+def _neighbour_scores(acts: Activations, found: dict[str, dict], held: np.ndarray,
+                      bank: np.ndarray, k: int) -> tuple[list[Score], list[tuple], Score]:
+    """Per hidden layer the k-th neighbour distance (and standardised), and Deep k-NN."""
     hidden = acts.hidden
-    out = [Score("max_softmax", "network", "output", ("logits",),
-                  -_probs(acts.test).max(axis=1), -_probs(acts.probe).max(axis=1))]
-    maha_z, knn_z = [], []
-    for name in hidden:
-        f_train = acts.train.layers[name]
-        model = novelty.fit_mahalanobis(f_train, acts.train.y, acts.classes)
-        cal = novelty.fit_calibration(model.score(f_train[cal_rows]))
-        s_test, s_probe = model.score(acts.test.layers[name]), model.score(acts.probe.layers[name])
-        out.append(Score("mahalanobis", "network", name, (name,), s_test, s_probe))
-        maha_z.append((cal(s_test), cal(s_probe)))
-
-    # One neighbour search per hidden layer serves the k-th neighbour distance and Deep
-    # k-NN. Its first training rows are held out of the bank: they calibrate both.
-    n_held = min(_N_HELD, max(1, len(bank_rows) // 5))
-    held, bank = bank_rows[:n_held], bank_rows[n_held:]
-    labels = class_index(acts.train.y, acts.classes)
-    k = max(1, min(k, len(bank)))
-
-    def search(name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(
-            novelty.l2_normalize(acts.train.layers[name][bank]))
-        queries = {"held": acts.train.layers[name][held], "test": acts.test.layers[name],
-                   "probe": acts.probe.layers[name]}
-        return {s: nn.kneighbors(novelty.l2_normalize(q)) for s, q in queries.items()}
-
-    found = dict(zip(hidden, parallel_map(search, list(hidden))))
+    out, knn_z = [], []
     for name in hidden:
         kth = {s: dist[:, k - 1] for s, (dist, _) in found[name].items()}
         cal = novelty.fit_calibration(kth["held"])
         out.append(Score("knn", "network", name, (name,), kth["test"], kth["probe"]))
         knn_z.append((cal(kth["test"]), cal(kth["probe"])))
-    if hidden:
-        out.append(_combined("mahalanobis", "network", hidden, maha_z))
-        out.append(_combined("knn", "network", hidden, knn_z))
+    labels = class_index(acts.train.y, acts.classes)
 
-        def nonconformity(split: str) -> np.ndarray:
-            return novelty.deep_knn_nonconformity(
-                [labels[bank][found[h][split][1]] for h in hidden], len(acts.classes))
+    def nonconformity(split: str) -> np.ndarray:
+        return novelty.deep_knn_nonconformity(
+            [labels[bank][found[h][split][1]] for h in hidden], len(acts.classes))
 
-        alpha = nonconformity("held")[np.arange(n_held), labels[held]]
-        out.append(Score("deep_knn", "network", ALL_HIDDEN, hidden,
-                         1 - novelty.deep_knn_credibility(nonconformity("test"), alpha),
-                         1 - novelty.deep_knn_credibility(nonconformity("probe"), alpha)))
-    n_train = len(acts.train.y)
-    notes["knn"] = (f"hidden-layer neighbours searched among {len(bank)} of {n_train} training "
-                    f"samples{' (seeded)' if len(bank) < n_train else ''}; k = {k}; layer scores "
-                    f"standardised, and Deep k-NN calibrated, on {n_held} other training samples")
-    return out
+    alpha = nonconformity("held")[np.arange(len(held)), labels[held]]
+    deep = Score("deep_knn", "network", ALL_HIDDEN, hidden,
+                 1 - novelty.deep_knn_credibility(nonconformity("test"), alpha),
+                 1 - novelty.deep_knn_credibility(nonconformity("probe"), alpha))
+    return out, knn_z, deep
 
 
 def _signature_scores(acts: Activations, sigs: Signatures, ps: PathStats,
@@ -190,11 +183,11 @@ def _signature_scores(acts: Activations, sigs: Signatures, ps: PathStats,
     return out
 
 
-def _row(score: Score, target: Any, mask: np.ndarray, n_points: int, n_boot: int,
-         seed: int) -> DetectionRow:
+def _row(score: Score, target: Any, mask: np.ndarray, n_points: int,
+         samples: tuple[np.ndarray, np.ndarray]) -> DetectionRow:
     unknown = score.probe[mask]
     fpr, tpr = novelty.roc_points(score.test, unknown, n_points)
-    auc_s, fpr_s = novelty.auroc_fpr95_samples(score.test, unknown, n_boot, seed)
+    auc_s, fpr_s = samples
     return {
         "probe_class": target,
         "method": score.method,
@@ -212,6 +205,26 @@ def _row(score: Score, target: Any, mask: np.ndarray, n_points: int, n_boot: int
     }
 
 
+def _rows(score: Score, groups: list[tuple[Any, np.ndarray]], n_boot: int, seed: int
+          ) -> list[DetectionRow]:
+    """The score's row for each probe group, in order. A group of the same samples as an
+    earlier one (one probe class, and all probe classes) repeats its numbers."""
+    first = [next(j for j, (_, m) in enumerate(groups) if np.array_equal(m, mask))
+             for _, mask in groups]
+    own = [i for i, j in enumerate(first) if i == j]
+    samples = dict(zip(own, novelty.auroc_fpr95_groups(
+        score.test, [score.probe[groups[i][1]] for i in own], n_boot, seed)))
+    rows: list[DetectionRow] = []
+    for i, (target, mask) in enumerate(groups):
+        if first[i] != i:
+            rows.append({**rows[first[i]], "probe_class": target})
+            continue
+        # curves of each of several probe classes are drawn coarser, to keep the file small
+        n_points = _ROC_POINTS if target == "all" or len(groups) == 2 else _ROC_POINTS_PER_CLASS
+        rows.append(_row(score, target, mask, n_points, samples[i]))
+    return rows
+
+
 def _best(rows: list[DetectionRow]) -> DetectionBest | None:
     rows = [r for r in rows if r["auroc"] is not None and r["auroc"] == r["auroc"]]
     if not rows:
@@ -225,17 +238,59 @@ def _best(rows: list[DetectionRow]) -> DetectionBest | None:
 def novelty_scores(acts: Activations, sigs: Signatures, ps: PathStats, config: Config,
                    seed: int) -> tuple[list[Score], dict[str, str]]:
     """Every score of every family, fitted on the training split; and notes on subsampling."""
+    jobs, finish = novelty_jobs(acts, sigs, ps, config, seed)
+    return finish(run_jobs(jobs)[0])
+
+
+def novelty_jobs(acts: Activations, sigs: Signatures, ps: PathStats, config: Config, seed: int
+                 ) -> tuple[list[Job], Callable[[list[Any]], tuple[list[Score], dict[str, str]]]]:
+    """The fits and neighbour searches behind :func:`novelty_scores`, as independent jobs
+    (the input's scores, each hidden layer's Mahalanobis fit and neighbour search), and what
+    turns their results into its answer."""
     cfg = config.analysis
     n_train = len(acts.train.y)
-    notes: dict[str, str] = {}
     bank_rows = seeded_subset(n_train, cfg.knn_reference, seed, salt=3)
     bank_rows = np.random.default_rng([seed, 0xB4]).permutation(bank_rows)
     k = max(1, min(cfg.knn_k, len(bank_rows) - 1))
     cal_rows = seeded_subset(n_train, _N_CALIBRATION, seed, salt=2)
-    scores = (_input_scores(acts, config, seed, bank_rows, k, notes)
-              + _network_scores(acts, config, seed, bank_rows, k, cal_rows, notes)
-              + _signature_scores(acts, sigs, ps, cal_rows))
-    return scores, notes
+    # One neighbour search per hidden layer serves the k-th neighbour distance and Deep
+    # k-NN. Its first training rows are held out of the bank: they calibrate both.
+    n_held = min(_N_HELD, max(1, len(bank_rows) // 5))
+    held, bank = bank_rows[:n_held], bank_rows[n_held:]
+    k_bank = max(1, min(k, len(bank)))
+    hidden = acts.hidden
+    n_queries = n_held + len(acts.test.y) + len(acts.probe.y)
+    width = {info.name: info.width for info in acts.layers}
+    # costs in multiply-adds; a neighbour search also spends about 60 per distance besides
+    n_input_q = len(acts.test.y) + len(acts.probe.y)
+    jobs = [Job(partial(_input_scores, acts, seed, bank_rows, k),
+                n_input_q * len(bank_rows) * (_INPUT_PCA + 60)
+                + 20 * _INPUT_PCA_FIT * width["input"] * _INPUT_PCA)]
+    jobs += [Job(partial(_mahalanobis, acts, name, cal_rows), 4 * n_train * width[name] ** 2)
+             for name in hidden]
+    jobs += [Job(partial(_search, acts, name, held, bank, k_bank),
+                 n_queries * len(bank) * (width[name] + 60)) for name in hidden]
+
+    def finish(results: list[Any]) -> tuple[list[Score], dict[str, str]]:
+        (input_scores, input_note), maha = results[0], results[1:1 + len(hidden)]
+        found = dict(zip(hidden, results[1 + len(hidden):]))
+        scores = input_scores + [Score("max_softmax", "network", "output", ("logits",),
+                                       -_probs(acts.test).max(axis=1),
+                                       -_probs(acts.probe).max(axis=1))]
+        scores += [score for score, _ in maha]
+        if hidden:
+            knn, knn_z, deep = _neighbour_scores(acts, found, held, bank, k_bank)
+            scores += knn + [_combined("mahalanobis", "network", hidden, [z for _, z in maha]),
+                             _combined("knn", "network", hidden, knn_z), deep]
+        scores += _signature_scores(acts, sigs, ps, cal_rows)
+        notes = {"ood_input": input_note,
+                 "knn": f"hidden-layer neighbours searched among {len(bank)} of {n_train} "
+                        f"training samples{' (seeded)' if len(bank) < n_train else ''}; "
+                        f"k = {k_bank}; layer scores standardised, and Deep k-NN calibrated, on "
+                        f"{n_held} other training samples"}
+        return scores, notes
+
+    return jobs, finish
 
 
 def compute_detection(acts: Activations, sigs: Signatures, ps: PathStats, config: Config,
@@ -243,19 +298,32 @@ def compute_detection(acts: Activations, sigs: Signatures, ps: PathStats, config
                       ) -> tuple[list[DetectionRow], DetectionSummary | None, dict[str, str]]:
     """The ``ood`` rows (every score, per probe class and for all together), the summary with
     the best score of each family, and notes on what was subsampled."""
+    jobs, finish = detection_jobs(acts, sigs, ps, config, seed, probes)
+    return finish(run_jobs(jobs)[0])
+
+
+def detection_jobs(acts: Activations, sigs: Signatures, ps: PathStats, config: Config,
+                   seed: int, probes: tuple[int, ...]
+                   ) -> tuple[list[Job], Callable[[list[Any]], tuple[
+                       list[DetectionRow], DetectionSummary | None, dict[str, str]]]]:
+    """The jobs of :func:`compute_detection` (those of :func:`novelty_jobs`), and what turns
+    their results into its answer."""
     if len(acts.probe.y) == 0 or len(acts.test.y) == 0 or not probes:
-        return [], None, {}
+        return [], lambda results: ([], None, {})
+    jobs, scores_of = novelty_jobs(acts, sigs, ps, config, seed)
+    return jobs, lambda results: _detection(acts, config, seed, probes, *scores_of(results))
+
+
+def _detection(acts: Activations, config: Config, seed: int, probes: tuple[int, ...],
+               scores: list[Score], notes: dict[str, str]
+               ) -> tuple[list[DetectionRow], DetectionSummary, dict[str, str]]:
     cfg = config.analysis
     n_train = len(acts.train.y)
-    scores, notes = novelty_scores(acts, sigs, ps, config, seed)
     y_probe = acts.probe.y
     groups = [(c, y_probe == c) for c in probes if np.any(y_probe == c)]
     groups.append(("all", np.ones(len(y_probe), dtype=bool)))
-    rows = []
-    for target, mask in groups:
-        # curves of each of several probe classes are drawn coarser, to keep the file small
-        n_points = _ROC_POINTS if target == "all" or len(groups) == 2 else _ROC_POINTS_PER_CLASS
-        rows += [_row(s, target, mask, n_points, cfg.n_bootstrap, seed) for s in scores]
+    per_score = parallel_map(lambda s: _rows(s, groups, cfg.n_bootstrap, seed), scores)
+    rows = [r[g] for g in range(len(groups)) for r in per_score]      # by group, then score
 
     def best_per_family(target: Any) -> dict[str, DetectionBest | None]:
         return {f: _best([r for r in rows if r["probe_class"] == target and r["family"] == f])

@@ -10,7 +10,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from sigreport.activations import Activations
 from sigreport.analysis._common import occupancy
-from sigreport.analysis.measures import linear_cka, purity
+from sigreport.analysis.measures import linear_cka_matrix, purity
 from sigreport.analysis.separation import Alignment
 from sigreport.sampling import seeded_subset
 from sigreport.signatures import LayerSignature, Signatures
@@ -106,9 +106,6 @@ def cka_matrix(acts: Activations, names: tuple[str, ...], cap: int, seed: int) -
     """Linear CKA between every pair of clustered layers, on a seeded test subsample."""
     rows = seeded_subset(len(acts.test.y), cap, seed, salt=1)
     feats = [acts.test.layers[name][rows] for name in names]
-    matrix = np.eye(len(feats))
-    for i in range(len(feats)):
-        for j in range(i + 1, len(feats)):
-            matrix[i, j] = matrix[j, i] = linear_cka(feats[i], feats[j]) if len(rows) > 1 else 0.0
+    matrix = linear_cka_matrix(feats) if len(rows) > 1 else np.eye(len(feats))
     return {"layers": list(names), "matrix": matrix.tolist(), "subsample": len(rows),
             "split": "test"}

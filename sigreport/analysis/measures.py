@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy import sparse
 from scipy.special import xlogy
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -24,6 +25,7 @@ __all__ = [
     "cka_labels_samples",
     "js_divergence_samples",
     "linear_cka",
+    "linear_cka_matrix",
     "linear_probe_correct",
     "purity",
 ]
@@ -52,13 +54,23 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     invariant to orthogonal transforms and isotropic scaling. Computed in feature
     space, ``|Y'X|_F^2 / (|X'X|_F |Y'Y|_F)``.
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    x = x - x.mean(axis=0)
-    y = y - y.mean(axis=0)
-    cross = np.linalg.norm(y.T @ x) ** 2
-    norm = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
-    return float(cross / norm) if norm > 0 else 0.0
+    return float(linear_cka_matrix([x, y])[0, 1])
+
+
+def linear_cka_matrix(reps: list[np.ndarray]) -> np.ndarray:
+    """float64 (n_reps, n_reps): :func:`linear_cka` between every pair of representations of
+    the same samples (each float (n_samples, width)), ones on the diagonal; each
+    representation's own norm ``|X'X|_F`` computed once."""
+    centred = [np.asarray(r, dtype=np.float64) for r in reps]
+    centred = [r - r.mean(axis=0) for r in centred]
+    norms = [np.linalg.norm(r.T @ r) for r in centred]
+    matrix = np.eye(len(reps))
+    for i in range(len(reps)):
+        for j in range(i + 1, len(reps)):
+            norm = norms[i] * norms[j]
+            cross = np.linalg.norm(centred[j].T @ centred[i]) ** 2
+            matrix[i, j] = matrix[j, i] = cross / norm if norm > 0 else 0.0
+    return matrix
 
 
 def cka_labels_samples(x: np.ndarray, y: np.ndarray, classes: tuple[int, ...],
@@ -74,42 +86,61 @@ def cka_labels_samples(x: np.ndarray, y: np.ndarray, classes: tuple[int, ...],
     weights:
         float (n_boot, n_samples), each resample's draw counts of the samples.
 
-    The resamples are computed from the samples' Gram matrix with weighted
-    centring, in closed form: two matrix products for all resamples together,
-    whatever the layer's width.
+    Every resample is computed in closed form with weighted centring, from
+    weighted sums of the features: each class's sum (the numerator) and the
+    weighted second moment's squared Frobenius norm (the layer's norm), the
+    latter through the samples' Gram matrix or the features, whichever is cheaper.
     """
     x = np.asarray(x, dtype=np.float64)
     x = x - x.mean(axis=0)
-    gram = x @ x.T
-    onehot = (class_index(y, classes)[:, None] == np.arange(len(classes))[None, :]).astype(float)
-    w_all = np.vstack([np.ones(len(x)), weights])              # row 0: the point value
-    return _cka_from_gram(gram, onehot, w_all)
-
-
-def _cka_from_gram(gram: np.ndarray, onehot: np.ndarray, w: np.ndarray
-                   ) -> tuple[float, np.ndarray]:
+    col = class_index(y, classes)
+    w = np.vstack([np.ones(len(x)), weights])                  # row 0: the point value
     n_tot = w.sum(axis=1)                                      # (B,)
-    kw = w @ gram                                              # (B, n): (K w)_i
-    m = kw / n_tot[:, None]                                    # weighted row means of K
-    g = np.einsum("bi,bi->b", w, m) / n_tot                    # weighted grand mean
-    a = np.einsum("bi,bi->b", w @ (gram * gram), w)            # w' (K*K) w
-    p = np.einsum("bi,bi->b", w, m * m)
-    k_norm2 = a - 2 * n_tot * p + n_tot ** 2 * g ** 2          # |X~' W X~|_F^2
+    xbar = (w @ x) / n_tot[:, None]                            # (B, width) weighted means
     # numerator: sum_c |S_c - N_c xbar|^2 with S_c the weighted feature sum of class c
     num = np.zeros(len(w))
-    n_c = w @ onehot                                           # (B, c)
-    for c in range(onehot.shape[1]):
-        wc = w * onehot[:, c][None, :]
-        s_sq = np.einsum("bi,bi->b", wc @ gram, wc)            # |S_c|^2
-        s_x = np.einsum("bi,bi->b", wc, kw) / n_tot            # S_c . xbar
-        x_sq = np.einsum("bi,bi->b", w, kw) / n_tot ** 2       # |xbar|^2
-        num += s_sq - 2 * n_c[:, c] * s_x + n_c[:, c] ** 2 * x_sq
-    cov_y = np.einsum("bc,cd->bcd", n_c, np.eye(onehot.shape[1])) \
+    n_c = np.zeros((len(w), len(classes)))
+    for c in range(len(classes)):
+        rows = np.flatnonzero(col == c)
+        n_c[:, c] = w[:, rows].sum(axis=1)
+        diff = w[:, rows] @ x[rows] - n_c[:, c, None] * xbar
+        num += np.einsum("bj,bj->b", diff, diff)
+    # |X' W X - N xbar xbar'|_F^2 = w'(K*K)w - 2 N sum_i w_i (x_i.xbar)^2 + N^2 |xbar|^4
+    proj = xbar @ x.T                                          # (B, n): x_i . xbar
+    xbar_sq = np.einsum("bj,bj->b", xbar, xbar)
+    k_norm2 = (_weighted_gram_norm2(x, w) - 2 * n_tot * np.einsum("bi,bi->b", w, proj * proj)
+               + n_tot ** 2 * xbar_sq ** 2)
+    cov_y = np.einsum("bc,cd->bcd", n_c, np.eye(len(classes))) \
         - n_c[:, :, None] * n_c[:, None, :] / n_tot[:, None, None]
     y_norm = np.sqrt(np.einsum("bcd,bcd->b", cov_y, cov_y))
     denom = np.sqrt(np.maximum(k_norm2, 0.0)) * y_norm
     cka = np.where(denom > 0, num / np.where(denom > 0, denom, 1.0), 0.0)
     return float(cka[0]), cka[1:]
+
+
+def _weighted_gram_norm2(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(B,): |X' diag(w_b) X|_F^2 for each row w_b of ``w`` (B, n), ``x`` float64 (n, width).
+
+    Equal to w_b' (K*K) w_b with K = X X' the Gram matrix: that costs n^2 width / 2
+    once and B n^2 after. Through the features, each second moment's upper triangle
+    is one product of ``w`` with the samples' pairwise unit products, B n width^2 / 2.
+    The cheaper one is used.
+    """
+    (n, width), n_boot = x.shape, len(w)
+    n_pairs = width * (width + 1) // 2
+    if n_boot * n_pairs > n * width // 2 + n_boot * n:
+        gram = x @ x.T
+        return np.einsum("bi,bi->b", w @ (gram * gram), w)
+    if n_boot == 1:
+        xs = x * np.sqrt(w[0])[:, None]
+        return np.array([np.sum(np.square(xs.T @ xs))])
+    rows, cols = np.triu_indices(width)
+    moments = np.zeros((n_boot, n_pairs))
+    for start in range(0, n, 512):      # (512, n_pairs) blocks of unit products
+        part = slice(start, start + 512)
+        moments += w[:, part] @ (x[part, rows] * x[part, cols])
+    moments[:, rows != cols] *= np.sqrt(2.0)          # off-diagonal entries count twice
+    return np.einsum("bp,bp->b", moments, moments)
 
 
 def _entropy(counts: np.ndarray) -> np.ndarray:
@@ -170,28 +201,40 @@ def js_divergence_samples(groups: np.ndarray, y: np.ndarray, classes: tuple[int,
     keep = col >= 0
     _, gid = np.unique(groups[keep], return_inverse=True)
     n_g, n_c = (gid.max() + 1 if len(gid) else 0), len(classes)
-    cell = gid * n_c + col[keep]
     w_all = np.vstack([np.ones(len(y)), weights])[:, keep]
-    out = np.empty(len(w_all))
-    for b, w in enumerate(w_all):
-        dist = np.bincount(cell, weights=w, minlength=n_g * n_c).reshape(n_g, n_c).T
-        out[b] = _mean_js(dist)
+    out = _mean_js(_class_group_counts(gid, col[keep], n_c, n_g, w_all))
     return float(out[0]), out[1:]
 
 
-def _mean_js(dist: np.ndarray) -> float:
-    """Mean over pairs of rows of the JS divergence (bits) of count rows (n_classes, n_groups)."""
-    total = dist.sum(axis=1, keepdims=True)
-    p = dist / np.where(total > 0, total, 1.0)
-    vals = []
-    for i in range(len(p)):
-        for j in range(i + 1, len(p)):
-            if total[i] == 0 or total[j] == 0:
-                continue
-            m = (p[i] + p[j]) / 2
-            kl = [float(np.sum(xlogy(a, a) - xlogy(a, m))) for a in (p[i], p[j])]
-            vals.append((kl[0] + kl[1]) / 2 / np.log(2))
-    return float(np.mean(vals)) if vals else float("nan")
+def _class_group_counts(gid: np.ndarray, col: np.ndarray, n_c: int, n_g: int,
+                        w: np.ndarray) -> np.ndarray:
+    """(B, n_classes, n_groups): the summed weights of each class and group, per row of ``w``
+    (B, n), every row at once through a sparse sample-to-cell matrix."""
+    cells = sparse.csr_matrix((np.ones(len(gid)), (np.arange(len(gid)), col * n_g + gid)),
+                              shape=(len(gid), n_c * n_g))
+    return np.asarray(cells.T @ w.T).T.reshape(len(w), n_c, n_g)
+
+
+def _mean_js(dist: np.ndarray) -> np.ndarray:
+    """(B,): mean over pairs of classes of the JS divergence (bits) of count rows, for each
+    (n_classes, n_groups) table of ``dist`` (B, n_classes, n_groups); nan without a pair."""
+    total = dist.sum(axis=2)
+    p = dist / np.where(total > 0, total, 1.0)[:, :, None]
+    # KL(p_i|m) + KL(p_j|m) = sum p_i log p_i + sum p_j log p_j - 2 sum m log m
+    neg_entropy = xlogy(p, p).sum(axis=2)
+    vals, valid = [], []
+    for i in range(p.shape[1]):
+        for j in range(i + 1, p.shape[1]):
+            m = (p[:, i] + p[:, j]) / 2
+            kl_sum = neg_entropy[:, i] + neg_entropy[:, j] - 2 * xlogy(m, m).sum(axis=1)
+            vals.append(np.maximum(kl_sum, 0.0) / 2 / np.log(2))     # never below 0 by rounding
+            valid.append((total[:, i] > 0) & (total[:, j] > 0))
+    if not vals:
+        return np.full(len(dist), np.nan)
+    vals, valid = np.array(vals), np.array(valid)
+    n_valid = valid.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        return np.where(n_valid > 0, np.where(valid, vals, 0.0).sum(axis=0) / n_valid, np.nan)
 
 
 def linear_probe_correct(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,

@@ -11,12 +11,14 @@ first hidden layer whose interval lies wholly above both controls' intervals.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from sigreport._threads import parallel_map
+from sigreport._threads import Job, run_jobs
 from sigreport.activations import Activations
 from sigreport.analysis._common import Resamples, interval
 from sigreport.analysis.measures import (
@@ -29,7 +31,8 @@ from sigreport.analysis.types import Separation, SeparationRow
 from sigreport.sampling import seeded_subset
 from sigreport.signatures import Signatures
 
-__all__ = ["MEASURES", "Alignment", "answer_separation", "compute_alignment"]
+__all__ = ["MEASURES", "Alignment", "AlignmentRequest", "alignment_jobs", "answer_separation",
+           "compute_alignment"]
 
 MEASURES = ("cka_labels", "cluster_class_ami", "linear_probe_accuracy")
 
@@ -45,6 +48,21 @@ class Alignment:
         return interval(self.samples[measure]) if len(self.samples[measure]) else None
 
 
+@dataclass(frozen=True)
+class AlignmentRequest:
+    """Layers of one network whose alignment is wanted, and how.
+
+    ``res`` None asks for point values only; ``probe_fit`` caps the linear
+    probes' training rows.
+    """
+
+    acts: Activations
+    sigs: Signatures
+    layers: tuple[str, ...]
+    res: Resamples | None
+    probe_fit: int
+
+
 def compute_alignment(acts: Activations, sigs: Signatures, layers: tuple[str, ...],
                       res: Resamples | None, cka_subsample: int, probe_fit: int, seed: int
                       ) -> dict[str, Alignment]:
@@ -54,24 +72,49 @@ def compute_alignment(acts: Activations, sigs: Signatures, layers: tuple[str, ..
     ``cka_subsample`` test rows (its Gram matrix is quadratic in them); AMI and
     the probe use every test row.
     """
-    y = acts.test.y
-    rows = seeded_subset(len(y), cka_subsample, seed, salt=1)
-    w_all = res.weights if res is not None else np.zeros((0, len(y)))
-    w_cka = w_all[:, rows]
+    jobs, finish = alignment_jobs([AlignmentRequest(acts, sigs, tuple(layers), res, probe_fit)],
+                                  cka_subsample, seed)
+    return finish(run_jobs(jobs)[0])[0]
 
-    def one(name: str) -> Alignment:
+
+def alignment_jobs(requests: list[AlignmentRequest], cka_subsample: int, seed: int
+                   ) -> tuple[list[Job], Callable[[list[Alignment]], list[dict[str, Alignment]]]]:
+    """:func:`compute_alignment` of several networks as jobs for the worker threads (one per
+    network and layer), and what turns their results into one answer per request."""
+
+    def one(r: AlignmentRequest, name: str) -> Alignment:
+        acts, y = r.acts, r.acts.test.y
+        rows = seeded_subset(len(y), cka_subsample, seed, salt=1)
+        w_all = r.res.weights if r.res is not None else np.zeros((0, len(y)))
         cka, cka_s = cka_labels_samples(acts.test.layers[name][rows], y[rows], acts.classes,
-                                        w_cka)
-        ami, ami_s = ami_samples(sigs.layer(name).labels["test"], y, w_all)
+                                        w_all[:, rows])
+        ami, ami_s = ami_samples(r.sigs.layer(name).labels["test"], y, w_all)
         correct = linear_probe_correct(acts.train.layers[name], acts.train.y,
-                                       acts.test.layers[name], y, probe_fit, seed)
+                                       acts.test.layers[name], y, r.probe_fit, seed)
         acc, acc_s = accuracy_samples(correct, w_all)
         return Alignment({"cka_labels": cka, "cluster_class_ami": ami,
                           "linear_probe_accuracy": acc},
                          {"cka_labels": cka_s, "cluster_class_ami": ami_s,
                           "linear_probe_accuracy": acc_s})
 
-    return dict(zip(layers, parallel_map(one, list(layers))))
+    jobs = [Job(partial(one, r, name), _cost(r, name, cka_subsample))
+            for r in requests for name in r.layers]
+
+    def finish(results: list[Alignment]) -> list[dict[str, Alignment]]:
+        done = iter(results)
+        return [{name: next(done) for name in r.layers} for r in requests]
+
+    return jobs, finish
+
+
+def _cost(r: AlignmentRequest, name: str, cka_subsample: int) -> float:
+    """Rough time of one job in multiply-adds: the linear probe (two passes over its training
+    rows per iteration, memory-bound, some fifty iterations) and the CKA resamples."""
+    width = r.acts.train.layers[name].shape[1]
+    n_fit = min(r.probe_fit, len(r.acts.train.y))
+    n_cka = min(cka_subsample, len(r.acts.test.y))
+    n_boot = r.res.n_boot if r.res is not None else 0
+    return 3e3 * n_fit * width + 5 * n_boot * n_cka * min(n_cka, width * width)
 
 
 def _above(a: list[float] | None, b: list[float] | None) -> bool | None:

@@ -40,16 +40,17 @@ report: install
 test: install-test chromium
 	$(BIN)/python -m pytest
 
+# Every script runs even when one before it is over its budget (exit status 1);
+# make then ends with the status of the failures it saw.
+BENCHES := train_throughput analysis_speed page_weight render_speed run_speed growth \
+           detection_families sweep_speed
+
 bench: install
 	$(PIP) -e '.[bench]'
-	$(BIN)/python bench/train_throughput.py
-	$(BIN)/python bench/analysis_speed.py
-	$(BIN)/python bench/page_weight.py
-	$(BIN)/python bench/render_speed.py
-	$(BIN)/python bench/run_speed.py
-	$(BIN)/python bench/growth.py
-	$(BIN)/python bench/detection_families.py
-	$(BIN)/python bench/sweep_speed.py
+	@failed=""; for b in $(BENCHES); do \
+		echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || failed="$$failed $$b"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "over budget or failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf public site/reports .pytest_cache

@@ -28,14 +28,14 @@ SNAPSHOT_TRAIN_CAP = 10000
 
 # stage -> feature -> seconds per unit ("fixed": seconds), fitted by bench/growth.py --fit to
 # nine runs (growth.py's five and run_speed.py's default and full-data runs, twice each)
-# on a 2-core machine with a load average of 3 to 5 from other work.
+# on a 2-core machine with a load average of about 1 from other work.
 CALIBRATION: dict[str, dict[str, float]] = {
-    "data": {"fixed": 0.275, "pixels": 1.12e-09},
-    "train": {"fixed": 2.51, "weight_updates": 4.61e-11, "steps": 0.0},
-    "activations": {"fixed": 0.357, "multiply_adds": 3.81e-11, "values": 0.0},
-    "signatures": {"fixed": 0.0, "layer_fits": 0.538, "values": 0.0},
-    "analysis": {"fixed": 0.0, "layer_fits": 0.0, "values": 8.81e-08},
-    "report": {"fixed": 0.0, "layers_drawn": 0.166},
+    "data": {"fixed": 0.218, "pixels": 1.2e-09},
+    "train": {"fixed": 0.546, "weight_updates": 5.09e-11, "steps": 0.000175},
+    "activations": {"fixed": 0.183, "multiply_adds": 3.76e-11, "values": 3.01e-09},
+    "signatures": {"fixed": 0.0, "layer_fits": 0.0, "values": 4.65e-08},
+    "analysis": {"fixed": 0.0, "layer_fits": 0.0, "values": 5.3e-08},
+    "report": {"fixed": 0.895, "layers_drawn": 0.0219},
 }
 
 

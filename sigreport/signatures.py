@@ -127,24 +127,39 @@ class Boundary:
     def _space(self, z: np.ndarray) -> np.ndarray:
         return _project(z, self.offset, self.basis)
 
-    def ratios(self, z: np.ndarray) -> np.ndarray:
-        """float64 (n_samples, n_clusters): squared distance to each region's centre over its
-        threshold; at most 1 means inside. ``z`` is float (n_samples, width) in clustering space."""
-        n_clusters, dim = self.means.shape
-        # Every region's whitening in one product: (x - m_c) W_c = x W_c - m_c W_c.
-        stacked = self.whiten.transpose(1, 0, 2).reshape(dim, n_clusters * dim)
-        shift = np.einsum("cd,cde->ce", self.means, self.whiten).reshape(-1)
-        out = np.empty((len(z), n_clusters), dtype=np.float64)
-        step = max(1, _CHUNK // max(n_clusters, 1))   # the product's block stays _CHUNK x dim
+    def sq_distances(self, z: np.ndarray) -> np.ndarray:
+        """float64 (n_samples, n_clusters): squared Mahalanobis distance to each region's
+        centre. ``z`` is float (n_samples, width) in clustering space."""
+        step = max(1, _CHUNK // max(len(self.means), 1))  # the product's block: _CHUNK x dim
+        out = np.empty((len(z), len(self.means)), dtype=np.float64)
         for start in range(0, len(z), step):
-            w = self._space(z[start:start + step]) @ stacked
-            w -= shift
-            w *= w
-            out[start:start + len(w)] = w.reshape(len(w), n_clusters, dim).sum(axis=2)
+            out[start:start + step] = _sq_to_regions(self._space(z[start:start + step]),
+                                                     self.means, self.whiten)
+        return out
+
+    def over_threshold(self, sq: np.ndarray) -> np.ndarray:
+        """Squared distances (n_samples, n_clusters) over each region's threshold: at most 1
+        means inside."""
         # a cluster without training members has no region: nothing is inside it
         with np.errstate(invalid="ignore"):
             return np.where(np.isfinite(self.threshold)[None, :],
-                            out / self.threshold[None, :], np.inf)
+                            sq / self.threshold[None, :], np.inf)
+
+    def ratios(self, z: np.ndarray) -> np.ndarray:
+        """float64 (n_samples, n_clusters): squared distance to each region's centre over its
+        threshold; at most 1 means inside. ``z`` is float (n_samples, width) in clustering space."""
+        return self.over_threshold(self.sq_distances(z))
+
+
+def _sq_to_regions(x: np.ndarray, means: np.ndarray, whiten: np.ndarray) -> np.ndarray:
+    """float64 (n, n_clusters): squared Mahalanobis distances of rows ``x`` (n, dim), already in
+    the regions' space, to every region: every whitening in one product, (x - m) W = xW - mW."""
+    n_clusters, dim = means.shape
+    stacked = whiten.transpose(1, 0, 2).reshape(dim, n_clusters * dim)
+    w = x @ stacked
+    w -= np.einsum("cd,cde->ce", means, whiten).reshape(-1)
+    w *= w
+    return w.reshape(len(x), n_clusters, dim).sum(axis=2)
 
 
 def _project(z: np.ndarray, offset: np.ndarray, basis: np.ndarray | None) -> np.ndarray:
@@ -179,6 +194,13 @@ def fit_boundary(z: np.ndarray, labels: np.ndarray, n_clusters: int, quantile: f
     seed:
         Seeds the rows the principal axes of a layer wider than ``BOUNDARY_DIM`` come from.
     """
+    return _fit_boundary(z, labels, n_clusters, quantile, seed)[0]
+
+
+def _fit_boundary(z: np.ndarray, labels: np.ndarray, n_clusters: int, quantile: float,
+                  seed: int) -> tuple[Boundary, np.ndarray]:
+    """:func:`fit_boundary`'s regions, and float64 (n_samples, n_clusters): the squared
+    distances of the rows of ``z`` to every region, which the thresholds come from."""
     width = z.shape[1]
     offset = z.mean(axis=0, dtype=np.float64) if len(z) else np.zeros(width)
     basis = None
@@ -201,16 +223,21 @@ def fit_boundary(z: np.ndarray, labels: np.ndarray, n_clusters: int, quantile: f
     pooled = (OAS(assume_centered=True).fit(x[member] - means[labels[member]]).covariance_
               if member.sum() > 1 else np.eye(dim))
     whiten = np.empty((n_clusters, dim, dim))
-    threshold = np.full(n_clusters, np.inf)
     for c in range(n_clusters):
         pts = x[labels == c]
         cov = OAS().fit(pts).covariance_ if len(pts) >= _MIN_MEMBERS else pooled
         whiten[c] = _whitener(cov)
-        if len(pts):
-            w = (pts - means[c]) @ whiten[c]
-            threshold[c] = max(float(np.quantile(np.einsum("ij,ij->i", w, w), quantile)), 1e-12)
+    # The members' distances come from the same arithmetic that assigns every sample later
+    # (Boundary.sq_distances): a member at the quantile is exactly on its region's edge, inside.
+    step = max(1, _CHUNK // max(n_clusters, 1))
+    sq = np.concatenate([_sq_to_regions(x[i:i + step], means, whiten)
+                         for i in range(0, len(x), step)]) if len(x) else np.zeros((0, n_clusters))
+    threshold = np.full(n_clusters, np.inf)
+    for c in range(n_clusters):
+        if np.any(labels == c):
+            threshold[c] = max(float(np.quantile(sq[labels == c, c], quantile)), 1e-12)
     return Boundary(offset=offset, basis=basis, means=means, whiten=whiten,
-                    threshold=threshold, quantile=quantile)
+                    threshold=threshold, quantile=quantile), sq
 
 
 # --- one layer ------------------------------------------------------------------------
@@ -294,11 +321,12 @@ class LayerSignature:
 
 
 def _assign(z: np.ndarray, base_assign: Callable[[np.ndarray], np.ndarray], boundary: Boundary,
-            centroids: np.ndarray) -> Assignment:
+            centroids: np.ndarray, sq: np.ndarray | None = None) -> Assignment:
+    """``sq``: ``boundary.sq_distances(z)`` when already computed (the fitted rows)."""
     if len(z) == 0:
         return Assignment(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32))
     base = np.asarray(base_assign(z), dtype=np.int64)
-    ratios = boundary.ratios(z)
+    ratios = boundary.over_threshold(boundary.sq_distances(z) if sq is None else sq)
     rows = np.arange(len(z))
     own_inside = (base >= 0) & (ratios[rows, np.maximum(base, 0)] <= 1.0)
     best = ratios.argmin(axis=1)
@@ -674,11 +702,13 @@ def _fit_layer(acts: Activations, name: str, layer_index: int, cfg: SignaturesCo
     # Clusters are numbered by the trained classes of their training members.
     fit = _renumber(_METHODS[cfg.method](z_fit, sub, cfg, len(acts.classes), rs, k), z_train,
                     acts.train.y)
-    boundary = fit_boundary(z_fit, fit.assign(z_fit), fit.n_clusters, cfg.boundary_quantile, rs)
+    boundary, sq_fit = _fit_boundary(z_fit, fit.assign(z_fit), fit.n_clusters,
+                                     cfg.boundary_quantile, rs)
     labels, distance, ratio, active = {}, {}, {}, {} if binary else None
     for split in SPLITS:
-        a = _assign(z_train if split == "train" else space(split), fit.assign, boundary,
-                    fit.centroids)
+        a = (_assign(z_train, fit.assign, boundary, fit.centroids, sq_fit[:len(z_train)])
+             if split == "train" else
+             _assign(space(split), fit.assign, boundary, fit.centroids))
         labels[split], distance[split], ratio[split] = a.labels, a.distance, a.ratio
         if active is not None:
             layers = acts.split(split).layers

@@ -554,3 +554,17 @@ def test_the_k_choice_leaves_out_constant_units_and_finds_what_every_unit_gives(
     final = KMeans(n_clusters=fit.n_clusters, init=chosen.cluster_centers_, n_init=1,
                    random_state=11).fit(z)
     np.testing.assert_allclose(fit.centroids, final.cluster_centers_, rtol=1e-5, atol=1e-6)
+
+
+def test_thresholds_come_from_the_arithmetic_that_assigns():
+    """A member exactly on its region's quantile is inside it: its distance is computed the
+    same way when the threshold is set and when it is assigned."""
+    acts, _ = make_blobs()
+    sig = fit_signatures(acts, SignaturesConfig(k=3, boundary_quantile=0.9), 0).layer("hidden1")
+    z = sig.transform(acts.train.layers["hidden1"])
+    own = sig.base_assign(z)
+    sq = sig.boundary.sq_distances(z)
+    for c in range(sig.n_clusters):
+        assert sig.boundary.threshold[c] == np.quantile(sq[own == c, c], 0.9)
+    np.testing.assert_array_equal(sig.ratio["train"],
+                                  sig.boundary.ratios(z).min(axis=1).astype(np.float32))

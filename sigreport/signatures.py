@@ -130,12 +130,7 @@ class Boundary:
     def sq_distances(self, z: np.ndarray) -> np.ndarray:
         """float64 (n_samples, n_clusters): squared Mahalanobis distance to each region's
         centre. ``z`` is float (n_samples, width) in clustering space."""
-        step = max(1, _CHUNK // max(len(self.means), 1))  # the product's block: _CHUNK x dim
-        out = np.empty((len(z), len(self.means)), dtype=np.float64)
-        for start in range(0, len(z), step):
-            out[start:start + step] = _sq_to_regions(self._space(z[start:start + step]),
-                                                     self.means, self.whiten)
-        return out
+        return _sq_to_regions(z, self.means, self.whiten, self._space)
 
     def over_threshold(self, sq: np.ndarray) -> np.ndarray:
         """Squared distances (n_samples, n_clusters) over each region's threshold: at most 1
@@ -151,15 +146,22 @@ class Boundary:
         return self.over_threshold(self.sq_distances(z))
 
 
-def _sq_to_regions(x: np.ndarray, means: np.ndarray, whiten: np.ndarray) -> np.ndarray:
-    """float64 (n, n_clusters): squared Mahalanobis distances of rows ``x`` (n, dim), already in
-    the regions' space, to every region: every whitening in one product, (x - m) W = xW - mW."""
+def _sq_to_regions(z: np.ndarray, means: np.ndarray, whiten: np.ndarray,
+                   to_space: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """float64 (n, n_clusters): squared Mahalanobis distances of the rows of ``z`` to every
+    region, block by block: each block is taken into the regions' space by ``to_space``,
+    then whitened for every region in one product, (x - m) W = xW - mW."""
     n_clusters, dim = means.shape
     stacked = whiten.transpose(1, 0, 2).reshape(dim, n_clusters * dim)
-    w = x @ stacked
-    w -= np.einsum("cd,cde->ce", means, whiten).reshape(-1)
-    w *= w
-    return w.reshape(len(x), n_clusters, dim).sum(axis=2)
+    shift = np.einsum("cd,cde->ce", means, whiten).reshape(-1)
+    step = max(1, _CHUNK // max(n_clusters, 1))   # the product's block stays _CHUNK x dim
+    out = np.empty((len(z), n_clusters), dtype=np.float64)
+    for start in range(0, len(z), step):
+        w = to_space(z[start:start + step]) @ stacked
+        w -= shift
+        w *= w
+        out[start:start + len(w)] = w.reshape(len(w), n_clusters, dim).sum(axis=2)
+    return out
 
 
 def _project(z: np.ndarray, offset: np.ndarray, basis: np.ndarray | None) -> np.ndarray:
@@ -229,9 +231,7 @@ def _fit_boundary(z: np.ndarray, labels: np.ndarray, n_clusters: int, quantile: 
         whiten[c] = _whitener(cov)
     # The members' distances come from the same arithmetic that assigns every sample later
     # (Boundary.sq_distances): a member at the quantile is exactly on its region's edge, inside.
-    step = max(1, _CHUNK // max(n_clusters, 1))
-    sq = np.concatenate([_sq_to_regions(x[i:i + step], means, whiten)
-                         for i in range(0, len(x), step)]) if len(x) else np.zeros((0, n_clusters))
+    sq = _sq_to_regions(x, means, whiten, lambda block: block)
     threshold = np.full(n_clusters, np.inf)
     for c in range(n_clusters):
         if np.any(labels == c):

@@ -457,3 +457,24 @@ def test_the_glossary_is_the_metrics_documentation(pages):
     text = _text(site)
     for term, path in GLOSSARY:
         assert f"{term} {describe(path)}" in text, term
+
+
+def _lead_of(page: str, section: str) -> str:
+    found = re.search(rf'<section id="{section}".*?</section>', page, flags=re.DOTALL)
+    assert found, section
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", found.group(0))).split())
+
+
+def test_the_report_says_which_images_the_clusters_were_fitted_on(tiny_run):
+    from sigreport.config import load_config
+    from sigreport.pipeline import build_run
+
+    alone = (tiny_run / "tiny" / "index.html").read_text("utf-8")
+    # the same network (from the cache), its clusters fitted on the probe images too
+    both = build_run(load_config("mnist-1-7", [*TINY_OVERRIDES,
+                                               'signatures.fit_on="train+probe"']))
+    assert both.metrics["experiment"]["signatures"]["fit_on"] == "train+probe"
+    for section in ("paths", "layers"):
+        assert "fitted on training images" in _lead_of(alone, "paths")
+        assert "training and probe images" not in _lead_of(alone, section)
+        assert "training and probe images" in _lead_of(both.files["index.html"], section)

@@ -96,6 +96,10 @@ def _experiment_line(metrics: dict, ctx: Context) -> dict:
         "test_accuracy": metrics.get("model", {}).get("test_accuracy"),
         "train_accuracy": metrics.get("model", {}).get("train_accuracy"),
         "seeds": exp.get("seeds") or [exp.get("seed")],
+        # what the clusters and their regions were fitted on, in words
+        "fitted_on": ("training and probe images"
+                      if exp.get("signatures", {}).get("fit_on") == "train+probe"
+                      else "training images"),
     }
 
 

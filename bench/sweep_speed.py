@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
-    from sigreport.cli import _enable_compilation_cache
+    from sigreport.store import enable_compilation_cache
     from sigreport.pipeline import run
     from sigreport.sweep import _peak_rss_mb, load_sweep, run_sweep
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load average at start: {os.getloadavg()[0]:.2f}")
 
         os.environ["SIGREPORT_CACHE"] = str(root / "cache-sequential")
-        _enable_compilation_cache()
+        enable_compilation_cache()
         start = time.perf_counter()
         for r in sweep.runs:
             run(r.config, out=root / "sequential")

@@ -88,18 +88,6 @@ def _say(line: str) -> None:
     print(printable(line), file=sys.stderr)
 
 
-def _enable_compilation_cache() -> None:
-    """Keep XLA's compiled programs across runs (a process-wide JAX setting)."""
-    import jax
-
-    from sigreport.store import cache_problem, cache_root
-
-    if cache_problem() is not None:  # the run says so, once, and goes on without a cache
-        return
-    jax.config.update("jax_compilation_cache_dir", str(cache_root() / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-
-
 def _import_stages() -> None:
     """Import what a run uses, then set those objects aside from the cycle collector.
 
@@ -130,8 +118,9 @@ def _cmd_run(args: argparse.Namespace) -> None:
     use_one_heap()
     _import_stages()
     from sigreport.pipeline import run
+    from sigreport.store import enable_compilation_cache
 
-    _enable_compilation_cache()
+    enable_compilation_cache()
     result = run(config, out=Path(args.out), standalone=args.standalone, force=args.force,
                  progress=True, log=_say)
     print(printable(str(result.folder / "index.html")))

@@ -40,6 +40,7 @@ __all__ = [
     "cache_problem",
     "cache_root",
     "check_writable",
+    "enable_compilation_cache",
     "folder_lock",
     "load_cached",
     "naming",
@@ -135,6 +136,17 @@ def cache_problem() -> str | None:
     except OutputError as exc:
         return str(exc)
     return None
+
+
+def enable_compilation_cache() -> None:
+    """Keep XLA's compiled programs across runs in the cache folder (a process-wide JAX
+    setting); without a writable cache folder nothing changes (the run says so once)."""
+    if cache_problem() is not None:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(cache_root() / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
 def cache_key(stage: str, **parts: Any) -> str:

@@ -386,7 +386,7 @@ def _build_on_worker(config: Config, force: bool) -> dict[str, Any]:
     """The task: one ordinary run on a worker; its files, or the one-line reason it failed."""
     from distributed import get_worker
 
-    from sigreport.cli import _enable_compilation_cache
+    from sigreport.store import enable_compilation_cache
     from sigreport.pipeline import build_run
 
     try:
@@ -395,7 +395,7 @@ def _build_on_worker(config: Config, force: bool) -> dict[str, Any]:
         pass
     else:
         worker.log_event(_EVENT_TOPIC, {"start": config.name, "worker": worker.address})
-    _enable_compilation_cache()
+    enable_compilation_cache()
     try:
         built = build_run(config, force=force)
     except SigreportError as exc:

@@ -183,6 +183,36 @@ def test_alluvial_first_and_last_columns_follow_the_class_order():
     assert first == [1, 7, 3] and last == [1, 7]
 
 
+def test_path_tags_stay_clear_of_the_node_labels_on_a_phone():
+    rng = np.random.default_rng(2)
+    n = 400
+    y = rng.choice([1, 7], size=n)
+    hidden = np.column_stack([np.where(y == 1, 0, 1)] * 3)
+    ids = np.column_stack([y, hidden, y])
+    labels = np.where(y == 1, "A", "B")
+    columns = ["class", "hidden1", "hidden2", "hidden3", "prediction"]
+    layout = F.layout_alluvial(ids, y, [1, 7], columns, labels)
+    node_label = [{1: "1", 7: "7"}] + [{0: "c0", 1: "c1", -1: "none"}] * 3 + [{1: "1", 7: "7"}]
+    fig = F.alluvial_figure(layout, {1: "#1f77b4", 7: "#2ca02c"}, {1: "1", 7: "7"}, node_label,
+                            path_owner={"A": 1, "B": 7})
+    tags = next(m for m in fig.center if getattr(m, "text_font_style", None) == "bold"
+                and m.source.data["text"] and m.source.data["text"][0] in "AB")
+    # what the page's script makes of the x range at the narrowest page
+    unit = F._alluvial_unit(F.NARROWEST_PAGE, -fig.x_range.start, fig.x_range.end,
+                            *_alluvial_margins(fig))
+    label_end = 3 + layout.node_width / 2 + 0.015 + (0.6 * 11 * len("none") + 4) / unit
+    assert sorted(tags.source.data["text"]) == ["A", "B"]
+    for x in tags.source.data["x"]:
+        assert x - 8 / unit >= label_end - 1e-9       # the tag's left edge, right of the labels
+        assert x + 8 / unit <= 4 - layout.node_width / 2 + 1e-9
+
+
+def _alluvial_margins(fig) -> tuple[float, float, float]:
+    """need, gap and tail of an alluvial figure, as its page script holds them."""
+    args = next(iter(fig.js_property_callbacks["change:inner_width"])).args
+    return args["need"], args["gap"], args["tail"]
+
+
 def test_format_path():
     assert format_path([3, -1, 5]) == "c3 \u00b7 none \u00b7 c5"
 

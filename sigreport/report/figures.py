@@ -390,6 +390,23 @@ def layout_alluvial(node_ids: np.ndarray, sample_class: np.ndarray, class_order:
     return layout
 
 
+# The narrowest page a report is laid out for (CSS pixels, a small phone), and half the
+# width of a path's letter tag.
+NARROWEST_PAGE = 360
+_TAG_HALF = 8
+
+
+def _alluvial_unit(width: float, left: float, right: float, need: float, gap: float,
+                   tail: float) -> float:
+    """Pixels per x unit of an alluvial diagram ``width`` pixels wide, with the margins its
+    page script sets at that width (the figure's borders aside)."""
+    inner = max(1.0, width - 20)
+    start = max(left, (gap * inner + need * right) / max(1.0, inner - need))
+    last = right - 0.45
+    end = max(right, (last * inner + tail * start) / max(1.0, inner - tail))
+    return inner / (end + start)
+
+
 def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label: dict[int, str],
                     node_label: list[dict[int, str]], height: int = 520,
                     path_owner: dict[str, int] | None = None, width: int | None = None,
@@ -514,13 +531,21 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
                                                      "align": align}),
                             text_baseline="middle", text_font=value(_FONT),
                             text_font_size=f"{font_size}px", text_color=_TEXT))
-    # Letter tags of specific paths, on their ribbon into the prediction column.
-    # Staggered along the ribbon so tags of neighbouring paths do not overlap.
+    # Letter tags of specific paths, on their ribbon into the prediction column, clear of
+    # the last hidden column's node labels even on the narrowest page (a phone), and
+    # staggered along the ribbon so tags of neighbouring paths do not overlap.
     tx, ty, tt, tc = [], [], [], []
     thick = layout.height * 0.018
     seen: set[str] = set()
     placed: list[tuple[int, float]] = []
     n_pts = len(rib[0]["xs"]) // 2 if rib else 0
+    # room right of the last column for half its name (the page script keeps it too)
+    tail = 0.3 * (font_size + 1) * len(layout.columns[-1]) + 4
+    unit = _alluvial_unit(width or NARROWEST_PAGE, left, right, need, gap, tail)
+    label_px = 0.6 * font_size * max((len(t) for t in node_label[n_cols - 2].values()),
+                                     default=1) + 4
+    clear = (n_cols - 2 + w + 0.015 + (label_px + _TAG_HALF) / unit,
+             n_cols - 1 - w - _TAG_HALF / unit)
     for r in sorted(rib, key=lambda r: -r["count"]):
         if not r["path"] or r["col"] != n_cols - 2 or r["path"] in seen or r["count"] < thick:
             continue
@@ -528,7 +553,10 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
             continue
         if path_owner is not None and path_owner.get(r["path"]) != r["cls"]:
             continue
-        for slot in (n_pts // 4, n_pts // 2, 3 * n_pts // 4, n_pts // 8, 7 * n_pts // 8):
+        slots = [s for s in (n_pts // 2, 5 * n_pts // 8, 3 * n_pts // 4, 3 * n_pts // 8,
+                             7 * n_pts // 8, n_pts // 4)
+                 if clear[0] <= r["xs"][s] <= clear[1]] or [n_pts // 2]
+        for slot in slots:
             y = float(r["ys"][slot]) + r["count"] / 2
             if all(s != slot or abs(y - py) > layout.height * 0.03 for s, py in placed):
                 break
@@ -558,7 +586,6 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
     # At a narrow width (a phone), widen the left margin so the class labels fit, and put
     # every other column name on a second row when neighbours would collide.
     longest = 0.6 * (font_size + 1) * max(len(c) for c in layout.columns)
-    tail = 0.3 * (font_size + 1) * len(layout.columns[-1]) + 4
     fig.js_on_change("inner_width", CustomJS(args=dict(
         x_range=fig.x_range, y_range=fig.y_range, columns=columns, need=need, gap=gap,
         right=right, left=left, longest=longest, tail=tail, top=top, h=layout.height),

@@ -8,14 +8,15 @@ many times slower when the cores are shared.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["Job", "parallel_map", "run_jobs", "single_threaded"]
+__all__ = ["Job", "parallel_map", "run_jobs", "single_threaded", "worker_pool"]
 
 N_WORKERS = min(2, os.cpu_count() or 1)
 
@@ -23,6 +24,20 @@ N_WORKERS = min(2, os.cpu_count() or 1)
 def single_threaded() -> threadpool_limits:
     """A context in which BLAS and OpenMP use one thread (a process-wide BLAS setting)."""
     return threadpool_limits(limits=1)
+
+
+def _single(fn: Callable[..., Any], *args: Any) -> Any:
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return fn(*args)
+
+
+@contextmanager
+def worker_pool() -> Iterator[Callable[..., Future]]:
+    """The worker threads, for jobs that start other jobs: yields ``submit(fn, *args)``,
+    which queues ``fn(*args)`` (first come, first served) and returns its future. A job
+    may submit more but must not wait for another. Call it inside :func:`single_threaded`."""
+    with ThreadPoolExecutor(max_workers=max(1, N_WORKERS)) as pool:
+        yield lambda fn, *args: pool.submit(_single, fn, *args)
 
 
 def parallel_map(fn: Callable[[Any], Any], items: list[Any],

@@ -288,7 +288,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     from sigreport.activations import capture_activations, capture_split, keep_layers, noisy_test
     from sigreport.analysis import compute_metrics
     from sigreport.report import check_projection
-    from sigreport.signatures import fit_signatures, fit_signatures_each
+    from sigreport.signatures import fit_signatures, fit_signatures_with_epochs
 
     # Checked before any work, so a missing optional package does not cost a training run.
     check_projection(config.report.projection)
@@ -329,17 +329,15 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     _save_trained(pending or [], log)
 
     with monitor.stage("signatures"):
-        sigs = {seed: fit_signatures(acts[seed], config.signatures, seed) for seed in trained}
-        # Every epoch is clustered with the trained network's number of clusters per layer,
-        # so the untrained control and the trained network are compared like for like.
-        # The input is the same at every epoch: its clusters are fitted once. Every layer
-        # of every earlier epoch is fitted side by side.
-        k_trained = {s.layer: s.n_clusters for s in sigs[main_seed].layers}
-        same_input = {"input": sigs[main_seed].layer("input")}
+        # Every earlier epoch is clustered with the trained network's number of clusters
+        # per layer, so the untrained control and the trained network are compared like
+        # for like; the input is the same at every epoch: its clusters are fitted once.
         earlier = [epoch for epoch in snap_acts if epoch != last_epoch]
-        fitted = dict(zip(earlier, fit_signatures_each(
-            [snap_acts[e] for e in earlier], config.signatures, main_seed, k=k_trained,
-            reuse=same_input, reuse_of=acts[main_seed])))
+        main_sigs, fitted = fit_signatures_with_epochs(
+            acts[main_seed], [snap_acts[e] for e in earlier], config.signatures, main_seed)
+        sigs = {seed: main_sigs if seed == main_seed else
+                fit_signatures(acts[seed], config.signatures, seed) for seed in trained}
+        fitted = dict(zip(earlier, fitted))
         snapshots = {epoch: (a, fitted.get(epoch, sigs[main_seed]))
                      for epoch, a in snap_acts.items()}
     del snap_acts

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,7 +41,7 @@ from sklearn.covariance import OAS
 from sklearn.metrics import pairwise_distances, pairwise_distances_argmin_min
 from sklearn.mixture import GaussianMixture
 
-from sigreport._threads import parallel_map, single_threaded
+from sigreport._threads import parallel_map, single_threaded, worker_pool
 from sigreport.activations import SPLITS, Activations
 from sigreport.config import SignaturesConfig
 from sigreport.sampling import seeded_subset
@@ -55,7 +56,7 @@ __all__ = [
     "cluster_layer_names",
     "fit_boundary",
     "fit_signatures",
-    "fit_signatures_each",
+    "fit_signatures_with_epochs",
     "nearest_centroid",
     "path_ids",
     "silhouettes",
@@ -765,33 +766,60 @@ def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
         One :class:`LayerSignature` per clustered layer (input, hidden, logits),
         and the paths (hidden cluster ids, -1 unassigned) of every split.
     """
-    return fit_signatures_each([acts], cfg, seed, k, reuse, reuse_of)[0]
-
-
-def fit_signatures_each(acts_each: Sequence[Activations], cfg: SignaturesConfig, seed: int,
-                        k: Mapping[str, int] | None = None,
-                        reuse: Mapping[str, LayerSignature] | None = None,
-                        reuse_of: Activations | None = None) -> list[Signatures]:
-    """:func:`fit_signatures` of each of several activations (a network's snapshot
-    epochs), with the same arguments; every layer of every one is fitted side by side."""
     k, reuse = dict(k or {}), dict(reuse or {})
-    jobs = [(acts, name) for acts in acts_each for name in cluster_layer_names(acts)]
-    plans = [_plan(acts, cfg, seed) for acts in acts_each]
-    plan_of = {id(acts): plan for acts, plan in zip(acts_each, plans)}
+    plan = _plan(acts, cfg, seed)
+    kinds = {info.name: info for info in acts.layers}
 
-    def one(job: tuple[Activations, str]) -> LayerSignature:
-        acts, name = job
+    def one(name: str) -> LayerSignature:
         if name in reuse:
             return _reapply(reuse[name], acts, reuse_of)
-        info = next(i for i in acts.layers if i.name == name)
-        return _fit_layer(acts, name, info.index, cfg, plan_of[id(acts)][0], seed,
-                          info.kind == "post", k.get(name, cfg.k))
+        return _fit_layer(acts, name, kinds[name].index, cfg, plan[0], seed,
+                          kinds[name].kind == "post", k.get(name, cfg.k))
 
     with single_threaded():
-        fitted = iter(parallel_map(one, jobs))
-    return [_assemble(acts, tuple(next(fitted) for _ in cluster_layer_names(acts)), cfg, plan,
-                      fixed_k=bool(k))
-            for acts, plan in zip(acts_each, plans)]
+        sigs = tuple(parallel_map(one, list(cluster_layer_names(acts))))
+    return _assemble(acts, sigs, cfg, plan, fixed_k=bool(k))
+
+
+def fit_signatures_with_epochs(acts: Activations, earlier: Sequence[Activations],
+                               cfg: SignaturesConfig, seed: int
+                               ) -> tuple[Signatures, list[Signatures]]:
+    """The signatures of a trained network and of each of its earlier epochs.
+
+    ``acts`` are the trained network's activations, ``earlier`` those of earlier
+    epochs of the same network on the same data. The trained network's are
+    :func:`fit_signatures`'s; each earlier epoch's is ``fit_signatures`` with the
+    trained network's number of clusters per layer (so that the untrained
+    control is compared like for like) and its input's clusters (the input is
+    the same at every epoch). Every layer is a job on the worker threads, and an
+    epoch's layer starts as soon as the trained network's same layer is done.
+    """
+    names = cluster_layer_names(acts)
+    plans = [_plan(a, cfg, seed) for a in (acts, *earlier)]
+    later: list[dict[str, Future]] = [{} for _ in earlier]
+
+    def fit(a: Activations, name: str, sub: np.ndarray, k: int | None) -> LayerSignature:
+        info = next(i for i in a.layers if i.name == name)
+        return _fit_layer(a, name, info.index, cfg, sub, seed, info.kind == "post", k)
+
+    def epoch_layer(j: int, trained: LayerSignature) -> LayerSignature:
+        if trained.layer == "input":
+            return _reapply(trained, earlier[j], acts)
+        return fit(earlier[j], trained.layer, plans[j + 1][0], trained.n_clusters)
+
+    with single_threaded(), worker_pool() as submit:
+        def trained_layer(name: str) -> LayerSignature:
+            sig = fit(acts, name, plans[0][0], cfg.k)
+            for j in range(len(earlier)):   # queued behind the trained network's layers
+                later[j][name] = submit(epoch_layer, j, sig)
+            return sig
+
+        main = [submit(trained_layer, name) for name in names]
+        trained = tuple(f.result() for f in main)
+        fitted = [tuple(later[j][name].result() for name in names) for j in range(len(earlier))]
+    return (_assemble(acts, trained, cfg, plans[0], fixed_k=False),
+            [_assemble(a, sigs, cfg, plan, fixed_k=True)
+             for a, sigs, plan in zip(earlier, fitted, plans[1:])])
 
 
 def _reapply(sig: LayerSignature, acts: Activations, fitted: Activations | None

@@ -522,18 +522,23 @@ def test_a_reused_input_signature_is_the_one_fitted_with_the_network(blobs, kmea
     np.testing.assert_array_equal(far.labels["train"], full.labels["train"])
 
 
-def test_fitting_several_activations_at_once_is_fitting_each(blobs):
-    other, _ = make_blobs(seed=1)
-    k = {"hidden1": 2, "hidden2": 3, "input": 2, "logits": 2}
-    each = signatures.fit_signatures_each([blobs[0], other], SignaturesConfig(), seed=4, k=k)
-    for acts, got in zip((blobs[0], other), each):
-        want = fit_signatures(acts, SignaturesConfig(), seed=4, k=k)
-        assert got.subsampling == want.subsampling
-        for a, b in zip(got.layers, want.layers):
-            assert (a.layer, a.n_clusters) == (b.layer, b.n_clusters)
+def test_a_network_and_its_earlier_epochs_are_fitted_as_each_alone(blobs):
+    trained, earlier = blobs[0], [make_blobs(seed=1)[0], make_blobs(seed=2)[0]]
+    got, got_earlier = signatures.fit_signatures_with_epochs(trained, earlier,
+                                                             SignaturesConfig(), seed=4)
+    want = fit_signatures(trained, SignaturesConfig(), seed=4)
+    k = {s.layer: s.n_clusters for s in want.layers}
+    wants = [fit_signatures(a, SignaturesConfig(), seed=4, k=k,
+                            reuse={"input": want.layer("input")}, reuse_of=trained)
+             for a in earlier]
+    for g, w in zip([got, *got_earlier], [want, *wants]):
+        assert g.subsampling == w.subsampling
+        for a, b in zip(g.layers, w.layers):
+            assert (a.layer, a.n_clusters, a.k_scores) == (b.layer, b.n_clusters, b.k_scores)
             np.testing.assert_array_equal(a.centroids, b.centroids)
         for split in ("train", "test", "probe"):
-            np.testing.assert_array_equal(got.paths[split], want.paths[split])
+            np.testing.assert_array_equal(g.paths[split], w.paths[split])
+    assert all(s.layer("hidden1").n_clusters == k["hidden1"] for s in got_earlier)
 
 
 def test_the_k_choice_leaves_out_constant_units_and_finds_what_every_unit_gives(blobs):

@@ -682,8 +682,10 @@ def _fit_splits(cfg: SignaturesConfig) -> tuple[str, ...]:
     return ("train", "probe") if cfg.fit_on == "train+probe" else ("train",)
 
 
-def _fit_layer(acts: Activations, name: str, layer_index: int, cfg: SignaturesConfig,
-               sub: np.ndarray, seed: int, binary: bool, k: int | None) -> LayerSignature:
+def _fit_layer(acts: Activations, name: str, cfg: SignaturesConfig, sub: np.ndarray,
+               seed: int, k: int | None) -> LayerSignature:
+    info = next(i for i in acts.layers if i.name == name)
+    binary = info.kind == "post"   # hidden layers also get their binary signature
     fit_splits = _fit_splits(cfg)
     x_fit = (acts.train.layers[name] if len(fit_splits) == 1
              else np.concatenate([acts.split(s).layers[name] for s in fit_splits]))
@@ -697,7 +699,7 @@ def _fit_layer(acts: Activations, name: str, layer_index: int, cfg: SignaturesCo
 
     z_fit = to_space(x_fit)
     z_train = z_fit[: len(acts.train.y)]  # the training rows come first
-    rs = _random_state(seed, layer_index)
+    rs = _random_state(seed, info.index)
     if cfg.method == "hdbscan":
         k = None
     # Clusters are numbered by the trained classes of their training members.
@@ -768,13 +770,11 @@ def fit_signatures(acts: Activations, cfg: SignaturesConfig, seed: int,
     """
     k, reuse = dict(k or {}), dict(reuse or {})
     plan = _plan(acts, cfg, seed)
-    kinds = {info.name: info for info in acts.layers}
 
     def one(name: str) -> LayerSignature:
         if name in reuse:
             return _reapply(reuse[name], acts, reuse_of)
-        return _fit_layer(acts, name, kinds[name].index, cfg, plan[0], seed,
-                          kinds[name].kind == "post", k.get(name, cfg.k))
+        return _fit_layer(acts, name, cfg, plan[0], seed, k.get(name, cfg.k))
 
     with single_threaded():
         sigs = tuple(parallel_map(one, list(cluster_layer_names(acts))))
@@ -798,18 +798,15 @@ def fit_signatures_with_epochs(acts: Activations, earlier: Sequence[Activations]
     plans = [_plan(a, cfg, seed) for a in (acts, *earlier)]
     later: list[dict[str, Future]] = [{} for _ in earlier]
 
-    def fit(a: Activations, name: str, sub: np.ndarray, k: int | None) -> LayerSignature:
-        info = next(i for i in a.layers if i.name == name)
-        return _fit_layer(a, name, info.index, cfg, sub, seed, info.kind == "post", k)
-
     def epoch_layer(j: int, trained: LayerSignature) -> LayerSignature:
         if trained.layer == "input":
             return _reapply(trained, earlier[j], acts)
-        return fit(earlier[j], trained.layer, plans[j + 1][0], trained.n_clusters)
+        return _fit_layer(earlier[j], trained.layer, cfg, plans[j + 1][0], seed,
+                          trained.n_clusters)
 
     with single_threaded(), worker_pool() as submit:
         def trained_layer(name: str) -> LayerSignature:
-            sig = fit(acts, name, plans[0][0], cfg.k)
+            sig = _fit_layer(acts, name, cfg, plans[0][0], seed, cfg.k)
             for j in range(len(earlier)):   # queued behind the trained network's layers
                 later[j][name] = submit(epoch_layer, j, sig)
             return sig

@@ -157,7 +157,8 @@ def _cell(summary: dict[str, object], key: str, decimals: int) -> str:
 
 def _config_lines(preset: str) -> list[str]:
     """The preset's resolved values of the keys the original setup sets, as `key = value`."""
-    from sigreport.config import _toml_value, config_to_dict, load_config
+    from sigreport.checks import toml_value
+    from sigreport.config import config_to_dict, load_config
 
     plain = config_to_dict(load_config(preset))
     keys = {
@@ -169,7 +170,7 @@ def _config_lines(preset: str) -> list[str]:
                        "k_n_init", "n_init", "boundary_quantile"),
         "report": ("projection",),
     }
-    return [f"{section}.{k} = {_toml_value(plain[section][k])}"
+    return [f"{section}.{k} = {toml_value(plain[section][k])}"
             for section, names in keys.items() for k in names if k in plain[section]]
 
 
@@ -189,7 +190,8 @@ def _keras_epsilon(preset: str) -> tuple[float, float, int]:
 
 def _differing(a: str, b: str) -> list[str]:
     """`key = value` of the keys whose resolved values differ between presets a and b."""
-    from sigreport.config import _toml_value, config_to_dict, load_config
+    from sigreport.checks import toml_value
+    from sigreport.config import config_to_dict, load_config
 
     pa, pb = config_to_dict(load_config(a)), config_to_dict(load_config(b))
     out = []
@@ -199,7 +201,7 @@ def _differing(a: str, b: str) -> list[str]:
         for key in sorted(set(values) | set(pb.get(section, {}))):
             va, vb = values.get(key), pb.get(section, {}).get(key)
             if va != vb:
-                show = (lambda v: "unset" if v is None else _toml_value(v))
+                show = (lambda v: "unset" if v is None else toml_value(v))
                 out.append(f"`{section}.{key}`: {show(va)} → {show(vb)}")
     return out
 

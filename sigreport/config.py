@@ -1,27 +1,31 @@
 """Experiment configuration: TOML files, shipped presets, ``--set`` overrides.
 
-Everything is validated once, here, and turned into frozen dataclasses; the
-stages after this assume valid input. Each error names the key, the value
-received and what was expected, in one line.
+Every field of the frozen dataclasses declares its check (:mod:`sigreport.checks`),
+run whenever a config is made: from a TOML file, ``--set``, ``Config(...)`` or
+``dataclasses.replace`` in Python alike. The stages after this assume valid
+input. Each error names the key, the value received and what was expected, in
+one line.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
-import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from sigreport import checks as C
+from sigreport.checks import ALL, RESERVED_NAMES
 from sigreport.errors import ConfigError
 
 __all__ = [
+    "ALL",
     "DEFAULT_PRESET",
+    "N_DATASET_CLASSES",
+    "RESERVED_NAMES",
     "AnalysisConfig",
     "Config",
     "DataConfig",
@@ -33,6 +37,9 @@ __all__ = [
     "config_to_toml",
     "list_presets",
     "load_config",
+    "names_a_file",
+    "read_text_file",
+    "read_toml",
 ]
 
 DEFAULT_PRESET = "mnist-1-7"
@@ -50,301 +57,158 @@ INITIALIZERS = ("lecun_normal", "glorot_uniform")
 FIT_ON = ("train", "train+probe")
 SEPARATION_MEASURES = ("cka_labels", "cluster_class_ami", "linear_probe_accuracy")
 
-# data.n_per_class and data.n_test_per_class: every image of each class.
-ALL = "all"
 # Every supported dataset has the ten classes 0..9.
 N_DATASET_CLASSES = 10
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-# Names the site's own pages take: runs/<name>.md would replace runs/index.md (the
-# comparison), and MkDocs turns a README.md into its folder's index. Compared in
-# lower case, for file systems that ignore case.
-RESERVED_NAMES = ("index", "readme")
+
+
+def _field(check: C.Check, default: Any) -> Any:
+    """A config field whose value ``check`` validates whenever the dataclass is made."""
+    return field(default=default, metadata={"check": check})
+
+
+class _Checked:
+    """Validates every field on construction (``Config(...)``, ``dataclasses.replace``,
+    the TOML loader alike) and normalises it (lists become tuples), then the class's
+    rules across fields. A ``None`` default stays allowed: it means "not set"."""
+
+    _section: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        prefix = f"{self._section}." if self._section else ""
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            check = f.metadata.get("check")
+            value = getattr(self, f.name)
+            if check is None or (value is None and f.default is None):
+                continue
+            object.__setattr__(self, f.name, check(prefix + f.name, value))
+        self._check_across()
+
+    def _check_across(self) -> None:
+        """Rules that involve several fields of the section."""
+
+
+_CLASS_IDS = C.int_list(0, N_DATASET_CLASSES - 1)
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    dataset: str = "mnist"
-    path: str | None = None
-    download: bool = False
-    classes: tuple[int, ...] = (1, 7)
-    probe_classes: tuple[int, ...] = (3,)
+class DataConfig(_Checked):
+    _section: ClassVar[str] = "data"
+
+    dataset: str = _field(C.choice(*DATASETS), "mnist")
+    path: str | None = _field(C.string, None)
+    download: bool = _field(C.boolean, False)
+    classes: tuple[int, ...] = _field(_CLASS_IDS, (1, 7))
+    probe_classes: tuple[int, ...] = _field(_CLASS_IDS, (3,))
     # a number of images per class, or "all" (every image of each class)
-    n_per_class: int | str = 5000
-    n_test_per_class: int | str | None = None
+    n_per_class: int | str = _field(C.count, 5000)
+    n_test_per_class: int | str | None = _field(C.count, None)
     # "random": a seeded draw per class; "first": the first images in file order.
-    selection: str = "random"
+    selection: str = _field(C.choice(*SELECTIONS), "random")
     # The source split of the probe images; the probe classes are never trained on either way.
-    probe_split: str = "test"
+    probe_split: str = _field(C.choice(*PROBE_SPLITS), "test")
     # Probe images per class (or "all"); None: as many as the split they come from gets
     # (n_test_per_class for "test", n_per_class for "train").
-    n_probe_per_class: int | str | None = None
+    n_probe_per_class: int | str | None = _field(C.count, None)
+
+    def _check_across(self) -> None:
+        if len(self.classes) < 2:
+            raise C.invalid("data.classes", list(self.classes),
+                            "at least two classes to tell apart")
+        overlap = sorted(set(self.classes) & set(self.probe_classes))
+        if overlap:
+            raise C.invalid(
+                "data.probe_classes",
+                list(self.probe_classes),
+                "classes the network is not trained on (overlaps data.classes at "
+                f"{C.show(overlap)})",
+            )
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    hidden: tuple[int, ...] = (64, 32, 16)
-    activation: str = "relu"
-    loss: str = "cross_entropy"
-    init: str = "lecun_normal"
+class ModelConfig(_Checked):
+    _section: ClassVar[str] = "model"
+
+    hidden: tuple[int, ...] = _field(C.int_list(1, 65536, min_len=1, unique=False), (64, 32, 16))
+    activation: str = _field(C.choice(*ACTIVATIONS), "relu")
+    loss: str = _field(C.choice(*LOSSES), "cross_entropy")
+    init: str = _field(C.choice(*INITIALIZERS), "lecun_normal")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    optimizer: str = "adam"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    snapshot_epochs: tuple[int, ...] | None = None
+class TrainConfig(_Checked):
+    _section: ClassVar[str] = "train"
+
+    epochs: int = _field(C.integer(1, 100000), 10)
+    batch_size: int = _field(C.integer(1), 128)
+    learning_rate: float = _field(C.number(0.0, lo_open=True), 1e-3)
+    optimizer: str = _field(C.choice(*OPTIMIZERS), "adam")
+    momentum: float = _field(C.number(0.0, 0.999), 0.9)
+    weight_decay: float = _field(C.number(0.0), 0.0)
+    snapshot_epochs: tuple[int, ...] | None = _field(C.int_list(0), None)
     # Adam's epsilon (adam, adamw); optax's default.
-    epsilon: float = 1e-8
+    epsilon: float = _field(C.number(0.0, lo_open=True), 1e-8)
     # Drop the last partial batch of each epoch (every step has the same shape), or
     # keep it as a smaller step (as Keras does).
-    drop_last: bool = True
+    drop_last: bool = _field(C.boolean, True)
+
+    def _check_across(self) -> None:
+        late = [e for e in self.snapshot_epochs or () if e > self.epochs]
+        if late:
+            raise C.invalid("train.snapshot_epochs", late,
+                            f"epochs between 0 and train.epochs = {self.epochs}")
 
 
 @dataclass(frozen=True)
-class SignaturesConfig:
-    method: str = "kmeans"
-    k: int | None = None
+class SignaturesConfig(_Checked):
+    _section: ClassVar[str] = "signatures"
+
+    method: str = _field(C.choice(*CLUSTER_METHODS), "kmeans")
+    k: int | None = _field(C.integer(2, 1000), None)
     # 1: a single cluster is a candidate too, scored 0 (the original study's rule).
-    k_min: int = 2
-    k_max: int = 12
-    k_rule: str = "silhouette"
-    standardize: bool = False
-    subsample: int = 2000
-    specific_threshold: float = 0.9
-    min_support: int = 10
-    boundary_quantile: float = 0.99
+    k_min: int = _field(C.integer(1, 2), 2)
+    k_max: int = _field(C.integer(2, 1000), 12)
+    k_rule: str = _field(C.choice(*K_RULES), "silhouette")
+    standardize: bool = _field(C.boolean, False)
+    subsample: int = _field(C.integer(100), 2000)
+    specific_threshold: float = _field(C.number(0.5, 1.0, lo_open=True), 0.9)
+    min_support: int = _field(C.integer(1), 10)
+    boundary_quantile: float = _field(C.number(0.5, 1.0, lo_open=True), 0.99)
     # The rows the clusters and regions are fitted on: the training split, or the
     # training and probe splits together (then the probe is no longer unseen by them).
-    fit_on: str = "train"
+    fit_on: str = _field(C.choice(*FIT_ON), "train")
     # k-means restarts of each candidate k, on the subsample.
-    k_n_init: int = 2
+    k_n_init: int = _field(C.integer(1, 1000), 2)
     # k-means restarts of the final fit on all rows; None: one run started from
     # the chosen candidate's solution.
-    n_init: int | None = None
+    n_init: int | None = _field(C.integer(1, 1000), None)
+
+    def _check_across(self) -> None:
+        if self.k is not None and self.k > self.k_max:
+            raise C.invalid("signatures.k", self.k, f"at most signatures.k_max = {self.k_max}")
 
 
 @dataclass(frozen=True)
-class AnalysisConfig:
-    separation_measure: str = "cka_labels"
-    n_bootstrap: int = 200
-    path_noise: float = 0.05
-    knn_k: int = 10
-    cka_subsample: int = 2000
-    probe_subsample: int = 20000
-    knn_reference: int = 30000
+class AnalysisConfig(_Checked):
+    _section: ClassVar[str] = "analysis"
+
+    separation_measure: str = _field(C.choice(*SEPARATION_MEASURES), "cka_labels")
+    n_bootstrap: int = _field(C.integer(20, 10000), 200)
+    path_noise: float = _field(C.number(0.0, 1.0), 0.05)
+    knn_k: int = _field(C.integer(1, 1000), 10)
+    cka_subsample: int = _field(C.integer(10), 2000)
+    probe_subsample: int = _field(C.integer(100), 20000)
+    knn_reference: int = _field(C.integer(100), 30000)
 
 
 @dataclass(frozen=True)
-class ReportConfig:
-    projection: str = "pca"
-    max_points: int = 1500
+class ReportConfig(_Checked):
+    _section: ClassVar[str] = "report"
+
+    projection: str = _field(C.choice(*PROJECTIONS), "pca")
+    max_points: int = _field(C.integer(10, 100000), 1500)
 
 
-@dataclass(frozen=True)
-class Config:
-    name: str = DEFAULT_PRESET
-    title: str = ""
-    seed: int = 0
-    seeds: tuple[int, ...] = ()
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    signatures: SignaturesConfig = field(default_factory=SignaturesConfig)
-    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
-    report: ReportConfig = field(default_factory=ReportConfig)
-
-    @property
-    def all_seeds(self) -> tuple[int, ...]:
-        """The seeds to train with: ``seeds`` when given, else ``(seed,)``."""
-        return self.seeds if self.seeds else (self.seed,)
-
-
-# --- field checks ---------------------------------------------------------
-# A check takes (key, value) and returns the normalised value or raises.
-
-Check = Callable[[str, Any], Any]
-
-
-def _fail(key: str, value: Any, expected: str) -> ConfigError:
-    return ConfigError(f"{key} = {_show(value)}: expected {expected}")
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    return str(value)
-
-
-def _int(lo: int | None = None, hi: int | None = None) -> Check:
-    def check(key: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _fail(key, value, "an integer")
-        if lo is not None and value < lo:
-            raise _fail(key, value, f"an integer >= {lo}")
-        if hi is not None and value > hi:
-            raise _fail(key, value, f"an integer <= {hi}")
-        return value
-
-    return check
-
-
-def _float(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> Check:
-    def check(key: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _fail(key, value, "a number")
-        value = float(value)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise _fail(key, value, "a finite number")
-        if lo is not None and (value <= lo if lo_open else value < lo):
-            raise _fail(key, value, f"a number {'>' if lo_open else '>='} {lo}")
-        if hi is not None and value > hi:
-            raise _fail(key, value, f"a number <= {hi}")
-        return value
-
-    return check
-
-
-def _count(key: str, value: Any) -> int | str:
-    if value == ALL:
-        return ALL
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _fail(key, value, f'an integer >= 1, or "{ALL}" for every image of each class')
-    return value
-
-
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(key, value, "true or false")
-    return value
-
-
-def _str(key: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise _fail(key, value, "a string")
-    return value
-
-
-def _choice(*options: str) -> Check:
-    def check(key: str, value: Any) -> str:
-        if not isinstance(value, str) or value not in options:
-            raise _fail(key, value, "one of " + ", ".join(repr(o) for o in options))
-        return value
-
-    return check
-
-
-def _int_list(lo: int, hi: int | None = None, min_len: int = 0, unique: bool = True) -> Check:
-    item = _int(lo, hi)
-
-    def check(key: str, value: Any) -> tuple[int, ...]:
-        if not isinstance(value, list):
-            raise _fail(key, value, "a list of integers")
-        out = tuple(item(key, v) for v in value)
-        if len(out) < min_len:
-            raise _fail(key, value, f"a list of at least {min_len} integers")
-        if unique:
-            dupes = sorted({v for v in out if out.count(v) > 1})
-            if dupes:
-                raise _fail(key, value, f"no duplicates (repeated: {_show(dupes)})")
-        return out
-
-    return check
-
-
-def _name(key: str, value: Any) -> str:
-    value = _str(key, value)
-    # fullmatch: with match, '$' also accepts a trailing newline in the folder name.
-    if not _NAME_RE.fullmatch(value):
-        raise _fail(
-            key,
-            value,
-            "a folder name of letters, digits, '.', '_' or '-' that starts with a letter "
-            "or digit (it must stay inside the output folder)",
-        )
-    if value.lower() in RESERVED_NAMES:
-        raise _fail(key, value, "a name that is not one of the site's own pages ("
-                    + ", ".join(repr(n) for n in RESERVED_NAMES) + ", in any case)")
-    return value
-
-
-_CLASS_IDS = _int_list(0, N_DATASET_CLASSES - 1)
-
-# Section -> key -> check. The dataclass defaults are the defaults.
-_SPEC: dict[str, dict[str, Check]] = {
-    "": {
-        "name": _name,
-        "title": _str,
-        "seed": _int(0, 2**31 - 1),
-        "seeds": _int_list(0, 2**31 - 1),
-    },
-    "data": {
-        "dataset": _choice(*DATASETS),
-        "path": _str,
-        "download": _bool,
-        "classes": _CLASS_IDS,
-        "probe_classes": _CLASS_IDS,
-        "n_per_class": _count,
-        "n_test_per_class": _count,
-        "selection": _choice(*SELECTIONS),
-        "probe_split": _choice(*PROBE_SPLITS),
-        "n_probe_per_class": _count,
-    },
-    "model": {
-        "hidden": _int_list(1, 65536, min_len=1, unique=False),
-        "activation": _choice(*ACTIVATIONS),
-        "loss": _choice(*LOSSES),
-        "init": _choice(*INITIALIZERS),
-    },
-    "train": {
-        "epochs": _int(1, 100000),
-        "batch_size": _int(1),
-        "learning_rate": _float(0.0, lo_open=True),
-        "optimizer": _choice(*OPTIMIZERS),
-        "momentum": _float(0.0, 0.999),
-        "weight_decay": _float(0.0),
-        "snapshot_epochs": _int_list(0),
-        "epsilon": _float(0.0, lo_open=True),
-        "drop_last": _bool,
-    },
-    "signatures": {
-        "method": _choice(*CLUSTER_METHODS),
-        "k": _int(2, 1000),
-        "k_min": _int(1, 2),
-        "k_max": _int(2, 1000),
-        "k_rule": _choice(*K_RULES),
-        "standardize": _bool,
-        "subsample": _int(100),
-        "specific_threshold": _float(0.5, 1.0, lo_open=True),
-        "min_support": _int(1),
-        "boundary_quantile": _float(0.5, 1.0, lo_open=True),
-        "fit_on": _choice(*FIT_ON),
-        "k_n_init": _int(1, 1000),
-        "n_init": _int(1, 1000),
-    },
-    "analysis": {
-        "separation_measure": _choice(*SEPARATION_MEASURES),
-        "n_bootstrap": _int(20, 10000),
-        "path_noise": _float(0.0, 1.0),
-        "knn_k": _int(1, 1000),
-        "cka_subsample": _int(10),
-        "probe_subsample": _int(100),
-        "knn_reference": _int(100),
-    },
-    "report": {
-        "projection": _choice(*PROJECTIONS),
-        "max_points": _int(10, 100000),
-    },
-}
-
-_SECTION_TYPES = {
+_SECTION_TYPES: dict[str, type[_Checked]] = {
     "data": DataConfig,
     "model": ModelConfig,
     "train": TrainConfig,
@@ -354,10 +218,39 @@ _SECTION_TYPES = {
 }
 
 
+@dataclass(frozen=True)
+class Config(_Checked):
+    name: str = _field(C.folder_name, DEFAULT_PRESET)
+    title: str = _field(C.string, "")
+    seed: int = _field(C.integer(0, 2**31 - 1), 0)
+    seeds: tuple[int, ...] = _field(C.int_list(0, 2**31 - 1), ())
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    signatures: SignaturesConfig = field(default_factory=SignaturesConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    def _check_across(self) -> None:
+        for section, kind in _SECTION_TYPES.items():
+            value = getattr(self, section)
+            if not isinstance(value, kind):
+                raise C.invalid(section, value, f"a {kind.__name__}")
+
+    @property
+    def all_seeds(self) -> tuple[int, ...]:
+        """The seeds to train with: ``seeds`` when given, else ``(seed,)``."""
+        return self.seeds if self.seeds else (self.seed,)
+
+
+def _keys(kind: type[_Checked]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(kind) if "check" in f.metadata)  # type: ignore[arg-type]
+
+
 def _all_keys() -> list[str]:
-    keys = []
-    for section, checks in _SPEC.items():
-        keys += [f"{section}.{k}" if section else k for k in checks]
+    keys = list(_keys(Config))
+    for section, kind in _SECTION_TYPES.items():
+        keys += [f"{section}.{k}" for k in _keys(kind)]
     keys += list(_SECTION_TYPES)
     return keys
 
@@ -369,45 +262,24 @@ def _unknown(key: str) -> ConfigError:
 
 
 def _validate(raw: dict[str, Any]) -> Config:
-    """Check every key of a nested TOML mapping and build the frozen config."""
+    """Check that every key of a nested TOML mapping is known, then build the config
+    (which checks every value)."""
     top: dict[str, Any] = {}
     sections: dict[str, dict[str, Any]] = {s: {} for s in _SECTION_TYPES}
+    top_keys = _keys(Config)
     for key, value in raw.items():
         if key in _SECTION_TYPES:
             if not isinstance(value, dict):
-                raise _fail(key, value, f"a table [{key}]")
+                raise C.invalid(key, value, f"a table [{key}]")
+            known = _keys(_SECTION_TYPES[key])
             for sub, subvalue in value.items():
-                full = f"{key}.{sub}"
-                check = _SPEC[key].get(sub)
-                if check is None:
-                    raise _unknown(full)
-                sections[key][sub] = check(full, subvalue)
-        elif key in _SPEC[""]:
-            top[key] = _SPEC[""][key](key, value)
+                if sub not in known:
+                    raise _unknown(f"{key}.{sub}")
+                sections[key][sub] = subvalue
+        elif key in top_keys:
+            top[key] = value
         else:
             raise _unknown(key)
-
-    data = sections["data"]
-    classes = data.get("classes", DataConfig.classes)
-    probes = data.get("probe_classes", DataConfig.probe_classes)
-    if len(classes) < 2:
-        raise _fail("data.classes", list(classes), "at least two classes to tell apart")
-    overlap = sorted(set(classes) & set(probes))
-    if overlap:
-        raise _fail(
-            "data.probe_classes",
-            list(probes),
-            f"classes the network is not trained on (overlaps data.classes at {_show(overlap)})",
-        )
-    sig = sections["signatures"]
-    if "k" in sig and sig["k"] > sig.get("k_max", SignaturesConfig.k_max):
-        raise _fail("signatures.k", sig["k"], f"at most signatures.k_max = {sig.get('k_max', 12)}")
-    train = sections["train"]
-    epochs = train.get("epochs", TrainConfig.epochs)
-    late = [e for e in train.get("snapshot_epochs", ()) if e > epochs]
-    if late:
-        raise _fail("train.snapshot_epochs", late, f"epochs between 0 and train.epochs = {epochs}")
-
     built = {s: _SECTION_TYPES[s](**v) for s, v in sections.items()}
     return Config(**top, **built)
 
@@ -421,19 +293,21 @@ def list_presets() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def _read_toml(text: str, where: str) -> dict[str, Any]:
+def read_toml(text: str, where: str) -> dict[str, Any]:
+    """The TOML ``text`` as a mapping, or a one-line error naming ``where`` it came from."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: malformed TOML: {exc}") from None
 
 
-def _names_a_file(source: str) -> bool:
+def names_a_file(source: str) -> bool:
+    """Whether ``source`` names a file (rather than a preset)."""
     # is_file, not exists: a folder named like a preset (a report folder) is not a config.
     return source.endswith(".toml") or Path(source).is_file() or "/" in source or "\\" in source
 
 
-def _read_file(source: str, kind: str = "config") -> str:
+def read_text_file(source: str, kind: str = "config") -> str:
     """The text of a ``kind`` file (config, sweep), or a one-line error."""
     path = Path(source)
     if not path.is_file():
@@ -446,8 +320,8 @@ def _read_file(source: str, kind: str = "config") -> str:
 
 
 def _load_source(source: str) -> dict[str, Any]:
-    if _names_a_file(source):
-        return _read_toml(_read_file(source), source)
+    if names_a_file(source):
+        return read_toml(read_text_file(source), source)
     presets = list_presets()
     if source not in presets:
         close = difflib.get_close_matches(source, presets, n=1)
@@ -457,7 +331,7 @@ def _load_source(source: str) -> dict[str, Any]:
             "or give the path of a .toml file"
         )
     text = (resources.files("sigreport") / "presets" / f"{source}.toml").read_text("utf-8")
-    return _read_toml(text, f"preset {source!r}")
+    return read_toml(text, f"preset {source!r}")
 
 
 def _apply_override(raw: dict[str, Any], assignment: str) -> None:
@@ -483,7 +357,7 @@ def _apply_override(raw: dict[str, Any], assignment: str) -> None:
             raise _unknown(key)
         section = raw.setdefault(parts[0], {})
         if not isinstance(section, dict):
-            raise _fail(parts[0], section, f"a table [{parts[0]}]")
+            raise C.invalid(parts[0], section, f"a table [{parts[0]}]")
         section[parts[1]] = value
     else:
         raw[key] = value
@@ -531,26 +405,12 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     return plain(config)
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        # JSON string escapes are valid TOML basic-string escapes; DEL is the one
-        # control character JSON leaves raw and TOML forbids.
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
 def config_to_toml(config: Config) -> str:
     """The resolved config as a TOML file that :func:`load_config` reads back unchanged."""
     plain = config_to_dict(config)
-    lines = [f"{k} = {_toml_value(v)}" for k, v in plain.items() if not isinstance(v, dict)]
+    lines = [f"{k} = {C.toml_value(v)}" for k, v in plain.items() if not isinstance(v, dict)]
     for section, values in plain.items():
         if isinstance(values, dict):
             lines.append(f"\n[{section}]")
-            lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+            lines += [f"{k} = {C.toml_value(v)}" for k, v in values.items()]
     return "\n".join(lines) + "\n"

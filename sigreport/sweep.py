@@ -42,20 +42,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sigreport import checks as C
 from sigreport.config import (
-    _NAME_RE,
     N_DATASET_CLASSES,
     Config,
-    _fail,
-    _int_list,
-    _name,
-    _names_a_file,
-    _read_file,
-    _read_toml,
-    _show,
-    _toml_value,
     config_to_toml,
     load_config,
+    names_a_file,
+    read_text_file,
+    read_toml,
 )
 from sigreport.errors import ConfigError, SigreportError
 
@@ -126,9 +121,9 @@ def list_sweep_presets() -> list[str]:
 
 def _read_source(source: str) -> tuple[dict[str, Any], str, Path | None]:
     """The sweep's TOML table, how to name it in errors, and the folder of its file."""
-    if _names_a_file(source):
+    if names_a_file(source):
         where = f"sweep {source!r}"
-        text = _read_file(source, "sweep")
+        text = read_text_file(source, "sweep")
         folder: Path | None = Path(source).resolve().parent
     else:
         presets = list_sweep_presets()
@@ -141,7 +136,7 @@ def _read_source(source: str) -> tuple[dict[str, Any], str, Path | None]:
         text = (resources.files("sigreport") / "presets" / "sweeps" / f"{source}.toml").read_text(
             "utf-8")
         folder = None
-    return _read_toml(text, where), where, folder
+    return read_toml(text, where), where, folder
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -159,7 +154,7 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _slug(value: Any) -> str:
     if isinstance(value, list):
         return "-".join(_slug(v) for v in value)
-    text = _toml_value(value) if isinstance(value, (bool, float)) else str(value)
+    text = C.toml_value(value) if isinstance(value, (bool, float)) else str(value)
     return _SLUG_RE.sub("_", text)
 
 
@@ -178,14 +173,14 @@ def _describe(key: str, value: Any) -> str:
         return " vs ".join(str(v) for v in value)
     if key == "seed":
         return f"seed {value}"
-    return f"{key} = {_show(value)}"
+    return f"{key} = {C.show(value)}"
 
 
 def _run_names(sweep_name: str, combos: list[dict[str, Any]]) -> list[str]:
     # An axis of one value is a setting of every run: it does not name runs.
     varied = [k for k in (combos[0] if combos else {}) if len({repr(c[k]) for c in combos}) > 1]
     names = ["-".join([sweep_name, *(_label(k, combo[k]) for k in varied)]) for combo in combos]
-    ok = all(_NAME_RE.fullmatch(n) for n in names)
+    ok = all(C.is_folder_name(n) for n in names)
     if ok and len(set(names)) == len(names):
         return names
     # Values that make no usable folder name: number the runs instead.
@@ -208,31 +203,31 @@ def _parse_axes(raw: dict[str, Any], fixed: dict[str, Any], where: str) -> dict[
     axes: dict[str, list] = {}
     with _in(where):
         if not isinstance(axes_raw, dict):
-            raise _fail("axes", axes_raw, "a table [axes] of config keys, each a list of values")
+            raise C.invalid("axes", axes_raw, "a table [axes] of config keys, each a list of values")
         if "pairs" in raw:
-            classes = _int_list(0, N_DATASET_CLASSES - 1)("pairs", raw["pairs"])
+            classes = C.int_list(0, N_DATASET_CLASSES - 1)("pairs", raw["pairs"])
             if "data.classes" in axes_raw or "data.classes" in fixed:
-                raise _fail("pairs", raw["pairs"], "either pairs or data.classes, not both")
+                raise C.invalid("pairs", raw["pairs"], "either pairs or data.classes, not both")
             axes["data.classes"] = [list(p) for p in itertools.combinations(sorted(classes), 2)]
         for key, values in axes_raw.items():
             if isinstance(values, dict):
                 nested = _flatten(values, key + ".")
-                raise _fail(f"axes.{next(iter(nested))}" if nested else f"axes.{key}", values,
+                raise C.invalid(f"axes.{next(iter(nested))}" if nested else f"axes.{key}", values,
                             'a quoted dotted key, e.g. "model.hidden" = [[64], [128]]')
             if not isinstance(values, list):
-                raise _fail(f"axes.{key}", values, "a list of values, one per run")
+                raise C.invalid(f"axes.{key}", values, "a list of values, one per run")
             axes[key] = values
         if "seeds" in raw:
-            seeds = _int_list(0, 2**31 - 1)("seeds", raw["seeds"])
+            seeds = C.int_list(0, 2**31 - 1)("seeds", raw["seeds"])
             if "seed" in axes or "seed" in fixed:
-                raise _fail("seeds", raw["seeds"], "either seeds or a seed key, not both")
+                raise C.invalid("seeds", raw["seeds"], "either seeds or a seed key, not both")
             axes["seed"] = list(seeds)
         probes = raw.get("probes")
         if probes is not None and probes != "rest":
-            raise _fail("probes", probes, "\"rest\" (each run probed with the sweep's classes "
+            raise C.invalid("probes", probes, "\"rest\" (each run probed with the sweep's classes "
                         "it is not trained on)")
         if probes is not None and ("data.probe_classes" in axes or "data.probe_classes" in fixed):
-            raise _fail("probes", probes, "either probes or data.probe_classes, not both")
+            raise C.invalid("probes", probes, "either probes or data.probe_classes, not both")
     return axes
 
 
@@ -242,7 +237,7 @@ def _check_size(axes: dict[str, list], raw: dict[str, Any], where: str, force: b
         n_runs *= len(values)
     if n_runs == 0:
         empty = [k for k, v in axes.items() if not v]
-        why = (f"pairs = {_show(raw['pairs'])} has fewer than two classes"
+        why = (f"pairs = {C.show(raw['pairs'])} has fewer than two classes"
                if empty == ["data.classes"] and "pairs" in raw
                else f"axis {empty[0]!r} has no value")
         raise ConfigError(f"{where}: the grid expands to zero runs ({why})")
@@ -276,16 +271,16 @@ def load_sweep(source: str, force: bool = False) -> Sweep:
             raise ConfigError(f"{where}: unknown key {key!r}{hint}; a sweep has "
                               f"{', '.join(_TOP_KEYS)}")
     with _in(where):
-        name = _name("name", raw.get("name", Path(source).stem if folder else source))
+        name = C.folder_name("name", raw.get("name", Path(source).stem if folder else source))
         title = raw.get("title", name)
         if not isinstance(title, str):
-            raise _fail("title", title, "a string")
+            raise C.invalid("title", title, "a string")
         base = raw.get("base", "mnist-1-7")
         if not isinstance(base, str) or not base:
-            raise _fail("base", base, "a preset name or the path of an experiment .toml file")
+            raise C.invalid("base", base, "a preset name or the path of an experiment .toml file")
         fixed = raw.get("set", {})
         if not isinstance(fixed, dict):
-            raise _fail("set", fixed, "a table [set] of experiment keys")
+            raise C.invalid("set", fixed, "a table [set] of experiment keys")
     if folder is not None and (base.endswith(".toml") or "/" in base):
         base = str(folder / base)
     fixed = _flatten(fixed)
@@ -293,7 +288,7 @@ def load_sweep(source: str, force: bool = False) -> Sweep:
     _check_size(axes, raw, where, force)
     combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
     names = _run_names(name, combos)
-    base_overrides = [f"{k}={_toml_value(v)}" for k, v in fixed.items()]
+    base_overrides = [f"{k}={C.toml_value(v)}" for k, v in fixed.items()]
 
     def load(run_name: str, overrides: list[str]) -> Config:
         with _in(f"{where}, run {run_name}"):
@@ -304,14 +299,14 @@ def load_sweep(source: str, force: bool = False) -> Sweep:
     for run_name, combo in zip(names, combos):
         words = [_describe(k, v) for k, v in combo.items() if len(axes[k]) > 1]
         run_title = f"{title}: {', '.join(words)}" if words else title
-        overrides = [*base_overrides, *(f"{k}={_toml_value(v)}" for k, v in combo.items()),
-                     f"name={_toml_value(run_name)}", f"title={_toml_value(run_title)}"]
+        overrides = [*base_overrides, *(f"{k}={C.toml_value(v)}" for k, v in combo.items()),
+                     f"name={C.toml_value(run_name)}", f"title={C.toml_value(run_title)}"]
         # The probe classes of "rest" are known once every run's classes are.
         config = load(run_name, overrides + (["data.probe_classes=[]"] if probes else []))
         if config.seeds and "seed" in combo:
             with _in(where):
-                raise _fail("seeds", axes["seed"], "a base experiment without seeds (it sets "
-                            f"seeds = {_show(list(config.seeds))}, trained in every run)")
+                raise C.invalid("seeds", axes["seed"], "a base experiment without seeds (it sets "
+                            f"seeds = {C.show(list(config.seeds))}, trained in every run)")
         planned.append((run_name, combo, overrides, config))
     if probes == "rest":
         all_classes = set().union(*(c.data.classes for _, _, _, c in planned))

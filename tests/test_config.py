@@ -419,3 +419,80 @@ def test_regression_newline_in_set_is_refused(assignment):
     # TOML read the next line as another key, silently dropped.
     with pytest.raises(ConfigError, match="expected KEY=VALUE on one line"):
         load_config(None, [assignment])
+
+
+# --- a Config made or changed in Python is checked as the TOML path checks it -----------
+
+def _python_cases() -> list[tuple[str, str, str, object]]:
+    """The BAD_OVERRIDES that name a known field with a TOML value: (assignment, section,
+    field, value), for building the same config in Python."""
+    cases = []
+    defaults = Config()
+    known = {"": {f.name for f in dataclasses.fields(Config)}}
+    for f in dataclasses.fields(Config):
+        if dataclasses.is_dataclass(getattr(defaults, f.name)):
+            known[f.name] = {g.name for g in dataclasses.fields(getattr(defaults, f.name))}
+    for assignment, _key, _shown in BAD_OVERRIDES:
+        key, sep, text = assignment.partition("=")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            continue
+        section, _, name = key.rpartition(".")
+        if not sep or section not in known or name not in known[section] or name in known:
+            continue
+        cases.append((assignment, section, name, value))
+    return cases
+
+
+PYTHON_CASES = _python_cases()
+
+
+def test_python_cases_cover_every_section():
+    assert {section for _a, section, _n, _v in PYTHON_CASES} == {
+        "", "data", "model", "train", "signatures", "analysis", "report"}
+
+
+@pytest.mark.parametrize("assignment,section,name,value", PYTHON_CASES,
+                         ids=[case[0] for case in PYTHON_CASES])
+def test_python_replace_is_refused_as_the_toml_path_refuses(assignment, section, name, value):
+    expected = _error(None, [assignment])
+    config = load_config()
+    with pytest.raises(ConfigError) as info:
+        if section:
+            dataclasses.replace(config, **{section: dataclasses.replace(
+                getattr(config, section), **{name: value})})
+        else:
+            dataclasses.replace(config, **{name: value})
+    assert str(info.value) == expected
+
+
+def test_regression_a_name_replaced_in_python_cannot_leave_the_output_folder():
+    with pytest.raises(ConfigError, match=r"^name = '\.\./escaped': expected a folder name"):
+        dataclasses.replace(load_config(), name="../escaped")
+
+
+def test_regression_a_one_class_classifier_cannot_be_made_in_python():
+    from sigreport.config import DataConfig
+
+    with pytest.raises(ConfigError, match=r"^data.classes = \[1\]: expected at least two"):
+        DataConfig(classes=(1,))
+
+
+def test_a_section_that_is_not_its_dataclass_is_refused():
+    with pytest.raises(ConfigError, match=r"^model = \{'hidden': \[8\]\}: expected a ModelConfig"):
+        Config(model={"hidden": [8]})  # type: ignore[arg-type]
+
+
+def test_python_values_are_normalised_as_toml_values_are():
+    import numpy as np
+
+    from sigreport.config import DataConfig, TrainConfig
+
+    data = DataConfig(classes=[np.int64(1), 7], n_per_class=np.int64(30))  # type: ignore[arg-type]
+    assert data.classes == (1, 7) and type(data.classes[0]) is int
+    assert data.n_per_class == 30 and type(data.n_per_class) is int
+    assert TrainConfig(learning_rate=1).learning_rate == 1.0
+    assert dataclasses.replace(load_config(), data=data) == load_config(
+        None, ["data.n_per_class=30"])
+    hash(Config(data=data))  # tuples, not lists: still hashable

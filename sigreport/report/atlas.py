@@ -480,7 +480,7 @@ def write_atlas_pages(reports_dir: Path | str, metrics: dict[str, dict],
         Per atlas: ``name``, ``title``, ``href`` (relative to the site root),
         ``n_runs``, ``n_reports``; for the home page.
     """
-    from sigreport.config import _NAME_RE
+    from sigreport.checks import is_folder_name
     from sigreport.sweep import SWEEPS_DIR, read_sweep_index
 
     target = Path(docs_dir) / ATLAS_DIR
@@ -490,7 +490,7 @@ def write_atlas_pages(reports_dir: Path | str, metrics: dict[str, dict],
     folder = Path(reports_dir) / SWEEPS_DIR
     paths = sorted(folder.glob("*.json")) if folder.is_dir() and not folder.is_symlink() else []
     for path in paths:
-        if path.is_symlink() or not _NAME_RE.fullmatch(path.stem):
+        if path.is_symlink() or not is_folder_name(path.stem):
             continue
         try:
             index = read_sweep_index(path)

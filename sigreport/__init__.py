@@ -1,5 +1,11 @@
 """sigreport: activation-path signatures of trained classifiers, as static reports.
 
+In a notebook::
+
+    import sigreport
+    rep = sigreport.report("mnist-1-7")      # measures; rep.metrics holds every number
+    rep                                      # the page, drawn in a sandboxed iframe
+
 The stages, each a function of plain values::
 
     load_config -> load_raw, prepare_dataset -> fit_model -> capture_activations
@@ -35,6 +41,7 @@ _LAZY = {
     "compute_metrics": "sigreport.analysis",
     "render_report": "sigreport.report",
     "build_site": "sigreport.report",
+    "Report": "sigreport.library",
     "run": "sigreport.pipeline",
     "build_run": "sigreport.pipeline",
     "load_sweep": "sigreport.sweep",
@@ -50,11 +57,14 @@ __all__ = [
     "OutputError",
     "SigreportError",
     "TrainingError",
+    "report",
     *_LAZY,
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "report":  # the callable package: sigreport.report(source, overrides)
+        return import_module("sigreport.report")
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'sigreport' has no attribute {name!r}")

@@ -88,39 +88,17 @@ def _say(line: str) -> None:
     print(printable(line), file=sys.stderr)
 
 
-def _import_stages() -> None:
-    """Import what a run uses, then set those objects aside from the cycle collector.
-
-    Modules live as long as the process, and JAX, scikit-learn and Bokeh make
-    hundreds of thousands of objects: a full collection that traverses them
-    all costs about 0.1 s, and a run triggers several. ``gc.freeze`` moves
-    them to a generation the collector skips (a process-wide setting).
-    """
-    gc.disable()  # importing makes next to no garbage: no collection midway
-    try:
-        import sigreport.analysis
-        import sigreport.report.render
-        import sigreport.signatures
-        import sigreport.train  # noqa: F401
-    finally:
-        gc.enable()
-    gc.freeze()
-
-
 def _cmd_run(args: argparse.Namespace) -> None:
     from sigreport.config import load_config
     from sigreport.data import check_data
 
     config = load_config(args.config, args.overrides)
     check_data(config.data)  # answered before JAX and the stages are imported
-    from sigreport.monitor import use_one_heap
+    from sigreport.library import prepare_process
 
-    use_one_heap()
-    _import_stages()
+    prepare_process()
     from sigreport.pipeline import run
-    from sigreport.store import enable_compilation_cache
 
-    enable_compilation_cache()
     result = run(config, out=Path(args.out), standalone=args.standalone, force=args.force,
                  progress=True, log=_say)
     print(printable(str(result.folder / "index.html")))

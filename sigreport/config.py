@@ -38,6 +38,7 @@ __all__ = [
     "list_presets",
     "load_config",
     "names_a_file",
+    "override_config",
     "read_text_file",
     "read_toml",
 ]
@@ -383,6 +384,16 @@ def load_config(source: str | None = None, overrides: list[str] | tuple[str, ...
     if source is not None and source not in list_presets():
         # A file without a name reports under its own name, never over the default's.
         raw.setdefault("name", Path(source).stem)
+    for assignment in overrides:
+        _apply_override(raw, assignment)
+    return _validate(raw)
+
+
+def override_config(config: Config, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """``config`` with ``KEY=VALUE`` overrides applied, checked as :func:`load_config` checks."""
+    if not overrides:
+        return config
+    raw = config_to_dict(config)
     for assignment in overrides:
         _apply_override(raw, assignment)
     return _validate(raw)

@@ -41,8 +41,8 @@ from sigreport.store import (
     write_folder_atomic,
 )
 
-__all__ = ["DEFAULT_OUT", "BuiltRun", "Measured", "RunResult", "build_run", "measure",
-           "report_files", "run", "write_report"]
+__all__ = ["DEFAULT_OUT", "BuiltRun", "Measured", "RunResult", "build_run", "check_output",
+           "measure", "report_files", "run", "write_report"]
 
 DEFAULT_OUT = Path("site/reports")
 # Training samples a snapshot epoch is measured on (test and probe splits stay whole).
@@ -191,7 +191,7 @@ def _save_trained(pending: list, log: Callable[[str], None]) -> None:
     pending.clear()
 
 
-def _check_output(out: Path, name: str, standalone: bool) -> None:
+def check_output(out: Path, name: str, standalone: bool) -> None:
     """Fail in one line, before any work, when the report could not be written in ``out``."""
     check_writable(out)
     for path in (out / name, *(() if standalone else (out / BOKEH_DIR,))):
@@ -427,7 +427,7 @@ def run(config: Config, out: Path | str = DEFAULT_OUT, standalone: bool = False,
         nothing is written either.
     """
     out = Path(out)
-    _check_output(out, config.name, standalone)
+    check_output(out, config.name, standalone)
     built = build_run(config, standalone=standalone, force=force, progress=progress, log=log)
     folder = out / config.name
     write_report(out, folder, built.files, standalone)

@@ -404,3 +404,28 @@ def test_regression_hostile_report_folders_run_no_script(tmp_path_factory, tiny_
             save_shot(page, tmp_path, "site-hostile-run")
     assert dialogs == []
     assert not t.outside and not t.errors, (t.outside, t.errors)
+
+
+def test_a_notebook_draws_the_report_inside_its_iframe(tiny_run, tab, tmp_path,
+                                                         tmp_path_factory):
+    """What Jupyter shows for ``sigreport.report(...)``: the page in a sandboxed iframe, its
+    figures drawn by its own BokehJS."""
+    from sigreport.library import Report
+
+    rep = Report.from_folder(tiny_run / "tiny")
+    notebook = tmp_path / "notebook.html"
+    notebook.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>"
+                        "<h1>A notebook</h1>" + rep._repr_html_() + "</body></html>", "utf-8")
+    t = tab()
+    page = t.open(notebook)
+    frame = page.frames[1]
+    frame.wait_for_function("() => window.Bokeh && window.sigreport", timeout=30000)
+    frame.evaluate("() => sigreport.renderAll()")
+    n_roots = frame.locator("[data-root-id]").count()
+    assert n_roots > 5
+    frame.wait_for_function(f"() => Bokeh.index.roots.length >= {n_roots}", timeout=60000)
+    assert frame.locator(".bk-Canvas, canvas").count() > 0
+    # The notebook's own page has no Bokeh: the report's stayed inside its frame.
+    assert page.evaluate("() => typeof window.Bokeh") == "undefined"
+    save_shot(page, tmp_path, "notebook-iframe", full_page=False)
+    t.clean()

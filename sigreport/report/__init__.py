@@ -6,6 +6,8 @@ MkDocs. Each is imported when first used: Bokeh's models take a good part of a
 second to import, which checking a projection or building a site does not need.
 """
 
+import sys
+import types
 from importlib import import_module
 
 __all__ = ["build_site", "check_projection", "render_report", "vendor_bokeh"]
@@ -24,3 +26,18 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+class _CallablePackage(types.ModuleType):
+    """``sigreport.report(source, overrides)`` measures an experiment and returns its
+    :class:`~sigreport.library.Report`: the package that renders reports is callable
+    as the library's entry point, so the name means the same whether or not the
+    package was imported first (the import system sets it on ``sigreport``)."""
+
+    def __call__(self, *args, **kwargs):
+        from sigreport.library import report
+
+        return report(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

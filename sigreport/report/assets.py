@@ -20,10 +20,11 @@ from typing import Any
 import bokeh
 from markupsafe import Markup
 
+from sigreport.errors import OutputError
 from sigreport.store import BOKEH_DIR, naming
 
-__all__ = ["BOKEH_DIR", "bokeh_files", "referenced_bokeh", "script_tags", "templates_dir",
-           "vendor_bokeh"]
+__all__ = ["BOKEH_DIR", "bokeh_files", "inline_vendored_bokeh", "referenced_bokeh",
+           "script_tags", "templates_dir", "vendor_bokeh"]
 
 # BokehJS bundles vendored for site mode, by Bokeh's component name.
 _COMPONENTS = ("bokeh", "bokeh-gl", "bokeh-widgets", "bokeh-tables", "bokeh-mathjax")
@@ -78,6 +79,25 @@ _REFERENCE = re.compile(r'<script src="\.\./' + BOKEH_DIR + r'/([A-Za-z0-9._-]+\
 def referenced_bokeh(page: str) -> set[str]:
     """Names of the vendored BokehJS files a site-mode page loads (``bokeh-3.9.2.min.js``)."""
     return set(_REFERENCE.findall(page))
+
+
+def inline_vendored_bokeh(page: str, bokeh_dir: Path) -> str:
+    """A site-mode ``page`` made self-contained: each BokehJS file it loads from
+    ``../_bokeh/`` inlined from ``bokeh_dir``.
+
+    Raises
+    ------
+    OutputError
+        When a file the page loads is not in ``bokeh_dir``.
+    """
+    def inline(match: re.Match[str]) -> str:
+        source = bokeh_dir / match.group(1)
+        try:
+            return _inline_script(source.read_text("utf-8"))
+        except OSError as exc:
+            raise OutputError(f"{source} cannot be read ({exc.strerror or exc})") from None
+
+    return _REFERENCE.sub(inline, page)
 
 
 def vendor_bokeh(out_dir: Path | str, pages: Iterable[str]) -> Path:

@@ -215,6 +215,15 @@ def _read_json(path: Path, schema_file: str) -> dict:
     return doc
 
 
+def read_report_json(path: Path, schema_file: str) -> dict:
+    """A report folder's JSON file (``metrics.json``, ``manifest.json``) checked against its
+    schema, as the site reads it; :class:`OutputError` naming the file otherwise."""
+    try:
+        return _read_json(path, schema_file)
+    except _Skip as exc:
+        raise OutputError(f"report folder {path.parent}: {exc}") from None
+
+
 def _read_run(folder: Path, warn: Warn) -> RunEntry:
     if not _is_utf8(folder.name):
         raise _Skip("the folder name is not valid UTF-8")

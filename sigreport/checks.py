@@ -81,11 +81,12 @@ def integer(lo: int | None = None, hi: int | None = None) -> Check:
     def check(key: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise invalid(key, value, "an integer")
+        value = int(value)
         if lo is not None and value < lo:
             raise invalid(key, value, f"an integer >= {lo}")
         if hi is not None and value > hi:
             raise invalid(key, value, f"an integer <= {hi}")
-        return int(value)
+        return value
 
     return check
 

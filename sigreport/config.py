@@ -281,7 +281,7 @@ def _validate(raw: dict[str, Any]) -> Config:
             top[key] = value
         else:
             raise _unknown(key)
-    built = {s: _SECTION_TYPES[s](**v) for s, v in sections.items()}
+    built: dict[str, Any] = {s: _SECTION_TYPES[s](**v) for s, v in sections.items()}
     return Config(**top, **built)
 
 

@@ -143,10 +143,11 @@ class Report:
         return self._files[standalone]
 
     def _mode_missing(self, standalone: bool) -> str:
+        folder = self._folder or Path(".")
         saved = "site mode" if standalone else "standalone"
         wanted = "standalone" if standalone else "site mode"
-        return (f"report folder {self._folder}: it was saved {saved}; a {wanted} page needs "
-                f"the run again (sigreport run {self._folder / 'config.toml'}"
+        return (f"report folder {folder}: it was saved {saved}; a {wanted} page needs "
+                f"the run again (sigreport run {folder / 'config.toml'}"
                 f"{' --standalone' if standalone else ''})")
 
     def to_html(self, standalone: bool = True) -> str:

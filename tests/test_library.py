@@ -117,7 +117,6 @@ def test_bad_overrides_raise_before_any_work():
 
 def test_report_names_the_library_and_the_renderer_alike():
     import sigreport.report.render  # noqa: F401  (the package import sets sigreport.report)
-
     from sigreport import report
 
     assert report is sigreport.report and callable(report)

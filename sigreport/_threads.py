@@ -18,7 +18,21 @@ from threadpoolctl import threadpool_limits
 
 __all__ = ["Job", "parallel_map", "run_jobs", "single_threaded", "worker_pool"]
 
-N_WORKERS = min(2, os.cpu_count() or 1)
+
+
+def _n_workers() -> int:
+    """``SIGREPORT_THREADS`` when set, else the cores this process may run on."""
+    given = os.environ.get("SIGREPORT_THREADS", "").strip()
+    if given.isdigit() and int(given) >= 1:
+        return int(given)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# Threads of the job lists; the results do not depend on it (each job is seeded alone).
+N_WORKERS = _n_workers()
 
 
 def single_threaded() -> threadpool_limits:

@@ -53,6 +53,7 @@ from sigreport.config import (
     read_toml,
 )
 from sigreport.errors import ConfigError, SigreportError
+from sigreport.monitor import peak_rss_mb
 
 __all__ = [
     "MAX_RUNS",
@@ -404,23 +405,6 @@ def _worker_versions() -> str:
     return __version__
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory in MB.
-
-    Linux's VmHWM, where there is one: ``ru_maxrss`` of a spawned process starts
-    from its parent's peak, which would credit a worker with the client's memory.
-    """
-    import resource
-
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 @contextmanager
 def _client(scheduler: str | None, n_workers: int | None) -> Iterator[Any]:
     """A Dask client of an existing cluster, or of an embedded LocalCluster it closes."""
@@ -599,6 +583,6 @@ def run_sweep(sweep: Sweep, out: Path | str, scheduler: str | None = None,
             finally:
                 client.unsubscribe_topic(_EVENT_TOPIC)
                 _write_index(out, sweep, failed)
-        peaks = client.run(_peak_rss_mb, on_error="return")
+        peaks = client.run(peak_rss_mb, on_error="return")
     return SweepOutcome(skipped, tuple(done), failed, _index_path(out, sweep.name),
                         {w: mb for w, mb in peaks.items() if isinstance(mb, float)})

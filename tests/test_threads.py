@@ -44,3 +44,20 @@ def test_a_job_of_the_worker_pool_can_queue_more(monkeypatch):
         assert [f.result() for f in first] == [0, 1, 2, 3]
         assert sorted(f.result() for f in later) == [100, 101, 102, 103]
 
+
+
+def test_the_worker_count_follows_the_cores_or_the_setting():
+    import os
+    import subprocess
+    import sys
+
+    def count(**env: str) -> int:
+        out = subprocess.run([sys.executable, "-c", "from sigreport import _threads; "
+                              "print(_threads.N_WORKERS)"], capture_output=True, text=True,
+                             env={**{k: v for k, v in os.environ.items()
+                                     if k != "SIGREPORT_THREADS"}, **env}, check=True)
+        return int(out.stdout)
+
+    assert count() == len(os.sched_getaffinity(0))
+    assert count(SIGREPORT_THREADS="3") == 3
+    assert count(SIGREPORT_THREADS="0") == len(os.sched_getaffinity(0))

@@ -35,7 +35,13 @@ from sigreport.report.formatters import template_env
 if TYPE_CHECKING:
     from sigreport.signatures import Signatures
 
-__all__ = ["render_report"]
+__all__ = ["BOKEH_CHECKED", "render_report"]
+
+# The Bokeh releases (major.minor) whose internals _embed was checked against: it builds
+# what bokeh.embed's standalone_docs_json_and_render_items builds, from bokeh.embed.util,
+# bokeh.core.json_encoder and bokeh.util.serialization, which are not public API.
+# tests/test_render_bokeh.py fails on any other release until it is checked and added.
+BOKEH_CHECKED = ("3.9",)
 
 
 def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activations, sigs: Any,

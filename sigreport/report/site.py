@@ -535,16 +535,22 @@ def _mkdocs(config_file: Path, docs: Path, stage: Path, runs: list[RunEntry]) ->
 
 
 def _published(exc: OSError, stage: Path, out_dir: Path) -> OSError:
-    """``exc`` naming the published path of a file of the staging folder ``stage`` (or the
-    site folder, where MkDocs' failed write named no file)."""
-    names = []
-    for name in (exc.filename, exc.filename2):
-        if name is not None and _inside(Path(os.path.abspath(name)), stage.absolute()):
-            name = str(out_dir / Path(os.path.abspath(name)).relative_to(stage.absolute()))
-        names.append(name)
-    if names[0] is None:
-        names[0] = str(out_dir)
-    return OSError(exc.errno, exc.strerror or str(exc) or type(exc).__name__, *names)
+    """``exc`` naming the file of the staging folder ``stage`` it is about by its published
+    path (the site folder where MkDocs' failed write named no file)."""
+    def inside(name: Any) -> str | None:
+        if name is None:
+            return None
+        path, root = Path(os.path.abspath(name)), stage.absolute()
+        if not _inside(path, root):
+            return None
+        rel = path.relative_to(root)
+        if rel.parts[:1] == (_SNAPSHOT,):  # the snapshot of the reports is published as reports/
+            rel = Path("reports", *rel.parts[1:])
+        return str(out_dir / rel)
+
+    # A failed copy names its source and its destination: the destination is the one.
+    named = inside(exc.filename2) or inside(exc.filename) or exc.filename or str(out_dir)
+    return OSError(exc.errno, exc.strerror or str(exc) or type(exc).__name__, named)
 
 
 def build_site(reports_dir: Path | str, site_dir: Path | str = "site",

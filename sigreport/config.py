@@ -294,12 +294,39 @@ def list_presets() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
+# Tables and arrays nested deeper than this are no experiment's or sweep's (a sweep's
+# axes need four levels); deeper TOML would exhaust the parser's recursion.
+MAX_TOML_DEPTH = 32
+
+
+def _too_deep(where: str) -> ConfigError:
+    return ConfigError(f"{where}: tables and arrays nested more than {MAX_TOML_DEPTH} levels "
+                       f"deep; expected at most {MAX_TOML_DEPTH}")
+
+
+def _check_depth(value: Any, where: str) -> Any:
+    """``value``, or a one-line error when its tables and arrays nest too deeply."""
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TOML_DEPTH:
+            raise _too_deep(where)
+        if isinstance(node, dict):
+            stack += [(v, depth + 1) for v in node.values()]
+        elif isinstance(node, list):
+            stack += [(v, depth + 1) for v in node]
+    return value
+
+
 def read_toml(text: str, where: str) -> dict[str, Any]:
     """The TOML ``text`` as a mapping, or a one-line error naming ``where`` it came from."""
     try:
-        return tomllib.loads(text)
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: malformed TOML: {exc}") from None
+    except RecursionError:
+        raise _too_deep(where) from None
+    return _check_depth(doc, where)
 
 
 def names_a_file(source: str) -> bool:
@@ -344,12 +371,14 @@ def _apply_override(raw: dict[str, Any], assignment: str) -> None:
     if not sep or not key:
         raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set train.epochs=3")
     try:
-        value = tomllib.loads(f"v = {text.strip()}")["v"]
+        value = _check_depth(tomllib.loads(f"v = {text.strip()}")["v"], f"--set {key}")
     except tomllib.TOMLDecodeError:
         raise ConfigError(
             f"--set {key}={text}: the value is not a TOML value "
             "(strings need quotes: --set 'name=\"x\"'; lists: --set data.classes=[1,3,7])"
         ) from None
+    except RecursionError:
+        raise _too_deep(f"--set {key}") from None
     parts = key.split(".")
     if len(parts) > 2:
         raise _unknown(key)

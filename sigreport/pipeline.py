@@ -122,7 +122,7 @@ def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
 
 
 def _train_cached(config: Config, dataset: Dataset, seed: int, force: bool, progress: bool,
-                  pending: list | None):
+                  pending: list | None, log: Callable[[str], None] = lambda _msg: None):
     """The trained network for ``seed``, from the cache when a valid entry exists.
 
     A fresh result is appended to ``pending`` as ``(key, result)``, to be saved
@@ -133,7 +133,7 @@ def _train_cached(config: Config, dataset: Dataset, seed: int, force: bool, prog
 
     key = _train_key(config, dataset, seed)
     if pending is not None and not force:
-        hit = _load_trained(key, config, dataset, seed)
+        hit = _load_trained(key, config, dataset, seed, log)
         if hit is not None:
             return hit, True
     result = fit_model(dataset, config.model, config.train, seed, progress=progress)
@@ -148,12 +148,14 @@ def _train_key(config: Config, dataset: Dataset, seed: int) -> str:
                      seed=seed, data_sha256=dataset.sha256)
 
 
-def _load_trained(key: str, config: Config, dataset: Dataset, seed: int):
+def _load_trained(key: str, config: Config, dataset: Dataset, seed: int,
+                  log: Callable[[str], None] = lambda _msg: None):
     """The cached training result under ``key`` if it is exactly what training would
-    return here (layer shapes, snapshot epochs, history length, finite values), else None."""
+    return here (content hash, layer shapes, snapshot epochs, history length, finite
+    values), else None; an entry whose content hash does not match is noted in ``log``."""
     from sigreport.train import TrainResult, snapshot_epochs
 
-    hit = load_cached("train", key)
+    hit = load_cached("train", key, note=lambda line: log(f"warning: {line}; training again"))
     if hit is None:
         return None
     try:
@@ -306,7 +308,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
         _estimate(config, dataset, monitor, log)
         for seed in config.all_seeds:
             trained[seed], cache_hits[f"train_seed_{seed}"] = _train_cached(
-                config, dataset, seed, force, progress, pending)
+                config, dataset, seed, force, progress, pending, log)
     main_seed = config.all_seeds[0]
     main = trained[main_seed]
 

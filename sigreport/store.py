@@ -36,10 +36,12 @@ from sigreport.errors import OutputError
 
 __all__ = [
     "BOKEH_DIR",
+    "build_folder_atomic",
     "cache_key",
     "cache_problem",
     "cache_root",
     "check_writable",
+    "content_hash",
     "enable_compilation_cache",
     "folder_lock",
     "load_cached",
@@ -53,6 +55,7 @@ __all__ = [
 # The folder beside site-mode reports that holds the BokehJS they load (../_bokeh/).
 BOKEH_DIR = "_bokeh"
 _META = "__meta__"
+_HASH = "__sha256__"
 # ".<name>.old-<tag>" (the previous folder, set aside) and ".<name>.tmp-<tag>" (the new one,
 # being written). A tag never holds "." or "-", so the last ".old-"/".tmp-" ends the name.
 _ASIDE = re.compile(r"^\.(?P<name>.+)\.(?P<kind>old|tmp)-[0-9a-z_]+$")
@@ -174,11 +177,31 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def load_cached(stage: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+def content_hash(stage: str, key: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]
+                 ) -> str:
+    """The SHA-256 of a cache entry's content and of the ``(stage, key)`` it was made for.
+
+    Every array counts with its name, dtype, shape and bytes, and the JSON header
+    too: an entry whose content was changed, or that was copied under another
+    key, no longer matches.
+    """
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"stage": stage, "key": key, "meta": meta}, sort_keys=True).encode())
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(json.dumps([name, array.dtype.str, array.shape]).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def load_cached(stage: str, key: str, note: Callable[[str], None] = lambda _msg: None
+                ) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """The arrays and JSON header saved for ``(stage, key)``, or None on a miss.
 
     Anything that does not load (damaged, not an npz, not a file) is a miss;
-    a damaged file is removed when the cache can be written.
+    a damaged file is removed when the cache can be written. An entry whose
+    content does not match the hash saved with it (see :func:`content_hash`)
+    is a miss too, and ``note`` receives one line saying so.
     """
     path = _path(stage, key)
     if not path.is_file():
@@ -186,9 +209,16 @@ def load_cached(stage: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, 
     try:
         # The file is opened here: np.load leaks its own handle when the zip is damaged.
         with path.open("rb") as fh, np.load(fh, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files if k != _META}
+            arrays = {k: npz[k] for k in npz.files if k not in (_META, _HASH)}
             meta = json.loads(str(npz[_META]))
+            saved = str(npz[_HASH]) if _HASH in npz.files else None
     except Exception:  # noqa: BLE001 -- any damage (bad zip or CRC, bad JSON, not an npz) is a miss
+        with suppress(OSError):
+            path.unlink()
+        return None
+    if saved != content_hash(stage, key, arrays, meta):
+        why = "carries no content hash" if saved is None else "does not match its content hash"
+        note(f"cache entry {path} {why}; not used")
         with suppress(OSError):
             path.unlink()
         return None
@@ -206,11 +236,13 @@ def save_cached(stage: str, key: str, arrays: dict[str, np.ndarray], meta: dict[
         When the cache cannot be written; no partial entry is left.
     """
     path = _path(stage, key)
+    arrays = {name: np.asarray(a) for name, a in arrays.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npz", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays, **{_META: np.asarray(json.dumps(meta))})
+            np.savez(fh, **arrays, **{_META: np.asarray(json.dumps(meta)),
+                                      _HASH: np.asarray(content_hash(stage, key, arrays, meta))})
         if path.is_dir() and not path.is_symlink():
             _remove(path)
         os.replace(tmp, path)
@@ -346,29 +378,44 @@ def _exchange(a: Path, b: Path) -> bool:
 def write_folder_atomic(dest: Path, files: dict[str, bytes | str]) -> None:
     """Write ``files`` (relative path -> content) as the folder ``dest``, atomically.
 
-    The folder is built under a temporary name in ``dest``'s parent and swapped
-    into place in one step where the system allows (else set the previous one
-    aside, then renamed); the previous ``dest``, if any, is removed only after that.
-    Writers of the same ``dest`` take turns (see :func:`folder_lock`), and
-    folders left aside beside it by killed runs are put back first.
+    See :func:`build_folder_atomic`, which this calls with a writer of ``files``.
     """
     for rel in files:
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             raise ValueError(f"{rel!r}: not a path inside the folder")
+
+    def fill(tmp: Path) -> None:
+        for rel, content in files.items():
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with naming(dest / rel):
+                if isinstance(content, str):
+                    target.write_text(content, encoding="utf-8")
+                else:
+                    target.write_bytes(content)
+
+    build_folder_atomic(dest, fill)
+
+
+def build_folder_atomic(dest: Path, fill: Callable[[Path], None]) -> None:
+    """Make the folder ``dest`` with ``fill`` and put it in place in one step.
+
+    ``fill`` receives an empty folder under a temporary name in ``dest``'s parent
+    (so on the same file system) and writes the new content there. The folder
+    is then swapped into place in one step where the system allows (else the
+    previous one is set aside, then renamed); the previous ``dest``, if any, is
+    removed only after that. When ``fill`` or the swap fails, the temporary
+    folder is removed and ``dest`` is left as it was. Writers of the same
+    ``dest`` take turns (see :func:`folder_lock`), and folders left aside beside
+    it by killed writers are put back first.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     with folder_lock(dest.parent, dest.name):
         _recover(dest)
         tmp = _reserve(dest.parent, f".{dest.name}.tmp-")
         old: Path | None = None
         try:
-            for rel, content in files.items():
-                target = tmp / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with naming(dest / rel):
-                    if isinstance(content, str):
-                        target.write_text(content, encoding="utf-8")
-                    else:
-                        target.write_bytes(content)
+            fill(tmp)
             if os.path.lexists(dest) and _exchange(tmp, dest):
                 # one step: ``dest`` is never missing; the previous folder is now ``tmp``
                 old = tmp
@@ -383,4 +430,3 @@ def write_folder_atomic(dest: Path, files: dict[str, bytes | str]) -> None:
         if old is not None:
             _remove(old)
     recover_folders(dest.parent)
-

@@ -349,11 +349,17 @@ def _write_index(out: Path, sweep: Sweep, failed: dict[str, str]) -> Path:
 
 def read_sweep_index(path: Path | str) -> dict[str, Any]:
     """A sweep index written by :func:`run_sweep` (``name``, ``title``, ``axes``, ``runs``,
-    ``failed``)."""
-    index = json.loads(Path(path).read_text("utf-8"))
-    if not isinstance(index, dict) or not isinstance(index.get("runs"), list):
-        raise ValueError(f"{path}: not a sweep index")
-    return index
+    ``failed``), checked against ``sweep-index.schema.json``.
+
+    Raises
+    ------
+    ValueError
+        With one line naming the file and what is wrong (it cannot be read, is not
+        JSON, or does not follow the schema).
+    """
+    from sigreport.report.site import read_checked_json
+
+    return read_checked_json(path, "sweep-index.schema.json")
 
 
 # --- running -------------------------------------------------------------------------------

@@ -496,3 +496,38 @@ def test_python_values_are_normalised_as_toml_values_are():
     assert dataclasses.replace(load_config(), data=data) == load_config(
         None, ["data.n_per_class=30"])
     hash(Config(data=data))  # tuples, not lists: still hashable
+
+
+_DEEP = 500
+
+
+@pytest.mark.parametrize("text", [
+    "v = " + "[" * _DEEP + "]" * _DEEP,                       # arrays
+    "v = " + "{a = " * _DEEP + "1" + "}" * _DEEP,             # inline tables
+    "[data]\nclasses = " + "[" * 40 + "1" + "]" * 40,        # deeper than read, not recursive
+    "a" + ".a" * 2000 + " = 1",                              # dotted keys
+])
+def test_regression_deeply_nested_toml_file_is_one_line(tmp_path, text):
+    # About 500 levels gave a RecursionError traceback of 3,000 lines.
+    path = tmp_path / "deep.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        load_config(str(path))
+    assert str(refused.value) == (f"{path}: tables and arrays nested more than 32 levels deep; "
+                                  "expected at most 32")
+
+
+@pytest.mark.parametrize("value", ["[" * _DEEP + "]" * _DEEP, "{a = " * 40 + "1" + "}" * 40])
+def test_regression_deeply_nested_set_value_is_one_line(value):
+    with pytest.raises(ConfigError, match=r"^--set model\.hidden: tables and arrays nested more "
+                                          r"than 32 levels deep"):
+        load_config(None, [f"model.hidden={value}"])
+
+
+def test_regression_deep_toml_on_the_command_line_is_one_line_and_exit_2(tmp_path):
+    from conftest import one_error_line, run_cli
+
+    (tmp_path / "deep.toml").write_text("v = " + "[" * _DEEP + "]" * _DEEP)
+    one_error_line(run_cli("run", "deep.toml", cwd=tmp_path), "nested more than 32 levels")
+    one_error_line(run_cli("run", "--set", "seed=" + "[" * _DEEP + "]" * _DEEP, cwd=tmp_path),
+                   "--set seed: tables and arrays nested more than 32 levels")

@@ -232,3 +232,29 @@ def test_regression_a_failed_write_leaves_no_bokehjs_behind(tmp_path, monkeypatc
     with pytest.raises(OSError, match="No space left"):
         pipeline.write_report(out, out / "x", {"index.html": "x"}, standalone=False)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_regression_a_substituted_cache_entry_is_trained_again_with_a_note(
+        tiny_trained, tmp_path, monkeypatch):
+    # Weights cast to int8 (right shapes, finite) gave exit 0, cache_hits true and test
+    # accuracy 0.50 instead of 0.60.
+    config, dataset, trained = tiny_trained
+    monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
+    key = pipeline._train_key(config, dataset, 0)
+    save_cached("train", key, trained.to_arrays(), {"seed": 0})
+    path = cache_root() / "stages" / "train" / f"{key}.npz"
+    with np.load(path) as npz:
+        entries = {k: npz[k] for k in npz.files}
+    cast = {k: (v.astype(np.int8) if v.dtype.kind == "f" and not k.startswith("__") else v)
+            for k, v in entries.items()}
+    with path.open("wb") as fh:
+        np.savez(fh, **cast)
+    trainings = []
+    monkeypatch.setattr(sigreport.train, "fit_model",
+                        lambda *_a, **_k: trainings.append(1) or trained)
+    lines: list[str] = []
+    result, hit = pipeline._train_cached(config, dataset, 0, False, False, [], lines.append)
+    assert not hit and trainings == [1]
+    assert lines == [f"warning: cache entry {path} does not match its content hash; not used; "
+                     "training again"]
+    assert result.params[0][0].dtype == trained.params[0][0].dtype

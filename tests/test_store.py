@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from sigreport.store import (
     cache_problem,
     cache_root,
     check_writable,
+    content_hash,
     folder_lock,
     load_cached,
     recover_folders,
@@ -483,3 +485,62 @@ def test_replacing_a_folder_swaps_it_in_one_step_where_the_system_allows(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == [".exp.lock", "a", "b", "exp"] or \
         sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == \
         ["a", "b", "exp"]
+
+
+def _substitute(path: Path, change) -> None:
+    """Rewrite the entry at ``path`` with ``change`` applied to its arrays, keeping the
+    header and the hash it was saved with (a file swapped under the cache's feet)."""
+    with np.load(path) as npz:
+        entries = {k: npz[k] for k in npz.files}
+    kept = {k: v for k, v in entries.items() if k.startswith("__")}
+    arrays = change({k: v for k, v in entries.items() if not k.startswith("__")})
+    with path.open("wb") as fh:
+        np.savez(fh, **arrays, **kept)
+
+
+@pytest.mark.parametrize("change", [
+    lambda a: {**a, "w": a["w"].astype(np.int8)},              # same shapes, another dtype
+    lambda a: {**a, "w": a["w"] * 1.0001},                      # same dtype, other values
+    lambda a: {k: v for k, v in a.items() if k != "labels"},    # an array left out
+])
+def test_regression_an_entry_whose_content_changed_is_a_miss_with_a_note(cache, change):
+    # Weights cast to int8 (right shapes) were used: exit 0, cache_hits true, accuracy 0.50.
+    save_cached("train", "k", _arrays(), {"seed": 0})
+    path = cache / "stages" / "train" / "k.npz"
+    _substitute(path, change)
+    notes: list[str] = []
+    assert load_cached("train", "k", note=notes.append) is None
+    assert notes == [f"cache entry {path} does not match its content hash; not used"]
+    assert not path.exists()
+
+
+def test_regression_an_entry_copied_under_another_key_is_a_miss(cache):
+    save_cached("train", "made-for-a", _arrays(), {"seed": 0})
+    folder = cache / "stages" / "train"
+    shutil.copy(folder / "made-for-a.npz", folder / "asked-for-b.npz")
+    notes: list[str] = []
+    assert load_cached("train", "asked-for-b", note=notes.append) is None
+    assert len(notes) == 1 and "does not match its content hash" in notes[0]
+    assert load_cached("train", "made-for-a") is not None
+
+
+def test_an_entry_without_a_hash_is_a_miss_with_a_note(cache):
+    path = cache / "stages" / "train" / "old.npz"
+    path.parent.mkdir(parents=True)
+    with path.open("wb") as fh:
+        np.savez(fh, w=np.zeros(3), __meta__=np.asarray("{}"))
+    notes: list[str] = []
+    assert load_cached("train", "old", note=notes.append) is None
+    assert notes == [f"cache entry {path} carries no content hash; not used"]
+
+
+def test_the_content_hash_covers_the_key_the_stage_and_every_array():
+    arrays = _arrays()
+    base = content_hash("train", "k", arrays, {"seed": 0})
+    assert content_hash("train", "k", dict(reversed(arrays.items())), {"seed": 0}) == base
+    assert content_hash("train", "k2", arrays, {"seed": 0}) != base
+    assert content_hash("other", "k", arrays, {"seed": 0}) != base
+    assert content_hash("train", "k", arrays, {"seed": 1}) != base
+    assert content_hash("train", "k", {**arrays, "w": arrays["w"].T.copy().T}, {"seed": 0}) == base
+    assert content_hash("train", "k", {**arrays, "w": arrays["w"].reshape(3, 5)},
+                        {"seed": 0}) != base

@@ -223,3 +223,18 @@ def test_a_seed_axis_over_a_base_that_trains_several_seeds_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"seeds = \[2, 3\]: expected a base experiment "
                                           r"without seeds \(it sets seeds = \[0, 1\]"):
         load_sweep(str(path))
+
+
+@pytest.mark.parametrize("text", [
+    'base = "mnist-1-7"\n[set]\nv = ' + "[" * 500 + "]" * 500,
+    'base = "mnist-1-7"\n[axes]\n"model.hidden" = ' + "[" * 300 + "]" * 300,
+    'base = "mnist-1-7"\n[set]\n' + "a" + ".a" * 2000 + " = 1",
+])
+def test_regression_deeply_nested_sweep_file_is_one_line(tmp_path, text):
+    # A RecursionError traceback of thousands of lines.
+    path = tmp_path / "deep.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        load_sweep(str(path))
+    assert str(refused.value) == (f"sweep {str(path)!r}: tables and arrays nested more than 32 "
+                                  "levels deep; expected at most 32")

@@ -466,13 +466,17 @@ def render_atlas(atlas: Atlas, bokeh_url: str = "../reports/_bokeh") -> str:
 
 
 def write_atlas_pages(reports_dir: Path | str, metrics: dict[str, dict],
-                      docs_dir: Path | str) -> list[dict[str, Any]]:
+                      docs_dir: Path | str,
+                      warn: Callable[[str], None] = lambda _msg: None) -> list[dict[str, Any]]:
     """Write ``<docs_dir>/atlas/<sweep>.html`` for every sweep index in ``<reports_dir>/_sweeps``.
 
     Parameters
     ----------
     metrics:
         Run name -> metrics.json of every report the site publishes.
+    warn:
+        Receives one line, naming the file, per index that is skipped (not JSON, or
+        not following ``sweep-index.schema.json``).
 
     Returns
     -------
@@ -481,6 +485,7 @@ def write_atlas_pages(reports_dir: Path | str, metrics: dict[str, dict],
         ``n_runs``, ``n_reports``; for the home page.
     """
     from sigreport.checks import is_folder_name
+    from sigreport.store import naming
     from sigreport.sweep import SWEEPS_DIR, read_sweep_index
 
     target = Path(docs_dir) / ATLAS_DIR
@@ -494,13 +499,15 @@ def write_atlas_pages(reports_dir: Path | str, metrics: dict[str, dict],
             continue
         try:
             index = read_sweep_index(path)
-        except (OSError, UnicodeDecodeError, ValueError):
+        except ValueError as exc:
+            warn(f"{exc}; its atlas page is left out")
             continue
         index["name"] = path.stem
         atlas = build_atlas(index, {n: metrics[n] for n in
                                     (str(r.get("name")) for r in index["runs"]) if n in metrics})
         target.mkdir(parents=True, exist_ok=True)
-        (target / f"{path.stem}.html").write_text(render_atlas(atlas), encoding="utf-8")
+        with naming(target / f"{path.stem}.html"):
+            (target / f"{path.stem}.html").write_text(render_atlas(atlas), encoding="utf-8")
         out.append({"name": atlas.name, "title": atlas.title,
                     "href": f"{ATLAS_DIR}/{quote(path.stem)}.html",
                     "n_runs": atlas.n_runs, "n_reports": atlas.n_reports})

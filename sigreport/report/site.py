@@ -2,12 +2,18 @@
 
 Runs are discovered in the reports folder (each ``<name>/metrics.json`` +
 ``manifest.json`` + ``index.html``, the JSON checked against its schema).
-MkDocs builds from a staging folder holding the hand-written pages and the
-generated ones: ``index.md`` (the sortable table of runs), ``runs/index.md``
-(runs side by side), ``runs/<name>.md`` (one per run) and the small script
-and style they use (``runs/sortable.js``, ``runs/site.css``). The reports
-are then published beside the pages, unchanged, so each stays reachable at
-``<out>/reports/<name>/index.html``.
+The site is built aside and swapped in, as a run's folder is: each report is
+first copied into a snapshot (while no run writes it), and the pages are
+generated from the copies, never from the live folders. MkDocs builds from a
+staging folder holding the hand-written pages and the generated ones:
+``index.md`` (the sortable table of runs), ``runs/index.md`` (runs side by
+side), ``runs/<name>.md`` (one per run) and the small script and style they
+use (``runs/sortable.js``, ``runs/site.css``), into a new site folder beside
+``<out>`` (so on the same file system); the snapshot becomes its ``reports/``,
+so each report stays reachable at ``<out>/reports/<name>/index.html``, and one
+atomic swap publishes the whole. A build that fails at any point leaves the
+previous site as it was. The site folder holds a marker file
+(:data:`SITE_MARKER`); a non-empty folder without one is never replaced.
 
 Everything here treats a report folder as input from anyone: names, titles
 and class names are escaped for the HTML they land in, only regular files
@@ -20,12 +26,14 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import shutil
 import stat
 import tempfile
 import warnings
 from collections.abc import Callable
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -36,12 +44,27 @@ from urllib.parse import quote
 from sigreport.config import RESERVED_NAMES
 from sigreport.errors import OutputError, SigreportError, printable
 from sigreport.report.assets import referenced_bokeh
-from sigreport.store import BOKEH_DIR, check_writable, os_error_line, recover_folders
+from sigreport.store import (
+    BOKEH_DIR,
+    build_folder_atomic,
+    check_writable,
+    folder_lock,
+    naming,
+    os_error_line,
+    recover_folders,
+)
 
-__all__ = ["RunEntry", "build_site", "discover_runs", "write_site_pages"]
+__all__ = ["SITE_MARKER", "RunEntry", "build_site", "discover_runs", "read_checked_json",
+           "write_site_pages"]
 
 Warn = Callable[[str], None]
 
+# The file that marks a folder as a site sigreport built: only such a folder (or an
+# empty one) is replaced by a build.
+SITE_MARKER = ".sigreport-site"
+# Where a build gathers its snapshot of the reports, inside the new site folder. Hidden:
+# MkDocs' clean build of that folder leaves it alone.
+_SNAPSHOT = ".snapshot"
 _GENERATED = ("index.md", "runs")
 _REQUIRED = ("metrics.json", "manifest.json", "index.html")
 # metrics.json of a real run is a few hundred kB; anything far larger is not one.
@@ -179,12 +202,40 @@ def _is_utf8(name: str) -> bool:
     return True
 
 
+def _finite_number(checker: Any, instance: Any) -> bool:
+    """JSON Schema's "number", without NaN and the infinities (Python's json reads them)."""
+    return (isinstance(instance, (int, float)) and not isinstance(instance, bool)
+            and math.isfinite(instance))
+
+
 @cache
 def _validator(schema_file: str) -> Any:
+    """The validator of a schema in the package; its "number" is always a finite one."""
     import jsonschema
 
     schema = json.loads((resources.files("sigreport") / schema_file).read_text("utf-8"))
-    return jsonschema.Draft202012Validator(schema)
+    base = jsonschema.Draft202012Validator
+    finite = jsonschema.validators.extend(
+        base, type_checker=base.TYPE_CHECKER.redefine("number", _finite_number))
+    return finite(schema)
+
+
+def read_checked_json(path: Path | str, schema_file: str) -> dict:
+    """The content of a JSON file sigreport wrote, checked against ``schema_file``.
+
+    Only a regular file reached without a symbolic link is read; NaN and the
+    infinities are refused where a number is expected.
+
+    Raises
+    ------
+    ValueError
+        With one line naming the file and what is wrong with it.
+    """
+    path = Path(path)
+    try:
+        return _read_json(path, schema_file)
+    except _Skip as reason:
+        raise ValueError(f"{path}: {str(reason).removeprefix(path.name + ' ')}") from None
 
 
 def _read_json(path: Path, schema_file: str) -> dict:
@@ -224,7 +275,8 @@ def read_report_json(path: Path, schema_file: str) -> dict:
         raise OutputError(f"report folder {path.parent}: {exc}") from None
 
 
-def _read_run(folder: Path, warn: Warn) -> RunEntry:
+def _run_files(folder: Path, warn: Warn) -> list[str]:
+    """The files of a report folder that is published, or :class:`_Skip`."""
     if not _is_utf8(folder.name):
         raise _Skip("the folder name is not valid UTF-8")
     if folder.name.lower() in RESERVED_NAMES:
@@ -236,9 +288,83 @@ def _read_run(folder: Path, warn: Warn) -> RunEntry:
     missing = [f for f in _REQUIRED if f not in files]
     if missing:
         raise _Skip("missing " + ", ".join(missing))
+    return files
+
+
+def _entry(name: str, folder: Path, files: list[str]) -> RunEntry:
+    """The run whose files are in ``folder``, with its checked metrics and manifest."""
     metrics = _read_json(folder / "metrics.json", "metrics.schema.json")
     manifest = _read_json(folder / "manifest.json", "manifest.schema.json")
-    return RunEntry(folder.name, folder, metrics, manifest, tuple(files))
+    return RunEntry(name, folder, metrics, manifest, tuple(files))
+
+
+def _read_run(folder: Path, warn: Warn) -> RunEntry:
+    return _entry(folder.name, folder, _run_files(folder, warn))
+
+
+def _hold_lock(stack: ExitStack, parent: Path, name: str) -> None:
+    """Hold the lock writers of ``parent/name`` take (see :func:`sigreport.store.folder_lock`)
+    until ``stack`` closes: a run that is writing that folder finishes first, and the
+    next one waits. In a folder this process cannot write, nothing is held."""
+    with suppress(OSError):
+        stack.enter_context(folder_lock(parent, name))
+
+
+def _copy_snapshot(src: Path, dest: Path) -> None:
+    """Copy one regular file of a report into the snapshot; :class:`_Skip` when it cannot
+    be read, an ``OSError`` naming ``dest`` when it cannot be written."""
+    try:
+        fd = _open_regular(src)
+    except OSError as exc:
+        raise _Skip(f"{src.name} cannot be read ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as fin:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with naming(dest), open(dest, "wb") as fout:
+            while True:
+                try:
+                    chunk = fin.read(1 << 20)
+                except OSError as exc:
+                    raise _Skip(f"{src.name} cannot be read ({exc.strerror or exc})") from None
+                if not chunk:
+                    break
+                fout.write(chunk)
+
+
+def _snapshot_run(folder: Path, dest: Path, warn: Warn) -> RunEntry:
+    """Copy a report folder to ``dest`` while no run writes it, and read the copy.
+
+    The pages are made from the copy and the copy is what is published, so a
+    run that replaces the folder meanwhile cannot put two versions side by side.
+    """
+    with ExitStack() as stack:
+        _hold_lock(stack, folder.parent, folder.name)
+        files = _run_files(folder, warn)
+        for rel in files:
+            _copy_snapshot(folder / rel, dest / rel)
+    return _entry(folder.name, dest, files)
+
+
+def _discover(reports_dir: Path, read: Callable[[Path], RunEntry], warn: Warn,
+              on_skip: Callable[[Path], None] = lambda _folder: None
+              ) -> tuple[list[RunEntry], list[tuple[str, str]]]:
+    runs, skipped = [], []
+    if not reports_dir.is_dir():
+        return runs, skipped
+    for folder in sorted(reports_dir.iterdir(), key=lambda p: p.name):
+        if folder.name.startswith((".", "_")):
+            continue
+        try:
+            if folder.is_symlink():
+                raise _Skip("a symbolic link, not a report folder")
+            if not folder.is_dir():
+                continue
+            runs.append(read(folder))
+        except _Skip as reason:
+            on_skip(folder)
+            skipped.append((folder.name, str(reason)))
+            warn(f"{folder}: skipped: {reason}")
+    runs.sort(key=lambda r: (str(r.manifest.get("created") or ""), r.name), reverse=True)
+    return runs, skipped
 
 
 def discover_runs(reports_dir: Path | str,
@@ -252,24 +378,16 @@ def discover_runs(reports_dir: Path | str,
     symbolic link or special file refused inside a run. Hidden folders (``.x``,
     an interrupted write) and ``_bokeh`` are ignored.
     """
-    reports_dir = Path(reports_dir)
-    runs, skipped = [], []
-    if not reports_dir.is_dir():
-        return runs, skipped
-    for folder in sorted(reports_dir.iterdir(), key=lambda p: p.name):
-        if folder.name.startswith((".", "_")):
-            continue
-        try:
-            if folder.is_symlink():
-                raise _Skip("a symbolic link, not a report folder")
-            if not folder.is_dir():
-                continue
-            runs.append(_read_run(folder, warn))
-        except _Skip as reason:
-            skipped.append((folder.name, str(reason)))
-            warn(f"{folder}: skipped: {reason}")
-    runs.sort(key=lambda r: (str(r.manifest.get("created") or ""), r.name), reverse=True)
-    return runs, skipped
+    return _discover(Path(reports_dir), lambda folder: _read_run(folder, warn), warn)
+
+
+def _snapshot_runs(reports_dir: Path, snapshot: Path, warn: Warn
+                   ) -> tuple[list[RunEntry], list[tuple[str, str]]]:
+    """:func:`discover_runs`, each run read from its copy in ``snapshot/<name>``; the
+    copy of a run that is skipped (a file that cannot be read) is removed."""
+    return _discover(reports_dir,
+                     lambda folder: _snapshot_run(folder, snapshot / folder.name, warn), warn,
+                     lambda folder: shutil.rmtree(snapshot / folder.name, ignore_errors=True))
 
 
 def write_site_pages(runs: list[RunEntry], docs_dir: Path | str,
@@ -297,7 +415,8 @@ def write_site_pages(runs: list[RunEntry], docs_dir: Path | str,
     def write(rel: str, text: str) -> None:
         path = docs_dir / rel
         # backslashreplace: a JSON string may hold a lone surrogate, which UTF-8 cannot.
-        path.write_text(text, encoding="utf-8", errors="backslashreplace")
+        with naming(path):
+            path.write_text(text, encoding="utf-8", errors="backslashreplace")
         written.append(path)
 
     write("index.md", env.get_template("site/home.md.j2").render(
@@ -337,20 +456,22 @@ def _stage_pages(site_dir: Path, stage: Path, warn: Warn) -> None:
     _copy_files(site_dir, stage, _regular_files(site_dir, warn, (*_GENERATED, "reports")))
 
 
-def _publish_reports(reports_dir: Path, runs: list[RunEntry], target: Path, warn: Warn) -> None:
-    """Copy each run's regular files, and the vendored BokehJS, to ``target``."""
-    target.mkdir(parents=True, exist_ok=True)
-    # Only the BokehJS bundles the published reports load (the folder may hold more),
-    # and only regular files of it.
+def _snapshot_bokeh(reports_dir: Path, runs: list[RunEntry], dest: Path, warn: Warn) -> None:
+    """Copy the BokehJS bundles the runs' reports load (and Bokeh's licence) to ``dest``,
+    while no run adds to them; only regular files of the folder."""
     bokeh = reports_dir / BOKEH_DIR
-    if bokeh.is_dir() and not bokeh.is_symlink():
-        needed = set().union(*(referenced_bokeh((run.folder / "index.html").read_text("utf-8"))
-                               for run in runs))
-        files = [f for f in _regular_files(bokeh, warn)
-                 if needed and (f in needed or f.startswith("LICENSE-bokeh-"))]
-        _copy_files(bokeh, target / BOKEH_DIR, files)
-    for run in runs:
-        _copy_files(run.folder, target / run.name, run.files)
+    if not runs or not bokeh.is_dir() or bokeh.is_symlink():
+        return
+    needed = set().union(*(referenced_bokeh((run.folder / "index.html").read_text(
+        "utf-8", errors="replace")) for run in runs))
+    with ExitStack() as stack:
+        _hold_lock(stack, reports_dir, BOKEH_DIR)
+        for rel in _regular_files(bokeh, warn):
+            if needed and (rel in needed or rel.startswith("LICENSE-bokeh-")):
+                try:
+                    _copy_snapshot(bokeh / rel, dest / rel)
+                except _Skip as reason:
+                    raise OutputError(f"{bokeh}: {reason}") from None
 
 
 def _nav_title(text: str) -> str:
@@ -388,6 +509,59 @@ def _check_locations(reports_dir: Path, site_dir: Path, out_dir: Path) -> None:
     check_writable(out_dir, "site folder")
 
 
+def _check_out(out_dir: Path) -> None:
+    """Refuse, in one line, a site folder that holds anything sigreport did not build."""
+    if out_dir.is_symlink():
+        raise OutputError(f"site folder {out_dir}: a symbolic link; give the folder itself")
+    if not out_dir.is_dir():
+        return
+    try:
+        entries = os.listdir(out_dir)
+        marked = stat.S_ISREG(os.lstat(out_dir / SITE_MARKER).st_mode)
+    except FileNotFoundError:
+        marked = False
+    except OSError as exc:
+        raise OutputError(f"site folder {out_dir}: cannot be read ({os_error_line(exc)})") \
+            from None
+    if entries and not marked:
+        raise OutputError(f"site folder {out_dir}: holds files that `sigreport site build` did "
+                          f"not make (it has no {SITE_MARKER}); a build replaces the whole "
+                          "folder, so give a new or empty folder")
+
+
+def _mkdocs(config_file: Path, docs: Path, stage: Path, runs: list[RunEntry]) -> None:
+    """Build the site with MkDocs (strict) from ``docs`` into ``stage``."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import MkDocsException
+
+    try:
+        cfg = load_config(str(config_file), docs_dir=str(docs), site_dir=str(stage.resolve()),
+                          strict=True, nav=_nav(runs, docs))
+        build(cfg)
+    except (MkDocsException, SystemExit) as exc:  # mkdocs aborts strict builds with Abort
+        raise SigreportError(f"site build failed: {exc}") from None
+
+
+def _published(exc: OSError, stage: Path, out_dir: Path) -> OSError:
+    """``exc`` naming the file of the staging folder ``stage`` it is about by its published
+    path (the site folder where MkDocs' failed write named no file)."""
+    def inside(name: Any) -> str | None:
+        if name is None:
+            return None
+        path, root = Path(os.path.abspath(name)), stage.absolute()
+        if not _inside(path, root):
+            return None
+        rel = path.relative_to(root)
+        if rel.parts[:1] == (_SNAPSHOT,):  # the snapshot of the reports is published as reports/
+            rel = Path("reports", *rel.parts[1:])
+        return str(out_dir / rel)
+
+    # A failed copy names its source and its destination: the destination is the one.
+    named = inside(exc.filename2) or inside(exc.filename) or exc.filename or str(out_dir)
+    return OSError(exc.errno, exc.strerror or str(exc) or type(exc).__name__, named)
+
+
 def build_site(reports_dir: Path | str, site_dir: Path | str = "site",
                out_dir: Path | str = "public", warn: Warn = _warn) -> Path:
     """Generate the site pages for every run and build the site with MkDocs (strict).
@@ -401,9 +575,12 @@ def build_site(reports_dir: Path | str, site_dir: Path | str = "site",
     site_dir:
         The MkDocs docs folder with the hand-written pages (only read).
     out_dir:
-        Where the built site goes.
+        Where the built site goes: a new or empty folder, or a site an earlier
+        build made there (it carries :data:`SITE_MARKER`), which is replaced
+        whole in one step. When the build fails, it is left as it was.
     warn:
-        Receives one line per folder skipped and per file refused.
+        Receives one line per folder skipped (a report with a file that cannot
+        be read is one) and per file refused.
 
     Returns
     -------
@@ -413,34 +590,45 @@ def build_site(reports_dir: Path | str, site_dir: Path | str = "site",
     Raises
     ------
     SigreportError
-        When the reports folder is missing, the site folder cannot be written,
-        or MkDocs reports a problem (broken link, missing page) in strict mode.
+        When the reports folder is missing, the site folder cannot be written or
+        holds files sigreport did not make, or MkDocs reports a problem (broken
+        link, missing page) in strict mode.
+    OSError
+        When a file of the new site cannot be written (a full disk); the error
+        names the file as it would have been published.
     """
-    from mkdocs.commands.build import build
-    from mkdocs.config import load_config
-    from mkdocs.exceptions import MkDocsException
-
     from sigreport.report.atlas import write_atlas_pages
 
     reports_dir, site_dir, out_dir = Path(reports_dir), Path(site_dir), Path(out_dir)
     _check_locations(reports_dir, site_dir, out_dir)
+    _check_out(out_dir)
     recover_folders(reports_dir, warn)
-    runs, skipped = discover_runs(reports_dir, warn)
-
     config_file = site_dir.resolve().parent / "mkdocs.yml"
-    with tempfile.TemporaryDirectory(prefix="sigreport-site-") as tmp:
-        docs = Path(tmp) / "docs"
-        _stage_pages(site_dir, docs, warn)
-        atlases = write_atlas_pages(reports_dir, {r.name: r.metrics for r in runs}, docs)
-        write_site_pages(runs, docs, skipped, atlases)
-        if not config_file.is_file():
-            config_file = Path(tmp) / "mkdocs.yml"
-            config_file.write_text(_DEFAULT_MKDOCS, encoding="utf-8")
+
+    def fill(stage: Path) -> None:
+        snapshot = stage / _SNAPSHOT
+        snapshot.mkdir()
         try:
-            cfg = load_config(str(config_file), docs_dir=str(docs), site_dir=str(out_dir.resolve()),
-                              strict=True, nav=_nav(runs, docs))
-            build(cfg)
-        except (MkDocsException, SystemExit) as exc:  # mkdocs aborts strict builds with Abort
-            raise SigreportError(f"site build failed: {exc}") from None
-    _publish_reports(reports_dir, runs, out_dir / "reports", warn)
+            runs, skipped = _snapshot_runs(reports_dir, snapshot, warn)
+            _snapshot_bokeh(reports_dir, runs, snapshot / BOKEH_DIR, warn)
+            with tempfile.TemporaryDirectory(prefix="sigreport-site-") as tmp:
+                docs = Path(tmp) / "docs"
+                _stage_pages(site_dir, docs, warn)
+                atlases = write_atlas_pages(reports_dir, {r.name: r.metrics for r in runs}, docs,
+                                            warn)
+                write_site_pages(runs, docs, skipped, atlases)
+                mkdocs_yml = config_file
+                if not mkdocs_yml.is_file():
+                    mkdocs_yml = Path(tmp) / "mkdocs.yml"
+                    mkdocs_yml.write_text(_DEFAULT_MKDOCS, encoding="utf-8")
+                _mkdocs(mkdocs_yml, docs, stage, runs)
+            os.rename(snapshot, stage / "reports")
+            with naming(stage / SITE_MARKER):
+                (stage / SITE_MARKER).write_text(
+                    "This folder is a site built by `sigreport site build`; the next build "
+                    "replaces it whole.\n", encoding="utf-8")
+        except OSError as exc:
+            raise _published(exc, stage, out_dir) from None
+
+    build_folder_atomic(out_dir, fill)
     return out_dir / "index.html"

@@ -707,7 +707,10 @@ def _fit_layer(acts: Activations, name: str, cfg: SignaturesConfig, sub: np.ndar
                     acts.train.y)
     boundary, sq_fit = _fit_boundary(z_fit, fit.assign(z_fit), fit.n_clusters,
                                      cfg.boundary_quantile, rs)
-    labels, distance, ratio, active = {}, {}, {}, {} if binary else None
+    labels: dict[str, np.ndarray] = {}
+    distance: dict[str, np.ndarray] = {}
+    ratio: dict[str, np.ndarray] = {}
+    active: dict[str, np.ndarray] | None = {} if binary else None
     for split in SPLITS:
         a = (_assign(z_train, fit.assign, boundary, fit.centroids, sq_fit[:len(z_train)])
              if split == "train" else

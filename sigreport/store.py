@@ -241,8 +241,9 @@ def save_cached(stage: str, key: str, arrays: dict[str, np.ndarray], meta: dict[
     fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npz", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays, **{_META: np.asarray(json.dumps(meta)),
-                                      _HASH: np.asarray(content_hash(stage, key, arrays, meta))})
+            extra = {_META: np.asarray(json.dumps(meta)),
+                     _HASH: np.asarray(content_hash(stage, key, arrays, meta))}
+            np.savez(fh, **arrays, **extra)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
         if path.is_dir() and not path.is_symlink():
             _remove(path)
         os.replace(tmp, path)

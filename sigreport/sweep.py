@@ -494,7 +494,7 @@ class _Progress:
         self._bar.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._bar.__exit__(*exc)
 
     def started(self, event: Any) -> None:

@@ -15,7 +15,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +45,7 @@ class IdxArray:
     sha256: str
 
 
-def parse_idx(raw: bytes, name: str) -> np.ndarray:
+def parse_idx(raw: bytes | memoryview, name: str) -> np.ndarray:
     """Decode the bytes of an IDX file (already decompressed) into a uint8 array.
 
     Raises :class:`DataError` for a wrong magic number, a type other than
@@ -99,7 +99,7 @@ def read_idx(path: str | Path) -> IdxArray:
     return IdxArray(data=data, sha256=hashlib.sha256(raw).hexdigest())
 
 
-def _read_upto(fh: BinaryIO, view: memoryview) -> int:
+def _read_upto(fh: Any, view: memoryview) -> int:
     """Fill ``view`` from ``fh`` in chunks (a gzip read copies each chunk once); bytes read."""
     done = 0
     while done < len(view):
@@ -110,7 +110,7 @@ def _read_upto(fh: BinaryIO, view: memoryview) -> int:
     return done
 
 
-def _read_declared(fh: BinaryIO, name: str) -> memoryview:
+def _read_declared(fh: Any, name: str) -> memoryview:
     """The header and at most the data size it declares, in one buffer.
 
     Whatever stops short of a valid header is returned as is, for

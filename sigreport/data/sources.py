@@ -148,10 +148,11 @@ def _locate(source: Source, cfg: DataConfig) -> Path:
         return folder
     if source.name == "mnist":
         return _embedded_dir()
-    for folder in (Path(source.system_dir) if source.system_dir else None,
-                   _download_dir(source.name)):
-        if folder is not None and _has_files(folder):
-            return folder
+    candidates: tuple[Path | None, ...] = (
+        Path(source.system_dir) if source.system_dir else None, _download_dir(source.name))
+    for candidate in candidates:
+        if candidate is not None and _has_files(candidate):
+            return candidate
     if not cfg.download:
         raise DataError(
             f"data.dataset = {source.name!r} is not on this machine: install the Debian package "

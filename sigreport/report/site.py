@@ -32,7 +32,7 @@ import shutil
 import stat
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from functools import cache
@@ -347,7 +347,8 @@ def _snapshot_run(folder: Path, dest: Path, warn: Warn) -> RunEntry:
 def _discover(reports_dir: Path, read: Callable[[Path], RunEntry], warn: Warn,
               on_skip: Callable[[Path], None] = lambda _folder: None
               ) -> tuple[list[RunEntry], list[tuple[str, str]]]:
-    runs, skipped = [], []
+    runs: list[RunEntry] = []
+    skipped: list[tuple[str, str]] = []
     if not reports_dir.is_dir():
         return runs, skipped
     for folder in sorted(reports_dir.iterdir(), key=lambda p: p.name):
@@ -391,7 +392,8 @@ def _snapshot_runs(reports_dir: Path, snapshot: Path, warn: Warn
 
 
 def write_site_pages(runs: list[RunEntry], docs_dir: Path | str,
-                     skipped: list[tuple[str, str]] = (), atlases: list[dict] = ()) -> list[Path]:
+                     skipped: Sequence[tuple[str, str]] = (),
+                     atlases: Sequence[dict] = ()) -> list[Path]:
     """Write the generated pages for ``runs`` into ``docs_dir``; returns the files written.
 
     The previous generated pages are removed first, so a deleted run leaves no page behind.

@@ -121,25 +121,40 @@ def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
         "widths; calibrated on a 2-core machine)")
 
 
-def _train_cached(config: Config, dataset: Dataset, seed: int, force: bool, progress: bool,
-                  pending: list | None, log: Callable[[str], None] = lambda _msg: None):
-    """The trained network for ``seed``, from the cache when a valid entry exists.
+def _train_cached(config: Config, dataset: Dataset, seeds: tuple[int, ...], force: bool,
+                  progress: bool, pending: list | None,
+                  log: Callable[[str], None] = lambda _msg: None
+                  ) -> dict[int, tuple[object, bool]]:
+    """The trained network of each seed and whether it came from the cache.
 
-    A fresh result is appended to ``pending`` as ``(key, result)``, to be saved
-    once the network is known not to have diverged; ``pending=None`` means the
-    cache is not used at all.
+    Each seed has its own cache entry; the seeds without a valid one are trained
+    together in one program (:func:`sigreport.train.fit_models`; one seed alone
+    with :func:`sigreport.train.fit_model`). A fresh result is appended to
+    ``pending`` as ``(key, result)``, to be saved once the network is known not
+    to have diverged; ``pending=None`` means the cache is not used at all.
     """
-    from sigreport.train import fit_model
+    from sigreport import train
 
-    key = _train_key(config, dataset, seed)
+    keys = {seed: _train_key(config, dataset, seed) for seed in seeds}
+    out: dict[int, tuple[object, bool]] = {}
     if pending is not None and not force:
-        hit = _load_trained(key, config, dataset, seed, log)
-        if hit is not None:
-            return hit, True
-    result = fit_model(dataset, config.model, config.train, seed, progress=progress)
-    if pending is not None:
-        pending.append((key, result))
-    return result, False
+        for seed, key in keys.items():
+            hit = _load_trained(key, config, dataset, seed, log)
+            if hit is not None:
+                out[seed] = (hit, True)
+    missing = tuple(seed for seed in seeds if seed not in out)
+    if len(missing) == 1:
+        fresh = (train.fit_model(dataset, config.model, config.train, missing[0],
+                                 progress=progress),)
+    elif missing:
+        fresh = train.fit_models(dataset, config.model, config.train, missing, progress=progress)
+    else:
+        fresh = ()
+    for seed, result in zip(missing, fresh):
+        out[seed] = (result, False)
+        if pending is not None:
+            pending.append((keys[seed], result))
+    return {seed: out[seed] for seed in seeds}
 
 
 def _train_key(config: Config, dataset: Dataset, seed: int) -> str:
@@ -306,9 +321,9 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     # Training shows its own progress bar on a terminal.
     with monitor.stage("train", own_display=True):
         _estimate(config, dataset, monitor, log)
-        for seed in config.all_seeds:
-            trained[seed], cache_hits[f"train_seed_{seed}"] = _train_cached(
-                config, dataset, seed, force, progress, pending, log)
+        for seed, (result, hit) in _train_cached(config, dataset, config.all_seeds, force,
+                                                  progress, pending, log).items():
+            trained[seed], cache_hits[f"train_seed_{seed}"] = result, hit
     main_seed = config.all_seeds[0]
     main = trained[main_seed]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Self
 
@@ -29,7 +30,7 @@ from sigreport.data.prepare import Dataset
 from sigreport.errors import TrainingError
 from sigreport.model import MLP, Params, params_of
 
-__all__ = ["TrainResult", "fit_model", "snapshot_epochs"]
+__all__ = ["TrainResult", "fit_model", "fit_models", "snapshot_epochs"]
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_accuracy")
 
@@ -282,9 +283,7 @@ def _accuracy(state: nnx.State, x: jax.Array, onehot: jax.Array, *, graphdef: nn
     return jax.lax.fori_loop(0, n_batches, body, jnp.int32(0)) / jnp.float32(n_samples)
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "opt", "loss"),
-                   donate_argnames=("state", "opt_state"))
-def _epoch(state: nnx.State, opt_state: optax.OptState, x: jax.Array, onehot: jax.Array,
+def _epoch_body(state: nnx.State, opt_state: optax.OptState, x: jax.Array, onehot: jax.Array,
            order: jax.Array, evaluate: tuple[tuple[jax.Array, jax.Array], ...],
            weights: jax.Array | None = None, *, graphdef: nnx.GraphDef, opt: _OptSpec,
            loss: str) -> tuple[nnx.State, optax.OptState, jax.Array]:
@@ -317,6 +316,25 @@ def _epoch(state: nnx.State, opt_state: optax.OptState, x: jax.Array, onehot: ja
     scores = [mean_loss] + [_accuracy(state, ex, ey, graphdef=graphdef, batch_size=_EVAL_BATCH)
                             for ex, ey in evaluate]
     return state, opt_state, jnp.stack(scores)
+
+
+_EPOCH_STATIC = ("graphdef", "opt", "loss")
+_epoch = functools.partial(jax.jit, static_argnames=_EPOCH_STATIC,
+                           donate_argnames=("state", "opt_state"))(_epoch_body)
+
+
+@functools.partial(jax.jit, static_argnames=_EPOCH_STATIC, donate_argnames=("state", "opt_state"))
+def _epoch_seeds(state: nnx.State, opt_state: optax.OptState, x: jax.Array, onehot: jax.Array,
+                 order: jax.Array, evaluate: tuple[tuple[jax.Array, jax.Array], ...],
+                 weights: jax.Array | None = None, *, graphdef: nnx.GraphDef, opt: _OptSpec,
+                 loss: str) -> tuple[nnx.State, optax.OptState, jax.Array]:
+    """:func:`_epoch_body` for several networks at once (``jax.vmap``): ``state``,
+    ``opt_state`` and ``order`` (n_seeds, n_batches, batch_size) have a leading seed
+    axis, the data and ``weights`` (the same for every seed) are shared; the scores
+    are float32 (n_seeds, 1 + len(evaluate))."""
+    one = functools.partial(_epoch_body, graphdef=graphdef, opt=opt, loss=loss)
+    return jax.vmap(one, in_axes=(0, 0, None, None, 0, None, None))(
+        state, opt_state, x, onehot, order, evaluate, weights)
 
 
 def _progress_bar(enabled: bool):
@@ -376,14 +394,43 @@ def fit_model(dataset: Dataset, model: ModelConfig, train: TrainConfig, seed: in
     TrainingError
         When the training loss stops being finite.
     """
+    return fit_models(dataset, model, train, (seed,), progress)[0]
+
+
+def fit_models(dataset: Dataset, model: ModelConfig, train: TrainConfig, seeds: Sequence[int],
+               progress: bool = False) -> tuple[TrainResult, ...]:
+    """Train one network per seed, as :func:`fit_model` would each, in one program.
+
+    Several seeds are trained together: every epoch is one jitted call of the
+    training steps vmapped over the seeds (:func:`_epoch_seeds`), each seed with
+    its own initial weights and batch orders, the data shared. Each network gets
+    the batch orders and initial weights :func:`fit_model` gives it; XLA's
+    batched products may round differently from the one-seed program's (float32
+    rounding, well within the tolerance ``tests/test_train.py`` checks). One seed
+    runs the one-seed program.
+
+    Returns
+    -------
+    One TrainResult per seed, in the order of ``seeds``.
+
+    Raises
+    ------
+    TrainingError
+        When the training loss of any seed stops being finite (naming the seed
+        when there are several).
+    """
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("fit_models: expected at least one seed")
     n_train = dataset.train.n_samples
     if n_train == 0:
         raise TrainingError("the training split is empty; check data.classes and data.n_per_class")
+    many = len(seeds) > 1
     sizes = (dataset.train.x.shape[1], *model.hidden, dataset.n_classes)
     opt = _opt_spec(train)
     graphdef = nnx.graphdef(_abstract_model(sizes, model.activation))
-    state = _init_state(np.uint32(seed), sizes=sizes, init=model.init)
-    opt_state = _init_opt_state(state, opt=opt)
+    states = [_init_state(np.uint32(seed), sizes=sizes, init=model.init) for seed in seeds]
+    opt_states = [_init_opt_state(state, opt=opt) for state in states]
     # A split smaller than one batch trains on all of it in one batch.
     batch_size = min(train.batch_size, n_train)
 
@@ -394,31 +441,58 @@ def fit_model(dataset: Dataset, model: ModelConfig, train: TrainConfig, seed: in
                 (jnp.asarray(dataset.test.x), jnp.asarray(dataset.test.onehot)))
 
     keep = set(snapshot_epochs(train))
-    snapshots: dict[int, Params] = {}
+    snapshots: list[dict[int, Params]] = [{} for _ in seeds]
     if 0 in keep:
-        snapshots[0] = _to_numpy(graphdef, state)
-    history = {k: np.zeros(train.epochs, dtype=np.float64) for k in HISTORY_KEYS}
+        for snaps, state in zip(snapshots, states):
+            snaps[0] = _to_numpy(graphdef, state)
+    if many:
+        state, opt_state, epoch_fn = _stack(states), _stack(opt_states), _epoch_seeds
+    else:
+        state, opt_state, epoch_fn = states[0], opt_states[0], _epoch
+    del states, opt_states
+    history = [{k: np.zeros(train.epochs, dtype=np.float64) for k in HISTORY_KEYS} for _ in seeds]
     with _progress_bar(progress) as bar:
         task = bar.add_task("train", total=train.epochs, status="")
         for epoch in range(1, train.epochs + 1):
-            order = _batch_order(seed, epoch, n_train, batch_size, train.drop_last)
-            state, opt_state, scores = _epoch(state, opt_state, x_train, y_train, order, evaluate,
-                                              _batch_weights(n_train, order),
-                                              graphdef=graphdef, opt=opt, loss=model.loss)
-            mean_loss, train_acc, test_acc = (float(v) for v in np.asarray(scores))
-            if not math.isfinite(mean_loss):
-                raise TrainingError(
-                    f"training diverged at epoch {epoch} (loss {mean_loss}); "
-                    f"lower train.learning_rate (now {train.learning_rate:g})"
-                )
-            for name, value in zip(HISTORY_KEYS, (epoch, mean_loss, train_acc, test_acc)):
-                history[name][epoch - 1] = value
+            orders = [_batch_order(seed, epoch, n_train, batch_size, train.drop_last)
+                      for seed in seeds]
+            state, opt_state, scores = epoch_fn(state, opt_state, x_train, y_train,
+                                                np.stack(orders) if many else orders[0],
+                                                evaluate, _batch_weights(n_train, orders[0]),
+                                                graphdef=graphdef, opt=opt, loss=model.loss)
+            scores = np.asarray(scores).reshape(len(seeds), -1).astype(np.float64)
+            for seed, hist, (mean_loss, train_acc, test_acc) in zip(seeds, history, scores):
+                if not math.isfinite(mean_loss):
+                    which = f" of seed {seed}" if many else ""
+                    raise TrainingError(
+                        f"training{which} diverged at epoch {epoch} (loss {mean_loss}); "
+                        f"lower train.learning_rate (now {train.learning_rate:g})"
+                    )
+                for name, value in zip(HISTORY_KEYS, (epoch, mean_loss, train_acc, test_acc)):
+                    hist[name][epoch - 1] = value
             if epoch in keep:
-                snapshots[epoch] = _to_numpy(graphdef, state)
-            bar.update(task, advance=1,
-                       status=f"loss {mean_loss:.4f}  test accuracy {test_acc:.4f}")
-    params = snapshots[train.epochs] if train.epochs in snapshots else _to_numpy(graphdef, state)
-    return TrainResult(params=params, snapshots=snapshots, history=history, seed=seed)
+                for snaps, params in zip(snapshots, _params_per_seed(graphdef, state, many)):
+                    snaps[epoch] = params
+            bar.update(task, advance=1, status=f"loss {scores[0, 0]:.4f}  "
+                                               f"test accuracy {scores[0, 2]:.4f}")
+    last = (None if train.epochs in keep else _params_per_seed(graphdef, state, many))
+    return tuple(TrainResult(params=snaps[train.epochs] if last is None else last[i],
+                             snapshots=snaps, history=hist, seed=seed)
+                 for i, (seed, snaps, hist) in enumerate(zip(seeds, snapshots, history)))
+
+
+def _stack(trees: list) -> object:
+    """Pytrees of the same structure stacked leaf by leaf along a new leading (seed) axis."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def _params_per_seed(graphdef: nnx.GraphDef, state: nnx.State, many: bool) -> list[Params]:
+    """Each seed's parameters in numpy from a state stacked over seeds (``many``), or one's."""
+    if not many:
+        return [_to_numpy(graphdef, state)]
+    n_seeds = jax.tree.leaves(state)[0].shape[0]
+    return [_to_numpy(graphdef, jax.tree.map(lambda a, i=i: a[i], state))
+            for i in range(n_seeds)]
 
 
 def _to_numpy(graphdef: nnx.GraphDef, state: nnx.State) -> Params:

@@ -155,7 +155,7 @@ def test_regression_invalid_training_cache_entry_is_a_miss_and_replaced(
     monkeypatch.setattr(sigreport.train, "fit_model",
                         lambda *_a, **_k: trainings.append(1) or trained)
     pending: list = []
-    result, hit = pipeline._train_cached(config, dataset, 0, False, False, pending)
+    result, hit = pipeline._train_cached(config, dataset, (0,), False, False, pending)[0]
     assert hit == (damage is None) and len(trainings) == (damage is not None)
     np.testing.assert_array_equal(result.params[0][0], trained.params[0][0])
     pipeline._save_trained(pending, log=pytest.fail)
@@ -253,7 +253,7 @@ def test_regression_a_substituted_cache_entry_is_trained_again_with_a_note(
     monkeypatch.setattr(sigreport.train, "fit_model",
                         lambda *_a, **_k: trainings.append(1) or trained)
     lines: list[str] = []
-    result, hit = pipeline._train_cached(config, dataset, 0, False, False, [], lines.append)
+    result, hit = pipeline._train_cached(config, dataset, (0,), False, False, [], lines.append)[0]
     assert not hit and trainings == [1]
     assert lines == [f"warning: cache entry {path} does not match its content hash; not used; "
                      "training again"]

@@ -28,6 +28,7 @@ from sigreport.train import (
     _optimizer,
     _train_steps,
     fit_model,
+    fit_models,
     snapshot_epochs,
 )
 
@@ -312,3 +313,27 @@ def test_adam_epsilon_is_the_configured_one(epsilon):
     g = np.array([1.0, -2.0, 0.5])
     np.testing.assert_allclose(np.asarray(updates["w"]), -0.1 * g / (np.abs(g) + epsilon),
                                rtol=1e-5)
+
+
+@pytest.mark.parametrize("drop_last", [True, False])
+def test_seeds_trained_together_equal_each_seed_trained_alone(mnist, drop_last):
+    """Oracle: fit_model per seed. The vmapped program gives every seed its own initial
+    weights and batch orders; only float32 rounding of the batched products may differ."""
+    train = TrainConfig(epochs=3, batch_size=32, drop_last=drop_last, snapshot_epochs=(0, 2, 3))
+    together = fit_models(mnist, SMALL, train, (5, 0, 2))
+    assert [r.seed for r in together] == [5, 0, 2]
+    for result in together:
+        alone = fit_model(mnist, SMALL, train, seed=result.seed)
+        assert sorted(result.snapshots) == [0, 2, 3]
+        got, want = result.to_arrays(), alone.to_arrays()
+        assert got.keys() == want.keys()
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5, err_msg=name)
+        np.testing.assert_array_equal(result.snapshots[0][0][0], alone.snapshots[0][0][0])
+    assert not np.array_equal(together[0].params[0][0], together[1].params[0][0])
+
+
+def test_a_seed_that_diverges_among_several_is_named(mnist):
+    train = TrainConfig(epochs=2, batch_size=32, learning_rate=1e6, optimizer="sgd")
+    with pytest.raises(TrainingError, match=r"^training of seed \d diverged at epoch 1 "):
+        fit_models(mnist, SMALL, train, (0, 1))

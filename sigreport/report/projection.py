@@ -10,7 +10,10 @@ it embeds the shown points themselves.
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -62,6 +65,49 @@ def check_projection(projection: str) -> None:
             "report.projection = 'umap': expected an installed umap-learn package "
             "(pip install umap-learn), or use 'pca' or 'tsne'"
         )
+
+
+def import_umap() -> ModuleType:
+    """The umap module, its numba-compiled functions kept on disk in the cache folder.
+
+    UMAP and pynndescent are numba code: compiling it costs about 20 s in every
+    process, for a projection of a few thousand points that runs in under a second.
+    Unless ``NUMBA_CACHE_DIR`` is set already, numba's cache is pointed at
+    ``<cache folder>/numba`` before numba is imported, and every numba function of
+    umap and pynndescent caches what it compiles there (numba's own ``cache=True``;
+    most of theirs lack it). The first projection on a machine compiles and saves;
+    later processes load the machine code. The cached code is what numba compiled,
+    so the coordinates are the same either way. Without a writable cache folder
+    every process compiles, as before.
+    """
+    from sigreport.store import cache_problem, cache_root
+
+    if "NUMBA_CACHE_DIR" not in os.environ and cache_problem() is None:
+        os.environ["NUMBA_CACHE_DIR"] = str(cache_root() / "numba")
+        if "numba" in sys.modules:  # imported by someone else: read the setting again
+            sys.modules["numba"].config.reload_config()
+    import umap
+
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        _cache_numba_functions(("umap", "pynndescent"))
+    return umap
+
+
+def _cache_numba_functions(packages: tuple[str, ...]) -> None:
+    """Turn on numba's on-disk cache for every jitted function of the imported
+    modules of ``packages`` (what they compile from now on is saved and reused)."""
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in packages:
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, Dispatcher) and isinstance(value._cache, NullCache):
+                try:
+                    value.enable_caching()
+                except RuntimeError:  # numba cannot place this function's cache: it compiles
+                    pass
 
 
 def select_points(acts: Activations, max_points: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +199,7 @@ def compute_projections(acts: Activations, layers: tuple[str, ...], cfg: ReportC
             out = TSNE(n_components=2, perplexity=perplexity, init="pca",
                        random_state=seed).fit_transform(shown)
         else:
-            import umap  # checked above
+            umap = import_umap()  # checked above
 
             # A seed makes UMAP deterministic and single-threaded; n_jobs says so, quietly.
             reducer = umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit(fit)

@@ -25,8 +25,14 @@ import numpy as np
 from sigreport.activations import Activations
 from sigreport.config import Config, config_to_dict
 from sigreport.data import Dataset, Split, check_data, load_raw, prepare_dataset
-from sigreport.errors import OutputError
-from sigreport.estimate import STAGES, estimate_seconds, run_size
+from sigreport.errors import ConfigError, OutputError
+from sigreport.estimate import (
+    STAGES,
+    available_bytes,
+    estimate_bytes,
+    estimate_seconds,
+    run_size,
+)
 from sigreport.monitor import StageMonitor
 from sigreport.sampling import seeded_subset
 from sigreport.store import (
@@ -114,11 +120,22 @@ def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
     """Estimate each stage's time from the run's size and say it before the long work."""
     from sigreport.train import snapshot_epochs
 
-    monitor.estimate_s = estimate_seconds(run_size(
-        config, dataset.train.n_samples, dataset.test.n_samples, dataset.probe.n_samples,
-        snapshot_epochs(config.train)))
-    log(f"estimate     {sum(monitor.estimate_s.values()):7.0f} s  (from images, epochs and "
-        "widths; calibrated on a 2-core machine)")
+    size = run_size(config, dataset.train.n_samples, dataset.test.n_samples,
+                    dataset.probe.n_samples, snapshot_epochs(config.train))
+    monitor.estimate_s = estimate_seconds(size)
+    memory = estimate_bytes(size)
+    peak = sum(memory.values())
+    log(f"estimate     {sum(monitor.estimate_s.values()):7.0f} s, {peak / 1e9:.2f} GB peak "
+        "memory  (from images, epochs and widths; calibrated on a 2-core machine)")
+    limit = (config.memory_limit_gb * 1e9 if config.memory_limit_gb is not None
+             else available_bytes())
+    if limit is not None and peak > limit:
+        parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in memory.items() if k != "base")
+        where = ("memory_limit_gb" if config.memory_limit_gb is not None
+                 else "the memory this machine has available")
+        raise ConfigError(f"the run needs an estimated {peak / 1e9:.1f} GB of memory "
+                          f"({parts} GB), more than {limit / 1e9:.1f} GB ({where}); make it smaller "
+                          "(model.hidden, data.n_per_class) or raise memory_limit_gb")
 
 
 def _train_cached(config: Config, dataset: Dataset, seed: int, force: bool, progress: bool,

@@ -156,9 +156,6 @@ class Config:
     signatures: SignaturesConfig = field(default_factory=SignaturesConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
-    # The memory (GB, 10**9 bytes) a run may take; None: what the machine has available.
-    # A run whose estimated peak is larger is refused before training.
-    memory_limit_gb: float | None = None
 
     @property
     def all_seeds(self) -> tuple[int, ...]:
@@ -287,7 +284,6 @@ _SPEC: dict[str, dict[str, Check]] = {
         "title": _str,
         "seed": _int(0, 2**31 - 1),
         "seeds": _int_list(0, 2**31 - 1),
-        "memory_limit_gb": _float(0.0, lo_open=True),
     },
     "data": {
         "dataset": _choice(*DATASETS),

@@ -14,14 +14,17 @@ The estimate is only as good as the machine is like that one: the CLI says so.
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sigreport.config import Config
+from sigreport.errors import ConfigError
 
-__all__ = ["CALIBRATION", "STAGES", "RunSize", "available_bytes", "estimate_bytes",
-           "estimate_seconds", "run_size", "stage_features"]
+__all__ = ["CALIBRATION", "MEMORY_LIMIT_ENV", "STAGES", "RunSize", "available_bytes",
+           "estimate_bytes", "estimate_seconds", "memory_limit", "run_size", "stage_features"]
 
 STAGES = ("data", "train", "activations", "signatures", "analysis", "report")
 N_PIXELS = 28 * 28
@@ -174,3 +177,32 @@ def available_bytes() -> float | None:
     except (OSError, ValueError):
         pass
     return min(found) if found else None
+
+
+MEMORY_LIMIT_ENV = "SIGREPORT_MEMORY_LIMIT_GB"
+
+
+def memory_limit() -> tuple[float | None, str]:
+    """The memory (bytes) a run may take, and where that figure comes from.
+
+    ``$SIGREPORT_MEMORY_LIMIT_GB`` (GB, 10**9 bytes) when set, ``0`` meaning no check
+    (None); else :func:`available_bytes`. An environment variable rather than a config
+    key, so that the limit of one machine changes neither a run's cache key nor its
+    metrics.json.
+
+    Raises
+    ------
+    ConfigError
+        When the variable is set to something other than a finite number >= 0.
+    """
+    raw = os.environ.get(MEMORY_LIMIT_ENV)
+    if raw is None or raw.strip() == "":
+        return available_bytes(), "the memory this machine has available"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{MEMORY_LIMIT_ENV}={raw!r}: expected a number of GB >= 0 "
+                          "(0: no memory check)")
+    return (value * 1e9 if value > 0 else None), MEMORY_LIMIT_ENV

@@ -27,10 +27,11 @@ from sigreport.config import Config, config_to_dict
 from sigreport.data import Dataset, Split, check_data, load_raw, prepare_dataset
 from sigreport.errors import ConfigError, OutputError
 from sigreport.estimate import (
+    MEMORY_LIMIT_ENV,
     STAGES,
-    available_bytes,
     estimate_bytes,
     estimate_seconds,
+    memory_limit,
     run_size,
 )
 from sigreport.monitor import StageMonitor
@@ -127,15 +128,13 @@ def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
     peak = sum(memory.values())
     log(f"estimate     {sum(monitor.estimate_s.values()):7.0f} s, {peak / 1e9:.2f} GB peak "
         "memory  (from images, epochs and widths; calibrated on a 2-core machine)")
-    limit = (config.memory_limit_gb * 1e9 if config.memory_limit_gb is not None
-             else available_bytes())
+    limit, where = memory_limit()
     if limit is not None and peak > limit:
         parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in memory.items() if k != "base")
-        where = ("memory_limit_gb" if config.memory_limit_gb is not None
-                 else "the memory this machine has available")
         raise ConfigError(f"the run needs an estimated {peak / 1e9:.1f} GB of memory "
                           f"({parts} GB), more than {limit / 1e9:.1f} GB ({where}); make it smaller "
-                          "(model.hidden, data.n_per_class) or raise memory_limit_gb")
+                          f"(model.hidden, data.n_per_class) or set {MEMORY_LIMIT_ENV}=GB "
+                          "(0: no check)")
 
 
 def _train_cached(config: Config, dataset: Dataset, seed: int, force: bool, progress: bool,

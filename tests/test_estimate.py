@@ -62,15 +62,16 @@ def test_regression_a_run_larger_than_the_memory_is_refused_before_training(tmp_
     assert [x.split()[0] for x in lines[:-1]] == ["data", "estimate"], lines
     line = lines[-1]
     assert line.startswith("sigreport: error: the run needs an estimated"), line
-    assert "GB of memory (data" in line and "raise memory_limit_gb" in line
+    assert "GB of memory (data" in line and "SIGREPORT_MEMORY_LIMIT_GB=GB" in line
     assert not (tmp_path / "out").exists()
 
 
-def test_memory_limit_gb_refuses_and_allows(tmp_path, monkeypatch):
+def test_the_memory_limit_variable_refuses_and_allows(tmp_path, monkeypatch):
     from conftest import TINY_OVERRIDES
 
     import sigreport.train
     from sigreport.errors import ConfigError
+    from sigreport.estimate import MEMORY_LIMIT_ENV
     from sigreport.pipeline import measure
 
     monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
@@ -79,15 +80,26 @@ def test_memory_limit_gb_refuses_and_allows(tmp_path, monkeypatch):
         raise AssertionError("training started")
 
     monkeypatch.setattr(sigreport.train, "fit_model", no_training)
-    config = load_config("mnist-1-7", [*TINY_OVERRIDES, "memory_limit_gb=0.05"])
+    config = load_config("mnist-1-7", list(TINY_OVERRIDES))
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "0.05")
     lines: list[str] = []
-    with pytest.raises(ConfigError, match=r"more than 0\.1 GB \(memory_limit_gb\)"):
+    with pytest.raises(ConfigError, match=r"more than 0\.1 GB \(SIGREPORT_MEMORY_LIMIT_GB\)"):
         measure(config, log=lines.append)
     estimate = [line for line in lines if line.startswith("estimate")]
     assert len(estimate) == 1 and " GB peak memory" in estimate[0]
-    # Set high, it lets the run through to training (here: the patched one).
-    config = load_config("mnist-1-7", [*TINY_OVERRIDES, "memory_limit_gb=100000"])
-    with pytest.raises(AssertionError, match="training started"):
-        measure(config)
-    with pytest.raises(ConfigError, match="memory_limit_gb"):
-        load_config("mnist-1-7", ["memory_limit_gb=0"])
+    # Set high, or to 0 (no check), it lets the run through to training (here: the patched one).
+    for value in ("100000", "0"):
+        monkeypatch.setenv(MEMORY_LIMIT_ENV, value)
+        with pytest.raises(AssertionError, match="training started"):
+            measure(config)
+    for bad in ("-1", "lots", "nan", "inf"):
+        monkeypatch.setenv(MEMORY_LIMIT_ENV, bad)
+        with pytest.raises(ConfigError, match=r"SIGREPORT_MEMORY_LIMIT_GB=.*expected a number"):
+            measure(config)
+
+
+def test_the_default_run_is_not_refused_on_this_machine():
+    from sigreport.estimate import available_bytes
+
+    available = available_bytes()
+    assert available is not None and _memory(n_train=10000) < available

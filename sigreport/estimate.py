@@ -14,12 +14,17 @@ The estimate is only as good as the machine is like that one: the CLI says so.
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sigreport.config import Config
+from sigreport.errors import ConfigError
 
-__all__ = ["CALIBRATION", "STAGES", "RunSize", "estimate_seconds", "run_size", "stage_features"]
+__all__ = ["CALIBRATION", "MEMORY_LIMIT_ENV", "STAGES", "RunSize", "available_bytes",
+           "estimate_bytes", "estimate_seconds", "memory_limit", "run_size", "stage_features"]
 
 STAGES = ("data", "train", "activations", "signatures", "analysis", "report")
 N_PIXELS = 28 * 28
@@ -56,6 +61,10 @@ class RunSize:
     n_seeds: int
     n_snapshots: int
     sizes: tuple[int, ...]
+    # Arrays of optimiser state per parameter (adam, adamw: 2; sgd with momentum: 1).
+    optimizer_states: int = 2
+    cka_subsample: int = 2000
+    knn_reference: int = 30000
 
 
 def run_size(config: Config, n_train: int, n_test: int, n_probe: int,
@@ -69,7 +78,11 @@ def run_size(config: Config, n_train: int, n_test: int, n_probe: int,
     return RunSize(n_train=n_train, n_test=n_test, n_probe=n_probe,
                    epochs=config.train.epochs, batch_size=config.train.batch_size,
                    n_seeds=len(config.all_seeds), n_snapshots=len(snaps),
-                   sizes=(N_PIXELS, *config.model.hidden, len(config.data.classes)))
+                   sizes=(N_PIXELS, *config.model.hidden, len(config.data.classes)),
+                   optimizer_states=0 if config.train.optimizer == "sgd"
+                   and config.train.momentum == 0 else 1 if config.train.optimizer == "sgd" else 2,
+                   cka_subsample=config.analysis.cka_subsample,
+                   knn_reference=config.analysis.knn_reference)
 
 
 def stage_features(size: RunSize) -> dict[str, dict[str, float]]:
@@ -109,3 +122,87 @@ def estimate_seconds(size: RunSize,
     return {stage: sum(calibration[stage][name] * count
                        for name, count in features[stage].items())
             for stage in STAGES}
+
+
+# The process with its libraries loaded (JAX, scikit-learn, Bokeh): the data stage of the
+# default run peaks at 354-414 MB on the calibration machine (manifest.json, peak_rss_mb).
+BASE_BYTES = 400e6
+_F32, _F64 = 4, 8
+
+
+def estimate_bytes(size: RunSize) -> dict[str, float]:
+    """Estimated peak memory in bytes, by what holds it; the peak is their sum.
+
+    ``parameters``: every trained network and kept snapshot (float32), with the
+    gradients, the optimiser state and XLA's working copy of one; ``activations``:
+    the captured layer outputs (hidden layers before and after the activation,
+    the input once) and one training batch's; ``analysis``: a float64 copy of the
+    largest layer, the CKA Gram matrices and the kNN reference; ``data``: the
+    images (raw and float32) and ``base`` the process itself.
+    """
+    n_eval = size.n_test + size.n_probe
+    n_rows = size.n_train + n_eval
+    n_snap = min(size.n_train, SNAPSHOT_TRAIN_CAP) + n_eval
+    rows = size.n_seeds * n_rows + size.n_snapshots * n_snap
+    params = float(sum(a * b + b for a, b in zip(size.sizes[:-1], size.sizes[1:])))
+    widest = max(size.sizes)
+    return {
+        "base": BASE_BYTES,
+        "data": float(n_rows * N_PIXELS * (1 + _F32)),
+        "parameters": params * _F32 * (size.n_seeds * (1 + size.n_snapshots)
+                                       + 2 * (1 + size.optimizer_states)),
+        "activations": float(rows * sum(size.sizes[1:]) * 2 * _F32
+                             + size.batch_size * sum(size.sizes) * 3 * _F32),
+        "analysis": float(2 * n_rows * widest * _F64 + 3 * size.cka_subsample ** 2 * _F64
+                          + min(size.knn_reference, size.n_train) * widest * _F64),
+    }
+
+
+def available_bytes() -> float | None:
+    """The memory this process may still take: the smaller of the system's available
+    memory and what its cgroup allows; None where neither can be read."""
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text("ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024.0)
+    except (OSError, ValueError):
+        pass
+    cgroup = Path("/sys/fs/cgroup")
+    try:
+        limit = (cgroup / "memory.max").read_text("ascii").strip()
+        if limit != "max":
+            used = (cgroup / "memory.current").read_text("ascii").strip()
+            found.append(float(int(limit) - int(used)))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+MEMORY_LIMIT_ENV = "SIGREPORT_MEMORY_LIMIT_GB"
+
+
+def memory_limit() -> tuple[float | None, str]:
+    """The memory (bytes) a run may take, and where that figure comes from.
+
+    ``$SIGREPORT_MEMORY_LIMIT_GB`` (GB, 10**9 bytes) when set, ``0`` meaning no check
+    (None); else :func:`available_bytes`. An environment variable rather than a config
+    key, so that the limit of one machine changes neither a run's cache key nor its
+    metrics.json.
+
+    Raises
+    ------
+    ConfigError
+        When the variable is set to something other than a finite number >= 0.
+    """
+    raw = os.environ.get(MEMORY_LIMIT_ENV)
+    if raw is None or raw.strip() == "":
+        return available_bytes(), "the memory this machine has available"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{MEMORY_LIMIT_ENV}={raw!r}: expected a number of GB >= 0 "
+                          "(0: no memory check)")
+    return (value * 1e9 if value > 0 else None), MEMORY_LIMIT_ENV

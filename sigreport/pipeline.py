@@ -25,8 +25,15 @@ import numpy as np
 from sigreport.activations import Activations
 from sigreport.config import Config, config_to_dict
 from sigreport.data import Dataset, Split, check_data, load_raw, prepare_dataset
-from sigreport.errors import OutputError
-from sigreport.estimate import STAGES, estimate_seconds, run_size
+from sigreport.errors import ConfigError, OutputError
+from sigreport.estimate import (
+    MEMORY_LIMIT_ENV,
+    STAGES,
+    estimate_bytes,
+    estimate_seconds,
+    memory_limit,
+    run_size,
+)
 from sigreport.monitor import StageMonitor
 from sigreport.sampling import seeded_subset
 from sigreport.store import (
@@ -114,11 +121,20 @@ def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
     """Estimate each stage's time from the run's size and say it before the long work."""
     from sigreport.train import snapshot_epochs
 
-    monitor.estimate_s = estimate_seconds(run_size(
-        config, dataset.train.n_samples, dataset.test.n_samples, dataset.probe.n_samples,
-        snapshot_epochs(config.train)))
-    log(f"estimate     {sum(monitor.estimate_s.values()):7.0f} s  (from images, epochs and "
-        "widths; calibrated on a 2-core machine)")
+    size = run_size(config, dataset.train.n_samples, dataset.test.n_samples,
+                    dataset.probe.n_samples, snapshot_epochs(config.train))
+    monitor.estimate_s = estimate_seconds(size)
+    memory = estimate_bytes(size)
+    peak = sum(memory.values())
+    log(f"estimate     {sum(monitor.estimate_s.values()):7.0f} s, {peak / 1e9:.2f} GB peak "
+        "memory  (from images, epochs and widths; calibrated on a 2-core machine)")
+    limit, where = memory_limit()
+    if limit is not None and peak > limit:
+        parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in memory.items() if k != "base")
+        raise ConfigError(f"the run needs an estimated {peak / 1e9:.1f} GB of memory "
+                          f"({parts} GB), more than {limit / 1e9:.1f} GB ({where}); make it smaller "
+                          f"(model.hidden, data.n_per_class) or set {MEMORY_LIMIT_ENV}=GB "
+                          "(0: no check)")
 
 
 def _train_cached(config: Config, dataset: Dataset, seeds: tuple[int, ...], force: bool,

@@ -54,6 +54,7 @@ from sigreport.config import (
 )
 from sigreport.errors import ConfigError, SigreportError
 from sigreport.monitor import peak_rss_mb
+from sigreport.store import check_writable
 
 __all__ = [
     "MAX_RUNS",
@@ -325,6 +326,11 @@ def _index_path(out: Path, name: str) -> Path:
     return out / SWEEPS_DIR / f"{name}.json"
 
 
+def _log_path(out: Path, name: str) -> Path:
+    """Where the cluster's messages and the local workers' stderr go."""
+    return out / SWEEPS_DIR / f"{name}.log"
+
+
 def _write_index(out: Path, sweep: Sweep, failed: dict[str, str]) -> Path:
     """Write ``<out>/_sweeps/<name>.json`` atomically: the sweep's runs and axis values."""
     path = _index_path(out, sweep.name)
@@ -374,16 +380,6 @@ def _finished(folder: Path, config: Config) -> bool:
     return same and (folder / "metrics.json").is_file() and (folder / "index.html").is_file()
 
 
-def _check_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"--out {str(out)!r}: expected a writable folder ({exc.strerror})") \
-            from None
-
-
 def _build_on_worker(config: Config, force: bool) -> dict[str, Any]:
     """The task: one ordinary run on a worker; its files, or the one-line reason it failed."""
     from distributed import get_worker
@@ -412,8 +408,57 @@ def _worker_versions() -> str:
 
 
 @contextmanager
-def _client(scheduler: str | None, n_workers: int | None) -> Iterator[Any]:
-    """A Dask client of an existing cluster, or of an embedded LocalCluster it closes."""
+def _dask_logs_to(log: Path) -> Iterator[None]:
+    """While the block runs, the records of Dask's loggers in this process go to ``log``
+    (appended), not to the terminal."""
+    import logging
+
+    logger = logging.getLogger("distributed")
+    handler = logging.FileHandler(log, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    saved = (logger.handlers[:], logger.propagate)
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.propagate = saved
+        handler.close()
+
+
+@contextmanager
+def _spawned_quietly(log: Path) -> Iterator[None]:
+    """Processes started in the block write their stderr to ``log`` and ignore SIGINT.
+
+    Both are inherited by the worker processes of an embedded cluster: a Ctrl-C at the
+    terminal then reaches the client alone, which closes the cluster, and the workers'
+    tracebacks (of a task cut short, a lost heartbeat) land in the log. Python leaves a
+    SIGINT its parent ignored ignored.
+    """
+    import signal
+
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    saved_fd = os.dup(2)
+    in_main = threading.current_thread() is threading.main_thread()
+    saved_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    os.dup2(fd, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved_fd, 2)
+        os.close(saved_fd)
+        os.close(fd)
+        if saved_sigint is not None:
+            signal.signal(signal.SIGINT, saved_sigint)
+
+
+@contextmanager
+def _client(scheduler: str | None, n_workers: int | None, log: Path) -> Iterator[Any]:
+    """A Dask client of an existing cluster, or of an embedded LocalCluster it closes.
+
+    Nothing is created in ``log``'s folder before an existing scheduler answers; from
+    then on (at once for an embedded cluster) Dask's messages go to ``log``.
+    """
     import logging
 
     from distributed import Client, LocalCluster
@@ -433,7 +478,9 @@ def _client(scheduler: str | None, n_workers: int | None) -> Iterator[Any]:
                                   f"after {CONNECT_TIMEOUT_S} s (start one with "
                                   f"`dask worker {scheduler}`)") from None
             _check_workers(client, scheduler)
-            yield client
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with _dask_logs_to(log):
+                yield client
         return
     import dask
 
@@ -442,15 +489,18 @@ def _client(scheduler: str | None, n_workers: int | None) -> Iterator[Any]:
     xla = os.environ.get("XLA_FLAGS", "")
     env = {"XLA_FLAGS": f"{xla} --xla_cpu_multi_thread_eigen=false "
                         "intra_op_parallelism_threads=1".strip()}
+    log.parent.mkdir(parents=True, exist_ok=True)
     # distributed also fixes glibc's trim threshold, which turns off malloc's adaptive mmap
     # threshold: every large numpy temporary is then mapped and unmapped anew, and the
     # clustering stage runs 1.5x slower. Workers keep glibc's default.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR, env=env)
-    with cluster, Client(cluster) as client:
-        yield client
+    with _dask_logs_to(log):
+        with (dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}),
+              _spawned_quietly(log)):
+            cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1,
+                                   threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR, env=env)
+        with cluster, Client(cluster) as client:
+            yield client
 
 
 def _check_workers(client: Any, scheduler: str) -> None:
@@ -555,7 +605,7 @@ def run_sweep(sweep: Sweep, out: Path | str, scheduler: str | None = None,
     if scheduler is not None and n_workers is not None:
         raise ConfigError(f"--workers {n_workers}: applies to the embedded cluster only; "
                           "an existing cluster (--scheduler) runs on its own workers")
-    _check_writable(out)
+    check_writable(out, "--out")   # creates nothing: a sweep that cannot start leaves nothing
     skipped = tuple(r.name for r in sweep.runs if _finished(out / r.name, r.config))
     todo = [r for r in sweep.runs if r.name not in skipped]
     failed: dict[str, str] = {}
@@ -563,7 +613,7 @@ def run_sweep(sweep: Sweep, out: Path | str, scheduler: str | None = None,
     if not todo:
         return SweepOutcome(skipped, (), failed, _write_index(out, sweep, failed))
 
-    with _client(scheduler, n_workers) as client:
+    with _client(scheduler, n_workers, _log_path(out, sweep.name)) as client:
         _write_index(out, sweep, failed)
         token = f"{os.getpid()}-{time.time_ns()}"
         futures = {client.submit(_build_on_worker, r.config, False, pure=False, retries=1,

@@ -33,3 +33,73 @@ def test_more_work_never_takes_less(overrides: tuple[str, ...], n_train: int) ->
     bigger = _estimate(*overrides, n_train=n_train)
     assert all(bigger[stage] >= base[stage] for stage in STAGES)
     assert sum(bigger.values()) > sum(base.values())
+
+
+def _memory(*overrides: str, n_train: int = 10000) -> float:
+    from sigreport.estimate import estimate_bytes
+
+    config = load_config("mnist-1-7", list(overrides))
+    return sum(estimate_bytes(run_size(config, n_train, 2163, 1010,
+                                       snapshot_epochs(config.train))).values())
+
+
+def test_the_memory_estimate_grows_with_the_network_and_the_data():
+    assert _memory("model.hidden=[128, 64]") > _memory("model.hidden=[64, 32]")
+    assert _memory(n_train=20000) > _memory(n_train=10000)
+    assert _memory("seeds=[0, 1, 2]") > _memory()
+    assert _memory("model.hidden=[65536, 65536, 65536]") > 100e9
+
+
+def test_regression_a_run_larger_than_the_memory_is_refused_before_training(tmp_path):
+    # model.hidden = [65536, 65536, 65536] ended in a 30-line RESOURCE_EXHAUSTED traceback.
+    from conftest import run_cli, tiny_args
+
+    proc = run_cli(*tiny_args("--set", "model.hidden=[65536, 65536, 65536]", "--out", "out"),
+                   cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    # the progress lines of the data stage and the estimate, then the one error line
+    lines = proc.stderr.strip().splitlines()
+    assert [x.split()[0] for x in lines[:-1]] == ["data", "estimate"], lines
+    line = lines[-1]
+    assert line.startswith("sigreport: error: the run needs an estimated"), line
+    assert "GB of memory (data" in line and "SIGREPORT_MEMORY_LIMIT_GB=GB" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_memory_limit_variable_refuses_and_allows(tmp_path, monkeypatch):
+    from conftest import TINY_OVERRIDES
+
+    import sigreport.train
+    from sigreport.errors import ConfigError
+    from sigreport.estimate import MEMORY_LIMIT_ENV
+    from sigreport.pipeline import measure
+
+    monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
+
+    def no_training(*_a, **_k):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(sigreport.train, "fit_model", no_training)
+    config = load_config("mnist-1-7", list(TINY_OVERRIDES))
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "0.05")
+    lines: list[str] = []
+    with pytest.raises(ConfigError, match=r"more than 0\.1 GB \(SIGREPORT_MEMORY_LIMIT_GB\)"):
+        measure(config, log=lines.append)
+    estimate = [line for line in lines if line.startswith("estimate")]
+    assert len(estimate) == 1 and " GB peak memory" in estimate[0]
+    # Set high, or to 0 (no check), it lets the run through to training (here: the patched one).
+    for value in ("100000", "0"):
+        monkeypatch.setenv(MEMORY_LIMIT_ENV, value)
+        with pytest.raises(AssertionError, match="training started"):
+            measure(config)
+    for bad in ("-1", "lots", "nan", "inf"):
+        monkeypatch.setenv(MEMORY_LIMIT_ENV, bad)
+        with pytest.raises(ConfigError, match=r"SIGREPORT_MEMORY_LIMIT_GB=.*expected a number"):
+            measure(config)
+
+
+def test_the_default_run_is_not_refused_on_this_machine():
+    from sigreport.estimate import available_bytes
+
+    available = available_bytes()
+    assert available is not None and _memory(n_train=10000) < available

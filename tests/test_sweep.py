@@ -238,3 +238,61 @@ def test_regression_deeply_nested_sweep_file_is_one_line(tmp_path, text):
         load_sweep(str(path))
     assert str(refused.value) == (f"sweep {str(path)!r}: tables and arrays nested more than 32 "
                                   "levels deep; expected at most 32")
+
+
+# --- Ctrl-C and an unreachable scheduler ------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_regression_ctrl_c_of_a_sweep_is_one_line_and_the_cluster_goes_quietly(tmp_path):
+    # Ctrl-C printed 67 lines of worker tracebacks before the promised line, and one
+    # embedded-cluster shutdown a 28-line heartbeat traceback.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    grid = f'name = "ctl"\nseeds = [0, 1, 2, 3]\n[set]\n{_SET}\n'
+    path = write_sweep(tmp_path, grid)
+    out = tmp_path / "out"
+    env = dict(os.environ, SIGREPORT_CACHE=str(tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "sigreport", "sweep", str(path), "--out",
+                             str(out), "--workers", "2"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        # Once a first run is written, the workers are busy with the others.
+        while not list(out.glob("ctl-*/index.html")) and proc.poll() is None:
+            assert time.monotonic() < deadline, "no run finished"
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()
+        os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C at a terminal does: the whole group
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert err.splitlines() == [
+        "sigreport: interrupted; finished runs are kept; the same command resumes"], err
+    deadline = time.monotonic() + 30
+    while True:   # every worker process is gone with the client
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "worker processes outlived the sweep"
+        time.sleep(0.2)
+    assert (out / "_sweeps" / "ctl.log").is_file()
+
+
+def test_regression_an_unreachable_scheduler_leaves_no_out_folder(tmp_path, capsys,
+                                                                  monkeypatch):
+    import sigreport.sweep
+
+    path = write_sweep(tmp_path, "pairs = [1, 7]\n")
+    out = tmp_path / "new" / "deeper" / "out"
+    monkeypatch.setattr(sigreport.sweep, "CONNECT_TIMEOUT_S", 1)
+    assert main(["sweep", str(path), "--out", str(out), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "no Dask scheduler" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.toml"]

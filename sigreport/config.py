@@ -31,6 +31,7 @@ __all__ = [
     "TrainConfig",
     "config_to_dict",
     "config_to_toml",
+    "ignored_training_keys",
     "list_presets",
     "load_config",
 ]
@@ -49,6 +50,12 @@ PROBE_SPLITS = ("test", "train")
 INITIALIZERS = ("lecun_normal", "glorot_uniform")
 FIT_ON = ("train", "train+probe")
 SEPARATION_MEASURES = ("cka_labels", "cluster_class_ami", "linear_probe_accuracy")
+# Where the measured network comes from (model.source): trained here, an ONNX file, an
+# activations file; the built-in networks (model.kind); how a convolutional output
+# [N, C, H, W] becomes one value per channel (model.pool).
+MODEL_SOURCES = ("train", "onnx", "activations")
+MODEL_KINDS = ("mlp", "cnn")
+POOLS = ("mean", "max", "flatten")
 
 # data.n_per_class and data.n_test_per_class: every image of each class.
 ALL = "all"
@@ -86,6 +93,34 @@ class ModelConfig:
     activation: str = "relu"
     loss: str = "cross_entropy"
     init: str = "lecun_normal"
+    # --- the network's door (see site/own-network.md). None keeps each key's default
+    # out of config.toml and the cache key, so a run that sets none of them is unchanged.
+    # source: None or "train" (trained here), "onnx" (path = an ONNX classifier),
+    # "activations" (path = an .npz of recorded layers).
+    source: str | None = None
+    path: str | None = None
+    # ONNX node-output names to record; None: every activation function's output.
+    layers: tuple[str, ...] | None = None
+    # A convolutional output per channel: "mean" (None), "max" or "flatten".
+    pool: str | None = None
+    # The built-in network: "mlp" (None) or "cnn" with conv = channels per block.
+    kind: str | None = None
+    conv: tuple[int, ...] | None = None
+
+    @property
+    def network_source(self) -> str:
+        """Where the network comes from: "train", "onnx" or "activations"."""
+        return self.source or "train"
+
+    @property
+    def network_kind(self) -> str:
+        """The built-in network trained here: "mlp" or "cnn"."""
+        return self.kind or "mlp"
+
+    @property
+    def pooling(self) -> str:
+        """How a convolutional output is reduced per channel: "mean", "max" or "flatten"."""
+        return self.pool or "mean"
 
 
 @dataclass(frozen=True)
@@ -275,6 +310,16 @@ def _name(key: str, value: Any) -> str:
     return value
 
 
+def _str_list(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, str) and v for v in value):
+        raise _fail(key, value, "a non-empty list of non-empty strings")
+    dupes = sorted({v for v in value if value.count(v) > 1})
+    if dupes:
+        raise _fail(key, value, f"no duplicates (repeated: {_show(dupes)})")
+    return tuple(value)
+
+
 _CLASS_IDS = _int_list(0, N_DATASET_CLASSES - 1)
 
 # Section -> key -> check. The dataclass defaults are the defaults.
@@ -302,6 +347,12 @@ _SPEC: dict[str, dict[str, Check]] = {
         "activation": _choice(*ACTIVATIONS),
         "loss": _choice(*LOSSES),
         "init": _choice(*INITIALIZERS),
+        "source": _choice(*MODEL_SOURCES),
+        "path": _str,
+        "layers": _str_list,
+        "pool": _choice(*POOLS),
+        "kind": _choice(*MODEL_KINDS),
+        "conv": _int_list(1, 4096, min_len=1, unique=False),
     },
     "train": {
         "epochs": _int(1, 100000),
@@ -408,8 +459,65 @@ def _validate(raw: dict[str, Any]) -> Config:
     if late:
         raise _fail("train.snapshot_epochs", late, f"epochs between 0 and train.epochs = {epochs}")
 
+    _check_model(sections["model"], top)
+
     built = {s: _SECTION_TYPES[s](**v) for s, v in sections.items()}
     return Config(**top, **built)
+
+
+# Keys that describe how a network is trained here: they do not apply to an outside one.
+TRAINING_MODEL_KEYS = ("hidden", "activation", "loss", "init", "kind", "conv")
+
+
+def _check_model(model: dict[str, Any], top: dict[str, Any]) -> None:
+    """The [model] section's cross-field rules: a network's door and the keys that go with it.
+
+    An outside network (source "onnx" or "activations") needs ``path`` and takes no
+    ``kind``, ``conv`` or several ``seeds`` (they would train something); the other
+    training keys ([train], hidden, activation, ...) are ignored with a warning by the
+    run (:func:`ignored_training_keys`), so a preset's defaults still load. ``layers``
+    belongs to ONNX, ``conv`` to the CNN, ``pool`` to both.
+    """
+    source = model.get("source", "train")
+    outside = source != "train"
+    if outside and "path" not in model:
+        raise ConfigError(f'model.source = "{source}": expected model.path, the file to read')
+    if not outside and "path" in model:
+        raise _fail("model.path", model["path"],
+                    'no path unless model.source is "onnx" or "activations"')
+    if "layers" in model and source != "onnx":
+        raise _fail("model.layers", list(model["layers"]), 'model.source = "onnx"')
+    kind = model.get("kind", "mlp")
+    if outside:
+        for key in ("kind", "conv"):
+            if key in model:
+                raise _fail(f"model.{key}", model[key],
+                            f'no model.{key} with model.source = "{source}" (the network '
+                            "comes from the file, nothing is trained)")
+        if len(top.get("seeds", ())) > 1:
+            raise _fail("seeds", list(top["seeds"]),
+                        f'one seed with model.source = "{source}" (one network is measured)')
+    if kind == "cnn" and "conv" not in model:
+        raise ConfigError('model.kind = "cnn": expected model.conv, the channels of each '
+                          "convolutional block (e.g. [16, 32])")
+    if "conv" in model and kind != "cnn":
+        raise _fail("model.conv", list(model["conv"]), 'model.kind = "cnn"')
+    if "pool" in model and source == "activations":
+        raise _fail("model.pool", model["pool"], 'model.source = "onnx" or model.kind = "cnn"')
+    if "pool" in model and source == "train" and kind != "cnn":
+        raise _fail("model.pool", model["pool"], 'model.source = "onnx" or model.kind = "cnn"')
+
+
+def ignored_training_keys(config: Config) -> list[str]:
+    """The training keys ``config`` sets to something other than their defaults while its
+    network comes from outside (they are ignored; the run warns about them)."""
+    if config.model.network_source == "train":
+        return []
+    keys = [f"model.{k}" for k in TRAINING_MODEL_KEYS
+            if getattr(config.model, k) != getattr(ModelConfig(), k)]
+    keys += [f"train.{f.name}" for f in dataclasses.fields(TrainConfig)
+             if getattr(config.train, f.name) != getattr(TrainConfig(), f.name)]
+    return keys
 
 
 # --- sources: files, presets, overrides -----------------------------------

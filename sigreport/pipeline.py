@@ -14,7 +14,7 @@ import platform
 import subprocess
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sigreport.activations import Activations
-from sigreport.config import Config, config_to_dict
+from sigreport.config import Config, config_to_dict, ignored_training_keys
 from sigreport.data import Dataset, Split, check_data, load_raw, prepare_dataset
 from sigreport.errors import OutputError
 from sigreport.estimate import STAGES, estimate_seconds, run_size
@@ -171,6 +171,50 @@ def _load_trained(key: str, config: Config, dataset: Dataset, seed: int):
     return result if valid else None
 
 
+@dataclass(frozen=True)
+class OutsideResult:
+    """A network trained elsewhere, as the stages after training read a training run:
+    ``params`` is the :class:`~sigreport.network.Network`, ``snapshots`` holds its
+    untrained control at epoch 0 and itself at the last epoch; there is no history."""
+
+    params: Any
+    snapshots: dict
+    seed: int
+    history: dict = field(default_factory=dict)
+
+
+def _open_outside(config: Config, log: Callable[[str], None]):
+    """The outside network ``config.model`` names, checked before any work, or None when
+    the network is trained here. Training keys the config sets are warned about and ignored."""
+    if config.model.network_source == "train":
+        return None
+    ignored = ignored_training_keys(config)
+    if ignored:
+        log(f"warning: {', '.join(ignored)} do not apply to a network from "
+            f"model.source = \"{config.model.network_source}\" and are ignored")
+    from sigreport.onnx_model import open_onnx
+
+    # Every data set sigreport reads holds 28x28 grey images.
+    return open_onnx(config.model, (28, 28, 1), len(config.data.classes))
+
+
+def _outside_result(network, dataset: Dataset, seed: int, last_epoch: int) -> OutsideResult:
+    """The outside network with its output kind decided and its untrained control drawn."""
+    network = network.with_output_kind(dataset.train.x[:1024])
+    return OutsideResult(params=network, snapshots={0: network.control(seed),
+                                                    last_epoch: network}, seed=seed)
+
+
+def _describe_outside(metrics: dict, network) -> None:
+    """The metrics of an outside network: where it came from, which layers were recorded
+    and how, no loss, and no epoch snapshots (there are no epochs)."""
+    exp = metrics["experiment"]
+    exp["activation"] = network.activation_name()
+    exp["loss"] = None
+    exp["network"] = network.describe()
+    metrics["snapshots"] = []
+
+
 def _cache_usable(log: Callable[[str], None]) -> bool:
     """Whether the cache can be written; if not, say so once: the run goes on without it."""
     problem = cache_problem()
@@ -285,6 +329,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     """
     # Before anything heavy is imported or loaded: a count the data cannot give fails at once.
     check_data(config.data)
+    outside = _open_outside(config, log)
     from sigreport.activations import capture_activations, capture_split, keep_layers, noisy_test
     from sigreport.analysis import compute_metrics
     from sigreport.report import check_projection
@@ -303,10 +348,12 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     trained = {}
     # Training shows its own progress bar on a terminal.
     with monitor.stage("train", own_display=True):
-        _estimate(config, dataset, monitor, log)
+        if outside is None:
+            _estimate(config, dataset, monitor, log)
         for seed in config.all_seeds:
-            trained[seed], cache_hits[f"train_seed_{seed}"] = _train_cached(
-                config, dataset, seed, force, progress, pending)
+            trained[seed], cache_hits[f"train_seed_{seed}"] = (
+                (_outside_result(outside, dataset, seed, config.train.epochs), False) if outside
+                else _train_cached(config, dataset, seed, force, progress, pending))
     main_seed = config.all_seeds[0]
     main = trained[main_seed]
 
@@ -361,6 +408,9 @@ def measure(config: Config, force: bool = False, progress: bool = False,
                  for epoch, (a, s) in snapshots.items()}
     del acts, others
 
+    if outside is not None:
+        _describe_outside(metrics, trained[main_seed].params)
+        snapshots = {}
     _log_answers(metrics, log)
     manifest = {
         "name": config.name,

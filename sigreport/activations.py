@@ -87,10 +87,11 @@ class Activations:
 
 def _forward(params: Params, x: np.ndarray, y: np.ndarray, index: np.ndarray, split_name: str,
              activation: str, classes: np.ndarray, batch_size: int,
-             names: Collection[str] | None = None) -> SplitActivations:
+             names: Collection[str] | None = None, pool: str = "mean",
+             image_shape: tuple[int, int, int] | None = None) -> SplitActivations:
     from sigreport.model import forward_layers
 
-    layers = forward_layers(params, x, activation, batch_size)
+    layers = forward_layers(params, x, activation, batch_size, pool, image_shape)
     _check_finite(layers, split_name)
     return SplitActivations(
         layers={name: values for name, values in layers.items()
@@ -110,13 +111,14 @@ def noisy_test(x: np.ndarray, sigma: float, seed: int) -> np.ndarray:
 
 
 def capture_split(params: Params | Network, x: np.ndarray, dataset: Dataset, activation: str,
-                  batch_size: int = 4096) -> SplitActivations:
+                  batch_size: int = 4096, pool: str = "mean") -> SplitActivations:
     """Every layer's output for new inputs ``x`` float32 (n_samples, n_pixels) of the test
     split's samples (labels and indices are the test split's)."""
     if not isinstance(params, tuple):  # a Network from outside (sigreport.network)
         return network_split(params, x, dataset)
     return _forward(params, x, dataset.test.y, dataset.test.index, "noisy test", activation,
-                    np.asarray(dataset.classes, dtype=np.int64), batch_size)
+                    np.asarray(dataset.classes, dtype=np.int64), batch_size, None, pool,
+                    getattr(dataset, "image_shape", None))
 
 
 def _check_finite(layers: dict[str, np.ndarray], split_name: str,
@@ -139,7 +141,7 @@ def _check_finite(layers: dict[str, np.ndarray], split_name: str,
 
 def capture_activations(params: Params | Network, dataset: Dataset, activation: str,
                         batch_size: int = 4096,
-                        kinds: Collection[str] = LAYER_KINDS) -> Activations:
+                        kinds: Collection[str] = LAYER_KINDS, pool: str = "mean") -> Activations:
     """Record every layer's output for every sample of the train, test and probe splits.
 
     A jitted forward pass runs over ``batch_size`` samples at a time and each
@@ -160,6 +162,8 @@ def capture_activations(params: Params | Network, dataset: Dataset, activation: 
     kinds:
         The layer kinds to keep (of :data:`LAYER_KINDS`); the others are
         computed, checked and released split by split.
+    pool:
+        How a CNN's blocks are recorded ("mean" or "max" per channel, or "flatten").
 
     Returns
     -------
@@ -171,25 +175,27 @@ def capture_activations(params: Params | Network, dataset: Dataset, activation: 
     """
     if not isinstance(params, tuple):  # a Network from outside (sigreport.network)
         return capture_network(params, dataset, kinds)
-    n_hidden = len(params) - 1
     n_outputs = params[-1][0].shape[1]
     if n_outputs != dataset.n_classes:
         raise ValueError(f"params: the output layer has {n_outputs} units, "
                          f"the data set has {dataset.n_classes} classes")
-    widths = [params[0][0].shape[0]] + [w.shape[1] for w, _ in params]
-    infos = [LayerInfo("input", "input", 0, widths[0])]
-    for i in range(1, n_hidden + 1):
-        infos.append(LayerInfo(f"hidden{i}.pre", "pre", i, widths[i]))
-        infos.append(LayerInfo(f"hidden{i}", "post", i, widths[i]))
-    infos.append(LayerInfo("logits", "logits", n_hidden + 1, n_outputs))
-    infos.append(LayerInfo("probs", "probs", n_hidden + 1, n_outputs))
-    infos = [info for info in infos if info.kind in kinds]
-    names = {info.name for info in infos}
+    # A CNN's blocks come first (4-D kernels), recorded after their pool; then dense layers.
+    n_conv = sum(1 for w, _ in params if w.ndim == 4)
+    n_dense = len(params) - n_conv - 1
+    plan = [("input", "input", 0)] + [(f"conv{i}", "post", i) for i in range(1, n_conv + 1)]
+    for i in range(1, n_dense + 1):
+        plan += [(f"hidden{i}.pre", "pre", n_conv + i), (f"hidden{i}", "post", n_conv + i)]
+    plan += [("logits", "logits", n_conv + n_dense + 1), ("probs", "probs", n_conv + n_dense + 1)]
+    plan = [p for p in plan if p[1] in kinds]
+    names = {name for name, _, _ in plan}
     classes = np.asarray(dataset.classes, dtype=np.int64)
+    image_shape = getattr(dataset, "image_shape", None)
     splits = {name: _forward(params, getattr(dataset, name).x, getattr(dataset, name).y,
                              getattr(dataset, name).index, name, activation, classes, batch_size,
-                             names)
+                             names, pool, image_shape)
               for name in SPLITS}
+    infos = [LayerInfo(name, kind, index, splits["train"].layers[name].shape[1])
+             for name, kind, index in plan]
     return Activations(layers=tuple(infos), classes=tuple(dataset.classes), **splits)
 
 

@@ -188,10 +188,12 @@ def looks_like_probabilities(scores: np.ndarray) -> bool:
 
 def pool_channels(value: np.ndarray, pool: str, channels_last: bool) -> np.ndarray:
     """float32 (n, width) from a 4-D output: each channel's mean or maximum over its
-    positions, or the whole tensor flattened in its own order."""
+    positions, or the whole tensor flattened position by position, channels last (as the
+    built-in CNN flattens), whichever layout it has."""
     n = len(value)
     if pool == "flatten":
-        return value.reshape(n, -1)
+        return np.ascontiguousarray(value if channels_last else value.transpose(0, 2, 3, 1),
+                                    dtype=np.float32).reshape(n, -1)
     axes = (1, 2) if channels_last else (2, 3)
     reduced = value.mean(axis=axes) if pool == "mean" else value.max(axis=axes)
     return np.ascontiguousarray(reduced, dtype=np.float32)
@@ -263,7 +265,7 @@ def open_onnx(cfg: ModelConfig, image_shape: tuple[int, int, int],
     try:
         model = onnx.load(path)
         onnx.checker.check_model(model)
-    except Exception as exc:  # protobuf's and the checker's errors have no common base
+    except Exception as exc:  # noqa: BLE001  protobuf's and the checker's errors share no base
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise _fail(path, f"not an ONNX model ({first[:200]})") from None
     graph = model.graph
@@ -338,7 +340,7 @@ def _trial(net: OnnxNetwork, n_classes: int) -> tuple[bool, ...]:
     n = net.batch_size if net.fixed_batch else 2
     try:
         values = net._run(net._session(), np.zeros((n, h * w * c), np.float32))
-    except Exception as exc:  # onnxruntime's errors have no public common base
+    except Exception as exc:  # noqa: BLE001  onnxruntime's errors share no public base
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise _fail(net.path, f"the graph cannot run on {h}x{w}x{c} images in the "
                     f"{net.layout} layout ({first[:200]})") from None

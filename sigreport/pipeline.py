@@ -7,7 +7,6 @@ later stages no longer need, and writes the report folder atomically.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import platform
@@ -24,7 +23,7 @@ import numpy as np
 
 from sigreport.activations import Activations
 from sigreport.config import Config, config_to_dict, ignored_training_keys
-from sigreport.data import Dataset, Split, check_data, load_raw, prepare_dataset
+from sigreport.data import Dataset, check_data, load_raw, prepare_dataset
 from sigreport.errors import OutputError
 from sigreport.estimate import STAGES, estimate_seconds, run_size
 from sigreport.monitor import StageMonitor
@@ -104,9 +103,8 @@ def _snapshot_data(dataset: Dataset, seed: int) -> Dataset:
     if train.n_samples <= SNAPSHOT_TRAIN_CAP:
         return dataset
     rows = seeded_subset(train.n_samples, SNAPSHOT_TRAIN_CAP, seed, salt=0x5A1)
-    return replace(dataset, train=Split(x=train.x[rows], y=train.y[rows],
-                                        onehot=train.onehot[rows], index=train.index[rows],
-                                        source=train.source))
+    return replace(dataset, train=replace(train, x=train.x[rows], y=train.y[rows],
+                                          onehot=train.onehot[rows], index=train.index[rows]))
 
 
 def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
@@ -160,8 +158,10 @@ def _load_trained(key: str, config: Config, dataset: Dataset, seed: int):
         result = TrainResult.from_arrays(hit[0], seed=seed)
     except (KeyError, ValueError):
         return None
-    sizes = (dataset.train.x.shape[1], *config.model.hidden, dataset.n_classes)
-    shapes = [((n_in, n_out), (n_out,)) for n_in, n_out in itertools.pairwise(sizes)]
+    from sigreport.model import param_shapes
+    from sigreport.train import network_architecture
+
+    shapes = param_shapes(network_architecture(config.model, dataset))
     nets = [result.params, *result.snapshots.values()]
     valid = (sorted(result.snapshots) == sorted(snapshot_epochs(config.train))
              and all([(w.shape, b.shape) for w, b in net] == shapes for net in nets)
@@ -358,19 +358,20 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     main = trained[main_seed]
 
     with monitor.stage("activations"):
-        acts = {seed: capture_activations(t.params, dataset, config.model.activation)
+        pool = config.model.pooling
+        acts = {seed: capture_activations(t.params, dataset, config.model.activation, pool=pool)
                 for seed, t in trained.items()}
         last_epoch = config.train.epochs
         snap_data = _snapshot_data(dataset, main_seed)
         # The last snapshot is the trained network itself: reuse its activations.
         snap_acts = {epoch: acts[main_seed] if epoch == last_epoch else
-                     capture_activations(params, snap_data, config.model.activation,
+                     capture_activations(params, snap_data, config.model.activation, pool=pool,
                                          kinds=CLUSTERED_KINDS)
                      for epoch, params in sorted(main.snapshots.items())}
         del snap_data
         noisy = (capture_split(main.params, noisy_test(dataset.test.x, config.analysis.path_noise,
                                                         main_seed),
-                               dataset, config.model.activation)
+                               dataset, config.model.activation, pool=pool)
                  if config.analysis.path_noise > 0 and len(dataset.test.y) else None)
     # Only now is the network known not to have diverged (its outputs are checked above).
     _save_trained(pending or [], log)
@@ -411,6 +412,9 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     if outside is not None:
         _describe_outside(metrics, trained[main_seed].params)
         snapshots = {}
+    elif config.model.network_kind == "cnn":
+        metrics["experiment"]["conv"] = list(config.model.conv or ())
+        metrics["experiment"]["pool"] = config.model.pooling
     _log_answers(metrics, log)
     manifest = {
         "name": config.name,

@@ -51,3 +51,34 @@ def mlp_graph(params, activation: str = "relu", layout: str = "flat",
     inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, shapes[layout])
     out = helper.make_tensor_value_info(x, TensorProto.FLOAT, [batch, n_out])
     return helper.make_graph(nodes, "mlp", [inp], [out], initializer=inits)
+
+
+def cnn_graph(params, n_conv: int, activation: str = "relu",
+              batch: int | str = "N") -> onnx.GraphProto:
+    """A sigreport CNN's ``params`` (3x3 kernels (3, 3, in, out) first, then dense layers) as
+    an ONNX graph on [N, 1, 28, 28]: Conv, the activation and MaxPool per block (the pooled
+    outputs named conv1, conv2, ...), a transpose to channels-last before flattening (as the
+    built-in network flattens), then the dense layers named hidden1, ..."""
+    op, attrs = _OPS[activation]
+    nodes, inits = [], []
+    x = "images"
+    for i, (w, b) in enumerate(params[:n_conv], start=1):
+        kernel = np.ascontiguousarray(np.asarray(w, np.float32).transpose(3, 2, 0, 1))
+        inits += [numpy_helper.from_array(kernel, f"K{i}"),
+                  numpy_helper.from_array(np.asarray(b, np.float32), f"kb{i}")]
+        nodes += [helper.make_node("Conv", [x, f"K{i}", f"kb{i}"], [f"conv{i}.pre"],
+                                   kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+                  helper.make_node(op, [f"conv{i}.pre"], [f"conv{i}.act"], **attrs),
+                  helper.make_node("MaxPool", [f"conv{i}.act"], [f"conv{i}"],
+                                   kernel_shape=[2, 2], strides=[2, 2])]
+        x = f"conv{i}"
+    nodes += [helper.make_node("Transpose", [x], ["nhwc"], perm=[0, 2, 3, 1]),
+              helper.make_node("Flatten", ["nhwc"], ["flat"], axis=1)]
+    dense = mlp_graph(params[n_conv:], activation, batch=batch)
+    rename = {"images": "flat"}
+    for node in dense.node:
+        node.input[:] = [rename.get(n, n) for n in node.input]
+    nodes += list(dense.node)
+    inits += list(dense.initializer)
+    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 1, 28, 28])
+    return helper.make_graph(nodes, "cnn", [inp], list(dense.output), initializer=inits)

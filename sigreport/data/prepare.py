@@ -153,7 +153,8 @@ def _pick(labels: np.ndarray, wanted: tuple[int, ...], n_per_class: int | str | 
 def _split(images: np.ndarray, labels: np.ndarray, rows: np.ndarray,
            classes: tuple[int, ...], source: str) -> Split:
     y = labels[rows].astype(np.int64)
-    x = images[rows].reshape(len(rows), -1).astype(np.float32) / np.float32(255.0)
+    x = images[rows].reshape(len(rows), -1 if len(rows) else int(np.prod(images.shape[1:])))
+    x = x.astype(np.float32) / np.float32(255.0)
     onehot = (y[:, None] == np.asarray(classes)[None, :]).astype(np.float32)
     return Split(x=x, y=y, onehot=onehot, index=rows, source=source,
                  image_shape=tuple(images.shape[1:]))

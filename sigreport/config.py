@@ -35,6 +35,7 @@ __all__ = [
     "TrainConfig",
     "config_to_dict",
     "config_to_toml",
+    "ignored_training_keys",
     "list_presets",
     "load_config",
     "names_a_file",
@@ -57,6 +58,12 @@ PROBE_SPLITS = ("test", "train")
 INITIALIZERS = ("lecun_normal", "glorot_uniform")
 FIT_ON = ("train", "train+probe")
 SEPARATION_MEASURES = ("cka_labels", "cluster_class_ami", "linear_probe_accuracy")
+# Where the measured network comes from (model.source): trained here, an ONNX file, an
+# activations file; the built-in networks (model.kind); how a convolutional output
+# [N, C, H, W] becomes one value per channel (model.pool).
+MODEL_SOURCES = ("train", "onnx", "activations")
+MODEL_KINDS = ("mlp", "cnn")
+POOLS = ("mean", "max", "flatten")
 
 # Every supported dataset has the ten classes 0..9.
 N_DATASET_CLASSES = 10
@@ -125,6 +132,16 @@ class DataConfig(_Checked):
             )
 
 
+def _str_list(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not value or not all(
+            isinstance(v, str) and v for v in value):
+        raise C.invalid(key, value, "a non-empty list of non-empty strings")
+    dupes = sorted({v for v in value if list(value).count(v) > 1})
+    if dupes:
+        raise C.invalid(key, value, f"no duplicates (repeated: {C.show(dupes)})")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class ModelConfig(_Checked):
     _section: ClassVar[str] = "model"
@@ -133,6 +150,37 @@ class ModelConfig(_Checked):
     activation: str = _field(C.choice(*ACTIVATIONS), "relu")
     loss: str = _field(C.choice(*LOSSES), "cross_entropy")
     init: str = _field(C.choice(*INITIALIZERS), "lecun_normal")
+    # --- the network's door (see site/own-network.md). None keeps each key's default
+    # out of config.toml and the cache key, so a run that sets none of them is unchanged.
+    # source: None or "train" (trained here), "onnx" (path = an ONNX classifier),
+    # "activations" (path = an .npz of recorded layers).
+    source: str | None = _field(C.choice(*MODEL_SOURCES), None)
+    path: str | None = _field(C.string, None)
+    # ONNX node-output names to record; None: every activation function's output.
+    layers: tuple[str, ...] | None = _field(_str_list, None)
+    # A convolutional output per channel: "mean" (None), "max" or "flatten".
+    pool: str | None = _field(C.choice(*POOLS), None)
+    # The built-in network: "mlp" (None) or "cnn" with conv = channels per block.
+    kind: str | None = _field(C.choice(*MODEL_KINDS), None)
+    conv: tuple[int, ...] | None = _field(C.int_list(1, 4096, min_len=1, unique=False), None)
+
+    def _check_across(self) -> None:
+        _check_model(self)
+
+    @property
+    def network_source(self) -> str:
+        """Where the network comes from: "train", "onnx" or "activations"."""
+        return self.source or "train"
+
+    @property
+    def network_kind(self) -> str:
+        """The built-in network trained here: "mlp" or "cnn"."""
+        return self.kind or "mlp"
+
+    @property
+    def pooling(self) -> str:
+        """How a convolutional output is reduced per channel: "mean", "max" or "flatten"."""
+        return self.pool or "mean"
 
 
 @dataclass(frozen=True)
@@ -237,6 +285,10 @@ class Config(_Checked):
             value = getattr(self, section)
             if not isinstance(value, kind):
                 raise C.invalid(section, value, f"a {kind.__name__}")
+        source = self.model.network_source
+        if source != "train" and len(self.seeds) > 1:
+            raise C.invalid("seeds", list(self.seeds),
+                            f'one seed with model.source = "{source}" (one network is measured)')
 
     @property
     def all_seeds(self) -> tuple[int, ...]:
@@ -283,6 +335,58 @@ def _validate(raw: dict[str, Any]) -> Config:
             raise _unknown(key)
     built: dict[str, Any] = {s: _SECTION_TYPES[s](**v) for s, v in sections.items()}
     return Config(**top, **built)
+
+
+# Keys that describe how a network is trained here: they do not apply to an outside one.
+TRAINING_MODEL_KEYS = ("hidden", "activation", "loss", "init", "kind", "conv")
+
+
+def _check_model(model: ModelConfig) -> None:
+    """The [model] section's cross-field rules: a network's door and the keys that go with it.
+
+    An outside network (source "onnx" or "activations") needs ``path`` and takes no
+    ``kind``, ``conv`` or several ``seeds`` (they would train something; the seeds rule
+    is :class:`Config`'s); the other training keys ([train], hidden, activation, ...) are
+    ignored with a warning by the run (:func:`ignored_training_keys`), so a preset's
+    defaults still load. ``layers`` belongs to ONNX, ``conv`` to the CNN, ``pool`` to both.
+    """
+    source = model.network_source
+    outside = source != "train"
+    if outside and model.path is None:
+        raise ConfigError(f'model.source = "{source}": expected model.path, the file to read')
+    if not outside and model.path is not None:
+        raise C.invalid("model.path", model.path,
+                        'no path unless model.source is "onnx" or "activations"')
+    if model.layers is not None and source != "onnx":
+        raise C.invalid("model.layers", list(model.layers), 'model.source = "onnx"')
+    kind = model.network_kind
+    if outside:
+        for key in ("kind", "conv"):
+            value = getattr(model, key)
+            if value is not None:
+                raise C.invalid(f"model.{key}", list(value) if isinstance(value, tuple) else value,
+                                f'no model.{key} with model.source = "{source}" (the network '
+                                "comes from the file, nothing is trained)")
+    if kind == "cnn" and model.conv is None:
+        raise ConfigError('model.kind = "cnn": expected model.conv, the channels of each '
+                          "convolutional block (e.g. [16, 32])")
+    if model.conv is not None and kind != "cnn":
+        raise C.invalid("model.conv", list(model.conv), 'model.kind = "cnn"')
+    if model.pool is not None and (source == "activations" or (source == "train"
+                                                                and kind != "cnn")):
+        raise C.invalid("model.pool", model.pool, 'model.source = "onnx" or model.kind = "cnn"')
+
+
+def ignored_training_keys(config: Config) -> list[str]:
+    """The training keys ``config`` sets to something other than their defaults while its
+    network comes from outside (they are ignored; the run warns about them)."""
+    if config.model.network_source == "train":
+        return []
+    keys = [f"model.{k}" for k in TRAINING_MODEL_KEYS
+            if getattr(config.model, k) != getattr(ModelConfig(), k)]
+    keys += [f"train.{f.name}" for f in dataclasses.fields(TrainConfig)
+             if getattr(config.train, f.name) != getattr(TrainConfig(), f.name)]
+    return keys
 
 
 # --- sources: files, presets, overrides -----------------------------------

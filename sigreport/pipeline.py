@@ -7,14 +7,13 @@ later stages no longer need, and writes the report folder atomically.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import platform
 import subprocess
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from sigreport.activations import Activations
-from sigreport.config import Config, config_to_dict
+from sigreport.config import Config, config_to_dict, ignored_training_keys
 from sigreport.data import Dataset, Split, check_data, load_raw, prepare_dataset
 from sigreport.errors import ConfigError, OutputError
 from sigreport.estimate import (
@@ -111,9 +110,8 @@ def _snapshot_data(dataset: Dataset, seed: int) -> Dataset:
     if train.n_samples <= SNAPSHOT_TRAIN_CAP:
         return dataset
     rows = seeded_subset(train.n_samples, SNAPSHOT_TRAIN_CAP, seed, salt=0x5A1)
-    return replace(dataset, train=Split(x=train.x[rows], y=train.y[rows],
-                                        onehot=train.onehot[rows], index=train.index[rows],
-                                        source=train.source))
+    return replace(dataset, train=replace(train, x=train.x[rows], y=train.y[rows],
+                                          onehot=train.onehot[rows], index=train.index[rows]))
 
 
 def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
@@ -193,8 +191,10 @@ def _load_trained(key: str, config: Config, dataset: Dataset, seed: int,
         result = TrainResult.from_arrays(hit[0], seed=seed)
     except (KeyError, ValueError):
         return None
-    sizes = (dataset.train.x.shape[1], *config.model.hidden, dataset.n_classes)
-    shapes = [((n_in, n_out), (n_out,)) for n_in, n_out in itertools.pairwise(sizes)]
+    from sigreport.model import param_shapes
+    from sigreport.train import network_architecture
+
+    shapes = param_shapes(network_architecture(config.model, dataset))
     nets = [result.params, *result.snapshots.values()]
     valid = (sorted(result.snapshots) == sorted(snapshot_epochs(config.train))
              and all([(w.shape, b.shape) for w, b in net] == shapes for net in nets)
@@ -202,6 +202,50 @@ def _load_trained(key: str, config: Config, dataset: Dataset, seed: int,
              and all(v.shape == (config.train.epochs,) and np.isfinite(v).all()
                      for v in result.history.values()))
     return result if valid else None
+
+
+@dataclass(frozen=True)
+class OutsideResult:
+    """A network trained elsewhere, as the stages after training read a training run:
+    ``params`` is the :class:`~sigreport.network.Network`, ``snapshots`` holds its
+    untrained control at epoch 0 and itself at the last epoch; there is no history."""
+
+    params: Any
+    snapshots: dict
+    seed: int
+    history: dict = field(default_factory=dict)
+
+
+def _open_outside(config: Config, log: Callable[[str], None]):
+    """The outside network ``config.model`` names, checked before any work, or None when
+    the network is trained here. Training keys the config sets are warned about and ignored."""
+    if config.model.network_source == "train":
+        return None
+    ignored = ignored_training_keys(config)
+    if ignored:
+        log(f"warning: {', '.join(ignored)} do not apply to a network from "
+            f"model.source = \"{config.model.network_source}\" and are ignored")
+    from sigreport.onnx_model import open_onnx
+
+    # Every data set sigreport reads holds 28x28 grey images.
+    return open_onnx(config.model, (28, 28, 1), len(config.data.classes))
+
+
+def _outside_result(network, dataset: Dataset, seed: int, last_epoch: int) -> OutsideResult:
+    """The outside network with its output kind decided and its untrained control drawn."""
+    network = network.with_output_kind(dataset.train.x[:1024])
+    return OutsideResult(params=network, snapshots={0: network.control(seed),
+                                                    last_epoch: network}, seed=seed)
+
+
+def _describe_outside(metrics: dict, network) -> None:
+    """The metrics of an outside network: where it came from, which layers were recorded
+    and how, no loss, and no epoch snapshots (there are no epochs)."""
+    exp = metrics["experiment"]
+    exp["activation"] = network.activation_name()
+    exp["loss"] = None
+    exp["network"] = network.describe()
+    metrics["snapshots"] = []
 
 
 def _cache_usable(log: Callable[[str], None]) -> bool:
@@ -318,6 +362,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     """
     # Before anything heavy is imported or loaded: a count the data cannot give fails at once.
     check_data(config.data)
+    outside = _open_outside(config, log)
     from sigreport.activations import capture_activations, capture_split, keep_layers, noisy_test
     from sigreport.analysis import compute_metrics
     from sigreport.report import check_projection
@@ -336,27 +381,33 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     trained = {}
     # Training shows its own progress bar on a terminal.
     with monitor.stage("train", own_display=True):
-        _estimate(config, dataset, monitor, log)
-        for seed, (result, hit) in _train_cached(config, dataset, config.all_seeds, force,
-                                                  progress, pending, log).items():
-            trained[seed], cache_hits[f"train_seed_{seed}"] = result, hit
+        if outside is None:
+            _estimate(config, dataset, monitor, log)
+            for seed, (result, hit) in _train_cached(config, dataset, config.all_seeds, force,
+                                                      progress, pending, log).items():
+                trained[seed], cache_hits[f"train_seed_{seed}"] = result, hit
+        else:
+            for seed in config.all_seeds:
+                trained[seed] = _outside_result(outside, dataset, seed, config.train.epochs)
+                cache_hits[f"train_seed_{seed}"] = False
     main_seed = config.all_seeds[0]
     main = trained[main_seed]
 
     with monitor.stage("activations"):
-        acts = {seed: capture_activations(t.params, dataset, config.model.activation)
+        pool = config.model.pooling
+        acts = {seed: capture_activations(t.params, dataset, config.model.activation, pool=pool)
                 for seed, t in trained.items()}
         last_epoch = config.train.epochs
         snap_data = _snapshot_data(dataset, main_seed)
         # The last snapshot is the trained network itself: reuse its activations.
         snap_acts = {epoch: acts[main_seed] if epoch == last_epoch else
-                     capture_activations(params, snap_data, config.model.activation,
+                     capture_activations(params, snap_data, config.model.activation, pool=pool,
                                          kinds=CLUSTERED_KINDS)
                      for epoch, params in sorted(main.snapshots.items())}
         del snap_data
         noisy = (capture_split(main.params, noisy_test(dataset.test.x, config.analysis.path_noise,
                                                         main_seed),
-                               dataset, config.model.activation)
+                               dataset, config.model.activation, pool=pool)
                  if config.analysis.path_noise > 0 and len(dataset.test.y) else None)
     # Only now is the network known not to have diverged (its outputs are checked above).
     _save_trained(pending or [], log)
@@ -394,6 +445,12 @@ def measure(config: Config, force: bool = False, progress: bool = False,
                  for epoch, (a, s) in snapshots.items()}
     del acts, others
 
+    if outside is not None:
+        _describe_outside(metrics, trained[main_seed].params)
+        snapshots = {}
+    elif config.model.network_kind == "cnn":
+        metrics["experiment"]["conv"] = list(config.model.conv or ())
+        metrics["experiment"]["pool"] = config.model.pooling
     _log_answers(metrics, log)
     manifest = {
         "name": config.name,

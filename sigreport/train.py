@@ -1,4 +1,4 @@
-"""Training: an optax optimiser over a Flax NNX MLP, one jitted call per epoch.
+"""Training: an optax optimiser over a Flax NNX MLP or CNN, one jitted call per epoch.
 
 The model is split once into its graph definition and parameter state; the
 training step is a plain function of (state, optimiser state, batch) that
@@ -28,9 +28,9 @@ from flax import nnx
 from sigreport.config import ModelConfig, TrainConfig
 from sigreport.data.prepare import Dataset
 from sigreport.errors import TrainingError
-from sigreport.model import MLP, Params, params_of
+from sigreport.model import CNN, MLP, Architecture, Params, architecture, build_network, params_of
 
-__all__ = ["TrainResult", "fit_model", "fit_models", "snapshot_epochs"]
+__all__ = ["TrainResult", "fit_model", "fit_models", "network_architecture", "snapshot_epochs"]
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_accuracy")
 
@@ -120,6 +120,12 @@ def _params_from(layers: dict[int, dict[str, np.ndarray]]) -> Params:
     )
 
 
+def network_architecture(model: ModelConfig, dataset: Dataset) -> Architecture:
+    """The shapes of the network ``model`` trains on ``dataset`` (an MLP or a CNN)."""
+    return architecture(model.network_kind, dataset.image_shape, model.conv, model.hidden,
+                        dataset.n_classes, model.pooling)
+
+
 def snapshot_epochs(train: TrainConfig) -> tuple[int, ...]:
     """The epochs whose parameters are kept, sorted and without repeats.
 
@@ -181,9 +187,8 @@ def _opt_spec(train: TrainConfig) -> _OptSpec:
             float(train.weight_decay), float(train.epsilon))
 
 
-def _abstract_model(sizes: tuple[int, ...], activation: str) -> MLP:
-    return nnx.eval_shape(
-        lambda: MLP(sizes[0], sizes[1:-1], sizes[-1], activation, rngs=nnx.Rngs(0)))
+def _abstract_model(arch: Architecture, activation: str) -> MLP | CNN:
+    return nnx.eval_shape(lambda: build_network(arch, activation, rngs=nnx.Rngs(0)))
 
 
 # Initialising inside one jitted call compiles once, rather than once per
@@ -191,12 +196,11 @@ def _abstract_model(sizes: tuple[int, ...], activation: str) -> MLP:
 # layer sizes and the seed, so runs that differ in anything else share it.
 # It runs once per run, so it is compiled without optimisation, which takes
 # about a third of the time.
-@functools.partial(jax.jit, static_argnames=("sizes", "init"),
+@functools.partial(jax.jit, static_argnames=("arch", "init"),
                    compiler_options={"xla_backend_optimization_level": 0})
-def _init_state(seed: jax.Array, *, sizes: tuple[int, ...], init: str) -> nnx.State:
+def _init_state(seed: jax.Array, *, arch: Architecture, init: str) -> nnx.State:
     """Initial parameters drawn from ``jax.random.key(seed)`` by the named initialiser."""
-    net = MLP(sizes[0], sizes[1:-1], sizes[-1], "relu", rngs=nnx.Rngs(params=jax.random.key(seed)),
-              init=init)
+    net = build_network(arch, "relu", rngs=nnx.Rngs(params=jax.random.key(seed)), init=init)
     return nnx.state(net)
 
 
@@ -367,7 +371,7 @@ class _NoProgress:
 
 def fit_model(dataset: Dataset, model: ModelConfig, train: TrainConfig, seed: int,
               progress: bool = False) -> TrainResult:
-    """Train an MLP on the dataset's train split; evaluate on its test split each epoch.
+    """Train an MLP or a CNN (``model.kind``) on the dataset's train split; evaluate on its test split each epoch.
 
     Parameters
     ----------
@@ -426,10 +430,10 @@ def fit_models(dataset: Dataset, model: ModelConfig, train: TrainConfig, seeds: 
     if n_train == 0:
         raise TrainingError("the training split is empty; check data.classes and data.n_per_class")
     many = len(seeds) > 1
-    sizes = (dataset.train.x.shape[1], *model.hidden, dataset.n_classes)
+    arch = network_architecture(model, dataset)
     opt = _opt_spec(train)
-    graphdef = nnx.graphdef(_abstract_model(sizes, model.activation))
-    states = [_init_state(np.uint32(seed), sizes=sizes, init=model.init) for seed in seeds]
+    graphdef = nnx.graphdef(_abstract_model(arch, model.activation))
+    states = [_init_state(np.uint32(seed), arch=arch, init=model.init) for seed in seeds]
     opt_states = [_init_opt_state(state, opt=opt) for state in states]
     # A split smaller than one batch trains on all of it in one batch.
     batch_size = min(train.batch_size, n_train)

@@ -78,7 +78,8 @@ def test_datasets_and_presets_list() -> None:
     assert datasets.stdout.splitlines()[0].split()[:2] == ["mnist", "yes"]
     presets = run_cli("presets")
     names = [line.split()[0] for line in presets.stdout.splitlines()]
-    assert names == ["mnist-1-3-7", "mnist-1-7", "mnist-open-set", "original-2021",
+    assert names == ["fashion-cnn", "mnist-1-3-7", "mnist-1-7", "mnist-cnn", "mnist-open-set",
+                     "original-2021",
                      "original-2021-sigreport",
                      "mnist-1-3-7-seeds", "mnist-pairs"]
 

@@ -21,8 +21,8 @@ from sigreport.config import (
 )
 from sigreport.errors import ConfigError
 
-PRESETS = ["mnist-1-3-7", "mnist-1-7", "mnist-open-set", "original-2021",
-           "original-2021-sigreport"]
+PRESETS = ["fashion-cnn", "mnist-1-3-7", "mnist-1-7", "mnist-cnn", "mnist-open-set",
+           "original-2021", "original-2021-sigreport"]
 
 
 def _error(source: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> str:

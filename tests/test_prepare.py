@@ -258,3 +258,14 @@ def test_counts_checked_before_loading_say_what_loading_says(overrides):
 
 def test_counts_within_the_data_pass_the_door():
     check_data(load_config("mnist-1-7", ['data.n_per_class="all"']).data)
+
+
+def test_an_empty_split_keeps_the_pixel_width():
+    from sigreport.data.prepare import _split
+
+    images = np.zeros((5, 6, 4, 3), dtype=np.uint8)
+    labels = np.array([0, 1, 0, 1, 0])
+    part = _split(images, labels, np.array([], dtype=np.int64), (0, 1), "test")
+    assert part.x.shape == (0, 72)
+    assert part.onehot.shape == (0, 2)
+    assert part.image_shape == (6, 4, 3)

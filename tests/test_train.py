@@ -259,7 +259,7 @@ def test_batch_order_can_keep_the_last_partial_batch():
 def test_a_kept_partial_batch_steps_like_a_batch_of_its_real_rows():
     """Oracle: the padded, weighted step equals a plain step on the real rows alone."""
     sizes = (784, 6, 2)
-    graphdef = nnx.graphdef(_abstract_model(sizes, "relu"))
+    graphdef = nnx.graphdef(_abstract_model(("mlp", sizes), "relu"))
     opt = _opt_spec(TrainConfig(learning_rate=1e-2))
     data = _separable(8, seed=3)
     x, onehot = jnp.asarray(data.train.x), jnp.asarray(data.train.onehot)
@@ -267,7 +267,7 @@ def test_a_kept_partial_batch_steps_like_a_batch_of_its_real_rows():
     padded = _batch_weights(3, rows)
 
     def step(order, weights):
-        state = _init_state(np.uint32(0), sizes=sizes, init="lecun_normal")
+        state = _init_state(np.uint32(0), arch=("mlp", sizes), init="lecun_normal")
         opt_state = _init_opt_state(state, opt=opt)
         state, _, loss = _train_steps(state, opt_state, x, onehot, jnp.asarray(order),
                                       None if weights is None else jnp.asarray(weights),
@@ -290,8 +290,8 @@ def test_keeping_the_last_partial_batch_trains_on_every_sample(mnist):
 @pytest.mark.parametrize("init", ["lecun_normal", "glorot_uniform"])
 def test_initial_weights_follow_the_named_initialiser(init):
     sizes = (784, 64, 2)
-    state = _init_state(np.uint32(0), sizes=sizes, init=init)
-    params = params_of(nnx.merge(nnx.graphdef(_abstract_model(sizes, "relu")), state))
+    state = _init_state(np.uint32(0), arch=("mlp", sizes), init=init)
+    params = params_of(nnx.merge(nnx.graphdef(_abstract_model(("mlp", sizes), "relu")), state))
     w = params[0][0]
     assert w.shape == (784, 64)
     if init == "glorot_uniform":          # Keras' default: U(-l, l), l = sqrt(6 / (in + out))

@@ -2,7 +2,7 @@
 
 Keep the chosen classes, a fixed number of images per class (a seeded draw, or
 the first ones in file order as the original code took them; or every image of
-each class for "all"), scale pixels to [0, 1], flatten 28x28 to 784, and
+each class for "all"), scale pixels to [0, 1], flatten each image (28x28 to 784), and
 one-hot the labels over the SORTED kept classes. Probe classes come from the
 test split (or, as in the original code, from the training split) and are
 never part of training.
@@ -20,7 +20,6 @@ from sigreport.errors import ConfigError
 
 __all__ = ["Dataset", "Split", "check_counts", "check_data", "prepare_dataset", "takes_all"]
 
-N_PIXELS = 28 * 28
 _IMAGE_BLOCK = 8192
 
 
@@ -31,7 +30,7 @@ class Split:
     Attributes
     ----------
     x:
-        float32, shape (n_samples, 784), pixels scaled to [0, 1].
+        float32, shape (n_samples, H*W*C) (784 for MNIST), pixels scaled to [0, 1].
     y:
         int64, shape (n_samples,), the ORIGINAL class ids (e.g. 1 and 7).
     onehot:
@@ -47,19 +46,21 @@ class Split:
     onehot: np.ndarray
     index: np.ndarray
     source: str
+    # The shape of one image as the source holds it (H, W) or (H, W, C); x is it flattened.
+    image_shape: tuple[int, ...] = (28, 28)
 
     @property
     def n_samples(self) -> int:
         return len(self.y)
 
     def images(self) -> np.ndarray:
-        """uint8 images, shape (n_samples, 28, 28), recovered from ``x``."""
-        out = np.empty((self.n_samples, N_PIXELS), np.uint8)
+        """uint8 images, shape (n_samples, *image_shape), recovered from ``x``."""
+        out = np.empty((self.n_samples, int(np.prod(self.image_shape))), np.uint8)
         # In blocks: two float32 copies of a whole training split would double its memory.
         for start in range(0, self.n_samples, _IMAGE_BLOCK):
             block = self.x[start:start + _IMAGE_BLOCK] * np.float32(255.0)
             out[start:start + _IMAGE_BLOCK] = np.rint(block, out=block)
-        return out.reshape(-1, 28, 28)
+        return out.reshape(-1, *self.image_shape)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class Dataset:
     probe: Split
     sha256: str
     licence: str
+    # (H, W, C) of the images; x holds them flattened in that order.
+    image_shape: tuple[int, int, int] = (28, 28, 1)
 
     @property
     def class_map(self) -> dict[int, int]:
@@ -150,9 +153,11 @@ def _pick(labels: np.ndarray, wanted: tuple[int, ...], n_per_class: int | str | 
 def _split(images: np.ndarray, labels: np.ndarray, rows: np.ndarray,
            classes: tuple[int, ...], source: str) -> Split:
     y = labels[rows].astype(np.int64)
-    x = images[rows].reshape(len(rows), N_PIXELS).astype(np.float32) / np.float32(255.0)
+    x = images[rows].reshape(len(rows), -1 if len(rows) else int(np.prod(images.shape[1:])))
+    x = x.astype(np.float32) / np.float32(255.0)
     onehot = (y[:, None] == np.asarray(classes)[None, :]).astype(np.float32)
-    return Split(x=x, y=y, onehot=onehot, index=rows, source=source)
+    return Split(x=x, y=y, onehot=onehot, index=rows, source=source,
+                 image_shape=tuple(images.shape[1:]))
 
 
 def prepare_dataset(raw: RawData, cfg: DataConfig, seed: int) -> Dataset:
@@ -184,7 +189,13 @@ def prepare_dataset(raw: RawData, cfg: DataConfig, seed: int) -> Dataset:
         probe=_split(probe_images, probe_labels, probe_rows, classes, cfg.probe_split),
         sha256=raw.sha256,
         licence=raw.licence,
+        image_shape=_hwc(raw.train_images.shape[1:]),
     )
+
+
+def _hwc(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(H, W, C) of images of ``shape`` (H, W) or (H, W, C)."""
+    return (shape[0], shape[1], shape[2] if len(shape) > 2 else 1)
 
 
 def check_data(cfg: DataConfig) -> None:

@@ -83,10 +83,12 @@ def _phrase(items: list[str]) -> str:
 
 def _experiment_line(metrics: dict, ctx: Context) -> dict:
     exp = metrics.get("experiment", {})
-    hidden = [int(h) for h in exp.get("hidden", [])]
-    arch = " \u2192 ".join(str(w) for w in [784, *hidden, len(ctx.classes)])
+    # The widths of the recorded layers, input first (a convolutional block's: its channels).
+    widths = [int(lay["width"]) for lay in metrics.get("layers", []) if lay.get("width")]
+    arch = " \u2192 ".join(str(w) for w in widths)
     return {
-        "arch": arch, "activation": exp.get("activation"),
+        "arch": arch, "activation": exp.get("activation"), "network": exp.get("network"),
+        "conv": exp.get("conv"), "pool": exp.get("pool"),
         "loss": str(exp.get("loss") or "").replace("_", "-"),
         "dataset": _DATASET_NAMES.get(exp.get("dataset"), exp.get("dataset")),
         "classes": [ctx.label[c] for c in ctx.classes],

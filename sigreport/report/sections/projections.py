@@ -29,7 +29,7 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
     n = len(proj.row)
     y = np.zeros(n, np.int64)
     pred = np.zeros(n, np.int64)
-    imgs = np.zeros((n, 28, 28), np.uint8)
+    imgs = np.zeros((n, *dataset.test.image_shape), np.uint8)  # thumbnails, the data's shape
     paths: list[str] = [""] * n
     for split in ("test", "probe"):
         mask = proj.split == split

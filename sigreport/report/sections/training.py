@@ -74,5 +74,6 @@ def build_training(ctx: Context, metrics: dict,
         section.figures["snapshot_paths"], section.data["snapshot_paths"] = \
             _snapshot_alluvials(ctx, metrics, snapshots)
     section.values.update(history=history, snapshots=snapshot_rows,
+                          network=(metrics.get("experiment") or {}).get("network"),
                           stability=metrics.get("stability"))
     return section

@@ -28,16 +28,13 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import json
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -54,24 +51,21 @@ from sigreport.config import (
 )
 from sigreport.errors import ConfigError, SigreportError
 from sigreport.monitor import peak_rss_mb
+from sigreport.report.sweep_index import SWEEPS_DIR, index_path, write_sweep_index
 from sigreport.store import check_writable
 
 __all__ = [
     "MAX_RUNS",
-    "SWEEPS_DIR",
     "Sweep",
     "SweepOutcome",
     "SweepRun",
     "list_sweep_presets",
     "load_sweep",
-    "read_sweep_index",
     "run_sweep",
 ]
 
 # A grid larger than this needs --force: a typo in an axis should not start a week of work.
 MAX_RUNS = 100
-# Sweep indexes live beside the report folders; the site ignores folders starting with "_".
-SWEEPS_DIR = "_sweeps"
 # How long to wait for an existing cluster's scheduler and its first worker.
 CONNECT_TIMEOUT_S = 20
 _EVENT_TOPIC = "sigreport-sweep"
@@ -205,7 +199,8 @@ def _parse_axes(raw: dict[str, Any], fixed: dict[str, Any], where: str) -> dict[
     axes: dict[str, list] = {}
     with _in(where):
         if not isinstance(axes_raw, dict):
-            raise C.invalid("axes", axes_raw, "a table [axes] of config keys, each a list of values")
+            raise C.invalid("axes", axes_raw,
+                            "a table [axes] of config keys, each a list of values")
         if "pairs" in raw:
             classes = C.int_list(0, N_DATASET_CLASSES - 1)("pairs", raw["pairs"])
             if "data.classes" in axes_raw or "data.classes" in fixed:
@@ -322,50 +317,17 @@ def load_sweep(source: str, force: bool = False) -> Sweep:
 # --- the index the atlas reads --------------------------------------------------------------
 
 
-def _index_path(out: Path, name: str) -> Path:
-    return out / SWEEPS_DIR / f"{name}.json"
-
-
 def _log_path(out: Path, name: str) -> Path:
     """Where the cluster's messages and the local workers' stderr go."""
     return out / SWEEPS_DIR / f"{name}.log"
 
 
 def _write_index(out: Path, sweep: Sweep, failed: dict[str, str]) -> Path:
-    """Write ``<out>/_sweeps/<name>.json`` atomically: the sweep's runs and axis values."""
-    path = _index_path(out, sweep.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    index = {
-        "name": sweep.name, "title": sweep.title, "source": sweep.source, "base": sweep.base,
-        "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "axes": sweep.axes,
-        "runs": [{"name": r.name, "values": r.values} for r in sweep.runs],
-        "failed": failed,
-    }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(index, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
-
-
-def read_sweep_index(path: Path | str) -> dict[str, Any]:
-    """A sweep index written by :func:`run_sweep` (``name``, ``title``, ``axes``, ``runs``,
-    ``failed``), checked against ``sweep-index.schema.json``.
-
-    Raises
-    ------
-    ValueError
-        With one line naming the file and what is wrong (it cannot be read, is not
-        JSON, or does not follow the schema).
-    """
-    from sigreport.report.site import read_checked_json
-
-    return read_checked_json(path, "sweep-index.schema.json")
+    """Write the sweep's index (:mod:`sigreport.report.sweep_index`): its runs and axis values."""
+    header = {"title": sweep.title, "source": sweep.source, "base": sweep.base,
+              "axes": sweep.axes}
+    return write_sweep_index(out, sweep.name, header,
+                             [{"name": r.name, "values": r.values} for r in sweep.runs], failed)
 
 
 # --- running -------------------------------------------------------------------------------
@@ -384,8 +346,8 @@ def _build_on_worker(config: Config, force: bool) -> dict[str, Any]:
     """The task: one ordinary run on a worker; its files, or the one-line reason it failed."""
     from distributed import get_worker
 
-    from sigreport.store import enable_compilation_cache
     from sigreport.pipeline import build_run
+    from sigreport.store import enable_compilation_cache
 
     try:
         worker = get_worker()
@@ -640,5 +602,5 @@ def run_sweep(sweep: Sweep, out: Path | str, scheduler: str | None = None,
                 client.unsubscribe_topic(_EVENT_TOPIC)
                 _write_index(out, sweep, failed)
         peaks = client.run(peak_rss_mb, on_error="return")
-    return SweepOutcome(skipped, tuple(done), failed, _index_path(out, sweep.name),
+    return SweepOutcome(skipped, tuple(done), failed, index_path(out, sweep.name),
                         {w: mb for w, mb in peaks.items() if isinstance(mb, float)})

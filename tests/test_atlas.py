@@ -18,7 +18,7 @@ from sweep_fixtures import SWEEP_NAME, get_distributed_sweep
 from sigreport.report.atlas import build_atlas, render_atlas
 from sigreport.report.atlas_metrics import NOT_MEASURED, read_measures
 from sigreport.report.render import template_env
-from sigreport.sweep import SWEEPS_DIR, read_sweep_index
+from sigreport.report.sweep_index import SWEEPS_DIR, read_sweep_index
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
@@ -151,6 +151,6 @@ def test_v2_measures_fill_every_heatmap(reports, needs_v2):
         assert cell.value == pytest.approx(np.mean(best))
     spec = _heatmap(atlas, "specific")
     for cell in spec.cells:
-        shares = [metrics[f"{SWEEP_NAME}-{cell.col}-{cell.row}-s{s}"]["paths"]["specific_share"]["value"]
-                  for s in (0, 1)]
+        runs = [metrics[f"{SWEEP_NAME}-{cell.col}-{cell.row}-s{s}"] for s in (0, 1)]
+        shares = [run["paths"]["specific_share"]["value"] for run in runs]
         assert cell.value == pytest.approx(np.mean(shares))

@@ -26,8 +26,8 @@ from conftest import one_error_line, run_cli
 from sigreport.errors import OutputError
 from sigreport.report import build_site, site
 from sigreport.report.site import SITE_MARKER, discover_runs
+from sigreport.report.sweep_index import SWEEPS_DIR, read_sweep_index
 from sigreport.store import write_folder_atomic
-from sigreport.sweep import SWEEPS_DIR, read_sweep_index
 
 
 @pytest.fixture(scope="session")

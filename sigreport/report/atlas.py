@@ -485,8 +485,8 @@ def write_atlas_pages(reports_dir: Path | str, metrics: dict[str, dict],
         ``n_runs``, ``n_reports``; for the home page.
     """
     from sigreport.checks import is_folder_name
+    from sigreport.report.sweep_index import SWEEPS_DIR, read_sweep_index
     from sigreport.store import naming
-    from sigreport.sweep import SWEEPS_DIR, read_sweep_index
 
     target = Path(docs_dir) / ATLAS_DIR
     if target.exists():

@@ -35,8 +35,9 @@ class Measured:
 
     def to_record(self) -> dict:
         """Plain values (JSON) of what was measured, for ``--save`` and a later ``--fit``."""
-        return {"wall_s": self.wall_s, "cpu_s": self.cpu_s, "peak_mb": self.peak_mb, "manifest": self.manifest,
-                "metrics": self.metrics, "config_toml": self.config_toml}
+        return {"wall_s": self.wall_s, "cpu_s": self.cpu_s, "peak_mb": self.peak_mb,
+                "manifest": self.manifest, "metrics": self.metrics,
+                "config_toml": self.config_toml}
 
     @classmethod
     def from_record(cls, record: dict) -> Measured:

@@ -241,7 +241,8 @@ def _signature_steps(run: _Run) -> None:
         rs = sg._random_state(seed, index[name])
         fits: dict[int, KMeans] = {}
 
-        def labels_for(c: int, zs: np.ndarray = z[sub], rs: int = rs) -> np.ndarray:
+        def labels_for(c: int, zs: np.ndarray = z[sub], rs: int = rs,
+                       fits: dict[int, KMeans] = fits) -> np.ndarray:
             fits[c] = KMeans(n_clusters=c, n_init=cfg.k_n_init, random_state=rs).fit(zs)
             return fits[c].labels_
 
@@ -250,11 +251,11 @@ def _signature_steps(run: _Run) -> None:
         final, steps["final k-means"][name] = _timed(
             KMeans(n_clusters=k, init=fits[k].cluster_centers_, n_init=1, random_state=rs).fit, z)
         boundary, t_regions = _timed(
-            lambda: sg.fit_boundary(z, sig.base_assign(z), sig.n_clusters,
-                                    cfg.boundary_quantile, rs))
+            sg.fit_boundary, z, sig.base_assign(z), sig.n_clusters, cfg.boundary_quantile, rs)
         steps["regions"][name] = t_regions
         found, steps["assignment"][name] = _timed(
-            lambda: {s: sig.assign(acts.split(s).layers[name]) for s in SPLITS})
+            lambda sig=sig, name=name: {s: sig.assign(acts.split(s).layers[name])
+                                        for s in SPLITS})
         same_k.append(k == sig.n_clusters)
         same_partition.append(adjusted_rand_score(final.labels_, sig.base_assign(z)) == 1.0)
         same_labels.append(all(np.array_equal(found[s].labels, sig.labels[s]) for s in SPLITS)

@@ -56,12 +56,16 @@ PROBE = """(() => {
   function tick(now) {
     const t = window.__times;
     const ids = [...document.querySelectorAll('[data-root-id]')];
-    const drawn = new Set(window.Bokeh && Bokeh.index ? Bokeh.index.roots.map(v => v.model.id) : []);
+    const roots = window.Bokeh && Bokeh.index ? Bokeh.index.roots : [];
+    const drawn = new Set(roots.map(v => v.model.id));
     if (!window.__screen && ids.length) {
-      window.__screen = ids.filter(el => el.parentNode.getBoundingClientRect().top < innerHeight)
-                           .map(el => el.getAttribute('data-root-id'));
+      window.__screen = ids
+        .filter(el => el.parentNode.getBoundingClientRect().top < innerHeight)
+        .map(el => el.getAttribute('data-root-id'));
     }
-    if (window.__screen && !t.first && window.__screen.every(id => drawn.has(id))) { t.first = now; }
+    if (window.__screen && !t.first && window.__screen.every(id => drawn.has(id))) {
+      t.first = now;
+    }
     if (calm === null || now - last > 100) { calm = now; }
     const settled = now - calm >= 500;
     if (t.first && !t.quiet && settled) { t.quiet = calm; }

@@ -188,9 +188,15 @@ def _keras_epsilon(preset: str) -> tuple[float, float, int]:
             math.sqrt(1 - beta2 ** steps), steps)
 
 
+def _shown(value: object) -> str:
+    """A config value as TOML, or "unset"."""
+    from sigreport.checks import toml_value
+
+    return "unset" if value is None else toml_value(value)
+
+
 def _differing(a: str, b: str) -> list[str]:
     """`key = value` of the keys whose resolved values differ between presets a and b."""
-    from sigreport.checks import toml_value
     from sigreport.config import config_to_dict, load_config
 
     pa, pb = config_to_dict(load_config(a)), config_to_dict(load_config(b))
@@ -201,8 +207,7 @@ def _differing(a: str, b: str) -> list[str]:
         for key in sorted(set(values) | set(pb.get(section, {}))):
             va, vb = values.get(key), pb.get(section, {}).get(key)
             if va != vb:
-                show = (lambda v: "unset" if v is None else toml_value(v))
-                out.append(f"`{section}.{key}`: {show(va)} → {show(vb)}")
+                out.append(f"`{section}.{key}`: {_shown(va)} → {_shown(vb)}")
     return out
 
 

@@ -38,7 +38,8 @@ def _parts(html: str) -> dict[str, int]:
     docs = sum(len(s) for s in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>',
                                           html, flags=re.DOTALL))
     images = sum(len(m) for m in re.findall(r'src="(data:image/png;base64,[^"]*)"', html))
-    thumbs = sum(len(m) for m in re.findall(r"data:image/png;base64,[A-Za-z0-9+/=]*", html)) - images
+    encoded = re.findall(r"data:image/png;base64,[A-Za-z0-9+/=]*", html)
+    thumbs = sum(len(m) for m in encoded) - images
     return {"BokehJS inlined": inline_js, "Bokeh document, figures' data": docs - thumbs,
             "Bokeh document, hover thumbnails": thumbs, "image grids": images,
             "HTML, tables, CSS": len(html) - inline_js - docs - images}
@@ -46,7 +47,8 @@ def _parts(html: str) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small subsets (not the budgets' runs)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small subsets (not the budgets' runs)")
     args = parser.parse_args(argv)
 
     from sigreport.config import load_config

@@ -77,7 +77,8 @@ def _compare(case: str, trees: dict[str, Path], rounds: int, quick: bool, out: P
     now = best["current"]
     stage_mb = " ".join(f"{k} {v:.0f}" for k, v in now.stage_mb.items())
     print(f"  current peak RSS by stage (MB): {stage_mb}")
-    print(f"  current estimate printed before the run: {sum(now.manifest['estimate_s'].values()):.0f} s"
+    estimate = sum(now.manifest["estimate_s"].values())
+    print(f"  current estimate printed before the run: {estimate:.0f} s"
           f" (its stages took {sum(now.stage_s.values()):.0f} s)")
     result = {"wall_s": now.wall_s, "peak_mb": now.peak_mb}
     if "baseline" in best:

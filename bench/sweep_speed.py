@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
-    from sigreport.store import enable_compilation_cache
     from sigreport.pipeline import run
+    from sigreport.store import enable_compilation_cache
     from sigreport.sweep import _peak_rss_mb, load_sweep, run_sweep
 
     with tempfile.TemporaryDirectory(prefix="sigreport-sweep-bench-") as tmp:

@@ -148,7 +148,6 @@ def _cmd_datasets(_args: argparse.Namespace) -> None:
 
 def _cmd_presets(_args: argparse.Namespace) -> None:
     from sigreport.config import list_presets, load_config
-
     from sigreport.sweep import list_sweep_presets, load_sweep
 
     for name in list_presets():

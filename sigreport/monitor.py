@@ -72,7 +72,8 @@ def use_one_heap() -> None:
 
 
 def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark of this process to its current RSS; False if not possible."""
+    """Reset the kernel's peak-RSS mark of this process to its current RSS; False if not
+    possible."""
     try:
         _CLEAR_REFS.write_text("5")
     except OSError:

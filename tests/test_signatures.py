@@ -221,7 +221,8 @@ def test_a_probe_inside_the_clusters_is_assigned():
     sigs = fit_signatures(acts, SignaturesConfig(), seed=0)
     for name in ("hidden1", "hidden2"):
         sig = sigs.layer(name)
-        assert sig.unassigned_rate("probe") <= 0.1   # 40 members per region: a noisy 99th percentile
+        # 40 members per region: a noisy 99th percentile
+        assert sig.unassigned_rate("probe") <= 0.1
         kept = sig.labels["probe"] >= 0
         assert adjusted_rand_score(blob["probe"][kept], sig.labels["probe"][kept]) == 1.0
 
@@ -258,7 +259,8 @@ def test_binary_signature_is_the_sign_of_the_pre_activation(blobs, kmeans_sigs):
         active = kmeans_sigs.layer(name).active
         for split in ("train", "test", "probe"):
             assert active[split].dtype == np.bool_
-            np.testing.assert_array_equal(active[split], acts.split(split).layers[f"{name}.pre"] > 0)
+            pre = acts.split(split).layers[f"{name}.pre"]
+            np.testing.assert_array_equal(active[split], pre > 0)
     assert kmeans_sigs.layer("input").active is None
     assert kmeans_sigs.layer("logits").active is None
 
@@ -375,7 +377,8 @@ def test_nearest_centroid_matches_brute_force():
 
 
 def test_path_ids_number_paths_consistently_across_splits():
-    paths = {"a": np.array([[0, 1, 7], [1, 1, 1], [0, 1, 7]]), "b": np.array([[1, 1, 1], [2, 0, 7]])}
+    paths = {"a": np.array([[0, 1, 7], [1, 1, 1], [0, 1, 7]]),
+             "b": np.array([[1, 1, 1], [2, 0, 7]])}
     unique, ids = path_ids(paths)
     assert unique.tolist() == [[0, 1, 7], [1, 1, 1], [2, 0, 7]]
     assert ids["a"].tolist() == [0, 1, 0]

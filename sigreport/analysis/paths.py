@@ -124,7 +124,8 @@ def _table(ps: PathStats, classes: tuple[int, ...], probes: tuple[int, ...]) -> 
 
 
 def _share_samples(flags: np.ndarray, rows: np.ndarray, res: Resamples) -> Share:
-    """{value, ci, n}: the share of ``flags`` (bool over the selected test rows) with its interval."""
+    """{value, ci, n}: the share of ``flags`` (bool over the selected test rows), with its
+    interval."""
     if not len(flags):
         return {"value": None, "ci": None, "n": 0}
     w = res.rows_of(rows)

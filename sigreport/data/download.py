@@ -63,7 +63,8 @@ def fetch(mirrors: list[str] | tuple[str, ...], filename: str, md5: str, dest_di
                     digest.update(chunk)
                     out.write(chunk)
             if digest.hexdigest() != md5:
-                failures.append(f"{url}: checksum mismatch (md5 {digest.hexdigest()}, expected {md5})")
+                failures.append(f"{url}: checksum mismatch "
+                                f"(md5 {digest.hexdigest()}, expected {md5})")
                 continue
             os.replace(tmp, dest)
             return dest

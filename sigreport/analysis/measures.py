@@ -222,16 +222,17 @@ def _mean_js(dist: np.ndarray) -> np.ndarray:
     p = dist / np.where(total > 0, total, 1.0)[:, :, None]
     # KL(p_i|m) + KL(p_j|m) = sum p_i log p_i + sum p_j log p_j - 2 sum m log m
     neg_entropy = xlogy(p, p).sum(axis=2)
-    vals, valid = [], []
+    pair_js: list[np.ndarray] = []
+    pair_valid: list[np.ndarray] = []
     for i in range(p.shape[1]):
         for j in range(i + 1, p.shape[1]):
             m = (p[:, i] + p[:, j]) / 2
             kl_sum = neg_entropy[:, i] + neg_entropy[:, j] - 2 * xlogy(m, m).sum(axis=1)
-            vals.append(np.maximum(kl_sum, 0.0) / 2 / np.log(2))     # never below 0 by rounding
-            valid.append((total[:, i] > 0) & (total[:, j] > 0))
-    if not vals:
+            pair_js.append(np.maximum(kl_sum, 0.0) / 2 / np.log(2))  # never below 0 by rounding
+            pair_valid.append((total[:, i] > 0) & (total[:, j] > 0))
+    if not pair_js:
         return np.full(len(dist), np.nan)
-    vals, valid = np.array(vals), np.array(valid)
+    vals, valid = np.array(pair_js), np.array(pair_valid)
     n_valid = valid.sum(axis=0)
     with np.errstate(invalid="ignore"):
         return np.where(n_valid > 0, np.where(valid, vals, 0.0).sum(axis=0) / n_valid, np.nan)

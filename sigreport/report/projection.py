@@ -103,7 +103,9 @@ def _cache_numba_functions(packages: tuple[str, ...]) -> None:
         if module is None or name.split(".")[0] not in packages:
             continue
         for value in list(vars(module).values()):
-            if isinstance(value, Dispatcher) and isinstance(value._cache, NullCache):
+            # numba keeps a dispatcher's cache private; NullCache is "no cache set".
+            if isinstance(value, Dispatcher) and isinstance(getattr(value, "_cache", None),
+                                                            NullCache):
                 try:
                     value.enable_caching()
                 except RuntimeError:  # numba cannot place this function's cache: it compiles

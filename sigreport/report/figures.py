@@ -53,6 +53,7 @@ __all__ = [
     "PROBE_PALETTE",
     "THEME",
     "TRAINED_PALETTE",
+    "UNASSIGNED_COLOR",
     "AlluvialLayout",
     "alluvial_figure",
     "cka_figure",
@@ -78,6 +79,7 @@ TRAINED_PALETTE = ("#2f6db5", "#2a9d5c", "#7b4fa0", "#17a2b8", "#1c3f73",
 PROBE_PALETTE = ("#e41a1c", "#ff7f00", "#e7298a", "#c9a400", "#8c2d04", "#f781bf")
 NOVEL_COLOR = "#3d3d3d"
 OTHER_COLOR = "#d4d4d4"
+UNASSIGNED_COLOR = "#7c8088"  # paths through an unassigned layer
 NODE_COLOR = "#3a3f47"
 _TEXT = "#2b2f36"
 _MUTED = "#6b7280"

@@ -632,7 +632,7 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
     point_info:
         column name -> (n_points,) strings shown in the hover ("label", "pred", "path").
     cluster_label, cluster_color:
-        layer -> (n_points,) cluster name and colour.
+        layer -> (n_points,) cluster ("cluster c3", "unassigned") and colour.
     thumbs:
         (n_points,) PNG data URIs of each point's image.
     """
@@ -668,7 +668,7 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
             '<img src="@thumb" width="56" height="56" alt="digit" '
             'style="image-rendering:pixelated;border:1px solid #ddd">'
             "<div><b>@label</b><br>predicted @pred<br>"
-            f"cluster @c{i}<br><span style=\"color:{_MUTED}\">path @path</span></div></div>"
+            f"@c{i}<br><span style=\"color:{_MUTED}\">path @path</span></div></div>"
         )
         fig.add_tools(HoverTool(renderers=[by_class, by_cluster], tooltips=tooltip))
         panels.append(fig)

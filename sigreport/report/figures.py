@@ -53,6 +53,7 @@ __all__ = [
     "PROBE_PALETTE",
     "THEME",
     "TRAINED_PALETTE",
+    "UNASSIGNED_COLOR",
     "AlluvialLayout",
     "alluvial_figure",
     "cka_figure",
@@ -78,6 +79,7 @@ TRAINED_PALETTE = ("#2f6db5", "#2a9d5c", "#7b4fa0", "#17a2b8", "#1c3f73",
 PROBE_PALETTE = ("#e41a1c", "#ff7f00", "#e7298a", "#c9a400", "#8c2d04", "#f781bf")
 NOVEL_COLOR = "#3d3d3d"
 OTHER_COLOR = "#d4d4d4"
+UNASSIGNED_COLOR = "#7c8088"  # paths through an unassigned layer
 NODE_COLOR = "#3a3f47"
 _TEXT = "#2b2f36"
 _MUTED = "#6b7280"
@@ -630,7 +632,7 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
     point_info:
         column name -> (n_points,) strings shown in the hover ("label", "pred", "path").
     cluster_label, cluster_color:
-        layer -> (n_points,) cluster name and colour.
+        layer -> (n_points,) cluster ("cluster c3", "unassigned") and colour.
     thumbs:
         (n_points,) PNG data URIs of each point's image.
     """
@@ -666,7 +668,7 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
             '<img src="@thumb" width="56" height="56" alt="digit" '
             'style="image-rendering:pixelated;border:1px solid #ddd">'
             "<div><b>@label</b><br>predicted @pred<br>"
-            f"cluster @c{i}<br><span style=\"color:{_MUTED}\">path @path</span></div></div>"
+            f"@c{i}<br><span style=\"color:{_MUTED}\">path @path</span></div></div>"
         )
         fig.add_tools(HoverTool(renderers=[by_class, by_cluster], tooltips=tooltip))
         panels.append(fig)
@@ -678,32 +680,39 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
 
 def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_classes: Sequence[int],
                    colors: dict[int, str], class_label: dict[int, str]) -> list:
-    """Class x cluster count tables, one panel per layer.
+    """Class x cluster count tables, one panel per layer, with a last column "none": the
+    class's images unassigned in that layer (outside every cluster's region).
 
     Each cell is tinted with its row's class colour, its opacity the share of
-    that class in the cluster (row-normalised), and shows the exact count.
-    ``layers`` are metrics "layers" entries (``cluster_counts``,
-    ``probe_cluster_counts``, ``cluster_dominant_class``).
+    the class's images (all of them, the unassigned included) in the cell, and
+    shows the exact count. ``layers`` are metrics "layers" entries
+    (``cluster_counts``, ``unassigned_counts``, ``probe_cluster_counts``,
+    ``probe_unassigned_counts``, ``cluster_dominant_class``).
     """
     panels = []
     for lay in layers:
         n_clusters = int(lay["n_clusters"])
-        counts = {int(c): v for c, v in lay.get("cluster_counts", {}).items()}
-        counts.update({int(c): v for c, v in (lay.get("probe_cluster_counts") or {}).items()})
+        # Each row: its count per cluster, then its unassigned count.
+        counts = {int(c): [*v, lay["unassigned_counts"][c]]
+                  for c, v in lay.get("cluster_counts", {}).items()}
+        counts.update({int(c): [*v, lay["probe_unassigned_counts"][c]]
+                       for c, v in (lay.get("probe_cluster_counts") or {}).items()})
         rows = [c for c in row_classes if c in counts]
         dominant = list(lay.get("cluster_dominant_class") or [None] * n_clusters)
         # Order clusters by dominant class, then size.
         size = np.sum([counts[c] for c in rows if c not in probe_classes], axis=0) \
-            if any(c not in probe_classes for c in rows) else np.zeros(n_clusters)
+            if any(c not in probe_classes for c in rows) else np.zeros(n_clusters + 1)
         rank = {c: i for i, c in enumerate(row_classes)}
         order = sorted(range(n_clusters), key=lambda k: (rank.get(dominant[k], 99), -size[k]))
-        xs, ys, fill, alpha, text, hover_n, hover_f = [], [], [], [], [], [], []
+        columns = [f"c{k}" for k in order] + ["none"]
+        xs, ys, fill, alpha, text, hover_n, hover_f, what = [], [], [], [], [], [], [], []
         for c in rows:
             row = np.asarray(counts[c], dtype=float)
             total = row.sum()
-            for pos, k in enumerate(order):
+            for k, name in zip([*order, n_clusters], columns):
                 share = row[k] / total if total else 0.0
-                xs.append(f"c{k}")
+                xs.append(name)
+                what.append(name if k < n_clusters else "none (unassigned: outside every region)")
                 ys.append(class_label.get(c, str(c)))
                 fill.append(colors.get(c, "#888888"))
                 alpha.append(0.06 + 0.94 * share)
@@ -713,10 +722,11 @@ def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_cla
         text_color = [_readable_on(_mix(f, 1.0 - a)) for f, a in zip(fill, alpha)]
         source = ColumnDataSource({"x": xs, "y": ys, "fill": fill,
                                    "alpha": np.asarray(alpha, np.float32), "text": text,
-                                   "text_color": text_color, "n": hover_n, "f": hover_f})
+                                   "text_color": text_color, "n": hover_n, "f": hover_f,
+                                   "what": what})
         cell = 44 if n_clusters <= 8 else 36
-        width = 90 + cell * n_clusters
-        fig = _fit(figure(x_range=[f"c{k}" for k in order],
+        width = 90 + cell * len(columns)
+        fig = _fit(figure(x_range=columns,
                           y_range=[class_label.get(c, str(c)) for c in reversed(rows)],
                           width=max(240, width), height=70 + 34 * len(rows),
                           title=f"{lay['name']} \u00b7 {n_clusters} clusters",
@@ -728,7 +738,7 @@ def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_cla
                                       text_baseline="middle", text_font_size="10px",
                                       text_color="text_color", text_font=value(_FONT)))
         fig.add_tools(HoverTool(renderers=[r], tooltips=[
-            ("class", "@y"), ("cluster", "@x"), ("images", "@n (@f of the class)")]))
+            ("class", "@y"), ("cluster", "@what"), ("images", "@n (@f of the class)")]))
         fig.xaxis.major_label_text_font_size = "10px"
         fig.axis.axis_line_color = None
         fig.axis.major_tick_line_color = None

@@ -141,8 +141,8 @@ class RunEntry:
             "n_specific": sum(1 for r in (m.get("paths", {}) or {}).get("table", [])
                               if r.get("specific")),
             "coverage": [(names.get(str(c), str(c)), v) for c, v in coverage.items()],
-            "novel": [(names.get(str(u.get("class")), str(u.get("class"))),
-                       u.get("novel_path_fraction")) for u in unseen],
+            "novel": [_novel_shares(names.get(str(u.get("class")), str(u.get("class"))), u)
+                      for u in unseen],
             "best_auroc": best["auroc"] if best else None,
             "best_method": f"{best['method']} ({best['layer']}, {best.get('family')})"
             if best else None,
@@ -151,6 +151,18 @@ class RunEntry:
             "created": str(self.manifest.get("created") or ""),
             "date": str(self.manifest.get("created") or "")[:10],
         }
+
+
+def _novel_shares(name: str, unseen: dict) -> dict[str, Any]:
+    """An unseen class's share on a novel path and its two parts: through an unassigned
+    layer, and never seen in training (the rest, as the two never overlap; counted in
+    images, so that the rounding of the two shares leaves no spurious remainder)."""
+    novel, through = unseen.get("novel_path_fraction"), unseen.get("unassigned_any_fraction")
+    n, never = unseen.get("n_samples"), None
+    if novel is not None and through is not None and n:
+        never = max(0, round(novel * n) - round(through * n)) / n
+    return {"cls": name, "novel": novel, "through_unassigned": through if never is not None
+            else None, "never_seen": never}
 
 
 class _Skip(Exception):

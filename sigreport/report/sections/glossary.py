@@ -17,7 +17,9 @@ __all__ = ["GLOSSARY", "build_glossary", "describe"]
 GLOSSARY = (
     ("Unassigned", "layers.[].unassigned_rate"),
     ("Specific path", "paths.table.[].specific"),
-    ("Novel path", "paths.table.[].novel"),
+    ("Never seen in training", "$defs.never_seen_in_training"),
+    ("Through an unassigned layer", "$defs.through_unassigned_layer"),
+    ("Novel path", "$defs.novel_path"),
     ("Separation layer", "answers.separation.separation_layer"),
     ("CKA with the labels", "$defs.cka_labels"),
     ("Cluster / class AMI", "$defs.cluster_class_ami"),

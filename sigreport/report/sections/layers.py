@@ -27,7 +27,11 @@ def build_layers(ctx: Context, metrics: dict) -> Section:
     cka = metrics["cka"]
     if cka["layers"]:
         figures["cka"] = F.cka_figure(cka["layers"], cka["matrix"])
+    signatures = metrics["experiment"]["signatures"]
     return Section(figures, values={"layers": layers, "sep": sep, "sep_layer":
                                     sep["separation_layer"], "cka": cka,
                                     "measure_labels": MEASURE_LABELS,
-                                    "region_share": metrics["experiment"]["signatures"]["boundary_quantile"]})
+                                    # "train+probe": the unseen images were fitted on too
+                                    # (absent in metrics written before it was recorded)
+                                    "fit_on": signatures.get("fit_on", "train"),
+                                    "region_share": signatures["boundary_quantile"]})

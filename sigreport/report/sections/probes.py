@@ -24,8 +24,19 @@ _MAX_SPECIFIC_SEGMENTS = 10
 _MAX_PROBE_GROUPS = 6
 
 
+def _through_unassigned(path: tuple) -> bool:
+    """Whether ``path`` goes through an unassigned layer (-1 in some hidden layer)."""
+    return any(p < 0 for p in path)
+
+
+def _never_seen(path: tuple, train_support: dict[tuple, int]) -> bool:
+    """Whether ``path`` was never seen in training: assigned in every hidden layer, and
+    no training image takes it."""
+    return not _through_unassigned(path) and path not in train_support
+
+
 def _path_shares(ctx: Context, acts: Activations, sigs: Any,
-                 train_set: set[tuple]) -> tuple[Any, dict]:
+                 train_support: dict[tuple, int]) -> tuple[Any, dict]:
     rows: list[tuple[str, list[tuple]]] = []
     for split, classes in (("test", ctx.classes), ("probe", ctx.probes)):
         paths = split_paths(sigs, split)
@@ -43,12 +54,18 @@ def _path_shares(ctx: Context, acts: Activations, sigs: Any,
         segments.append({"name": f"{info['letter']}: {format_path(path)}",
                          "letter": info["letter"], "color": color, "hatch": False,
                          "counts": counts})
+    # The four groups below and the specific paths above split every image once: a
+    # specific path is seen in training and goes through no unassigned layer. The last two
+    # together are the novel paths.
     groups = (
         ("other specific paths", "#9aa3ad", False,
          lambda p: p in ctx.specific and p not in shown_keys),
-        ("other paths seen in training", F.OTHER_COLOR, False,
-         lambda p: p not in ctx.specific and p in train_set),
-        ("paths never seen in training", F.NOVEL_COLOR, True, lambda p: p not in train_set),
+        ("other paths seen in training (not novel)", F.OTHER_COLOR, False,
+         lambda p: (p not in ctx.specific and p in train_support
+                    and not _through_unassigned(p))),
+        ("novel: never seen in training", F.NOVEL_COLOR, True,
+         lambda p: _never_seen(p, train_support)),
+        ("novel: through an unassigned layer", F.UNASSIGNED_COLOR, True, _through_unassigned),
     )
     for name, color, hatch, pred in groups:
         counts = [sum(1 for p in members if pred(p)) for _, members in rows]
@@ -64,7 +81,7 @@ def _path_shares(ctx: Context, acts: Activations, sigs: Any,
 
 
 def _probe_groups(ctx: Context, acts: Activations, dataset: Dataset, sigs: Any,
-                  train_set: set[tuple], seed: int) -> list[dict]:
+                  train_support: dict[tuple, int], seed: int) -> list[dict]:
     paths = split_paths(sigs, "probe")
     images = ctx.images(dataset, "probe")
     out = []
@@ -81,7 +98,10 @@ def _probe_groups(ctx: Context, acts: Activations, dataset: Dataset, sigs: Any,
             shown.append({
                 "path": format_path(path), "letter": info["letter"] if info else "",
                 "count": len(rows), "fraction": len(rows) / max(1, len(rows_c)),
-                "seen": path in train_set,
+                "through_unassigned": _through_unassigned(path),
+                "never_seen": _never_seen(path, train_support),
+                "unassigned_in": [h for h, p in zip(sigs.path_layers, path) if p < 0],
+                "training_support": train_support.get(path, 0),
                 "like": ctx.label.get(info["dominant"]) if info else None,
                 "color": F.tag_color(ctx.colors.get(info["dominant"], "#555555")) if info else None,
                 "grid": mosaic(images[pick(np.asarray(rows), 12, seed)], 6),
@@ -100,8 +120,9 @@ def build_probes(ctx: Context, metrics: dict, acts: Activations, dataset: Datase
     The path shares are drawn without unseen classes too (for the trained classes alone).
     """
     # The distinct training paths first: far fewer than the training images.
-    train_set = set(map(tuple, np.unique(np.asarray(sigs.paths["train"]), axis=0).tolist()))
-    fig, shares = _path_shares(ctx, acts, sigs, train_set)
+    distinct, support = np.unique(np.asarray(sigs.paths["train"]), axis=0, return_counts=True)
+    train_support = dict(zip(map(tuple, distinct.tolist()), support.tolist()))
+    fig, shares = _path_shares(ctx, acts, sigs, train_support)
     return Section({"paths": fig}, {"paths": shares},
-                   {"probe_groups": _probe_groups(ctx, acts, dataset, sigs, train_set, seed),
+                   {"probe_groups": _probe_groups(ctx, acts, dataset, sigs, train_support, seed),
                     "probes": metrics["answers"]["unseen"]})

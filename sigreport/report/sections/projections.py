@@ -56,10 +56,10 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
         dominant = layer_metrics.get(name, {}).get("cluster_dominant_class") or \
             [None] * int(sig.n_clusters)
         shades = F.cluster_palette(dominant, ctx.colors)
-        cluster_label[name] = ["noise" if k < 0 else f"c{k}" for k in lab.tolist()]
+        cluster_label[name] = ["unassigned" if k < 0 else f"cluster c{k}" for k in lab.tolist()]
         cluster_color[name] = [_UNASSIGNED if k < 0 else shades[k] for k in lab.tolist()]
         shown = sorted(set(lab.tolist()))
-        cluster_legend.append((name, [("none" if k < 0 else f"c{k}",
+        cluster_legend.append((name, [("unassigned" if k < 0 else f"c{k}",
                                        _UNASSIGNED if k < 0 else shades[k]) for k in shown]))
     titles = []
     for name in names:

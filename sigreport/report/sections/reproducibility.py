@@ -8,6 +8,18 @@ from sigreport.report.sections.common import Section
 __all__ = ["build_reproducibility"]
 
 
+def _from_cache(cache_hits: dict[str, bool]) -> dict[str, str]:
+    """Stage -> what of it came from the cache, in words (training: its seeds)."""
+    seeds = {k.removeprefix("train_seed_"): hit for k, hit in cache_hits.items()
+             if k.startswith("train_seed_")}
+    hits = [s for s, hit in seeds.items() if hit]
+    if not hits:
+        return {}
+    if len(hits) == len(seeds):
+        return {"train": "from the cache"}
+    return {"train": f"seed{'s' if len(hits) > 1 else ''} {', '.join(hits)} from the cache"}
+
+
 def _repro(manifest: dict, config: Config) -> dict:
     versions = manifest.get("versions", {}) or {}
     timings = manifest.get("timings_s", {}) or {}
@@ -20,6 +32,7 @@ def _repro(manifest: dict, config: Config) -> dict:
         "created": manifest.get("created"),
         # The report stage is appended by render_report, which measures itself.
         "timings": [(k, float(v)) for k, v in timings.items() if k != "report"],
+        "from_cache": _from_cache(manifest.get("cache_hits") or {}),
         "config_toml": config_to_toml(config),
     }
 

@@ -243,7 +243,8 @@ def test_verdict_rule_on_measured_numbers(planted, tiny_run: Path):
     # against the input alone
     bare = [{**r, "untrained": None, "over_untrained": None} for r in far["controls"]]
     v = unseen_verdict(bare, far["predicted_as"], None)
-    beyond = [r for r in far["controls"][1:] if r["over_input"]["above"]]
+    beyond = [r for r in far["controls"][1:]
+              if r["over_input"]["above"] and r["excess_ci"][0] > 0]
     assert v["verdict"] == ("beyond_input" if beyond else "already_in_pixels")
     assert not v["has_untrained_control"]
     # the input detector's rule, on one run's measured detection picks
@@ -254,3 +255,16 @@ def test_verdict_rule_on_measured_numbers(planted, tiny_run: Path):
     wins = all(best["input"]["auroc_ci"][0] > best[f]["auroc_ci"][1]
                for f in ("network", "signature"))
     assert v["input_detector_wins"] is wins
+
+
+def test_regression_beyond_needs_the_layers_own_excess(planted):
+    """With the unseen images fitted into the clusters (the original study's setting) no 3 is
+    unassigned anywhere, while the input's regions leave out more test images than 3s: the
+    hidden layers' excess is then above the input's, and was once read as "beyond the
+    controls" for a layer that sets nothing apart."""
+    metrics, page = planted("q3-fitted", 'signatures.fit_on="train+probe"',
+                            "signatures.boundary_quantile=1.0")
+    v = _check_stored_verdict(metrics, page)
+    u = _unseen(metrics)
+    assert all(r["probe"] == 0 for r in u["controls"][1:])
+    assert v["verdict"] == "absorbed"

@@ -54,8 +54,7 @@ _PROBE_SALT = 0x9B00     # the probe images' bootstrap resamples, one set per pr
 
 VERDICTS = {
     "beyond_controls": "the network sets them apart beyond its controls",
-    "beyond_input": "the network sets them apart beyond the pixels; this run has no "
-                    "untrained network to compare with",
+    "beyond_input": "the network sets them apart beyond the pixels",
     "already_in_pixels": "they stand apart already in the pixels; training adds nothing "
                          "beyond its controls",
     "as_in_controls": "they stand apart inside the network, but no more than in its controls",
@@ -67,9 +66,10 @@ RULE = (
     "test images' (its calibrated false-alarm rate), so that layers whose regions hold their "
     "test images differently compare fairly. A difference of excesses counts when its 95% "
     "paired bootstrap interval (the same resamples of unseen and test images for every layer "
-    "and both networks) lies above 0. beyond_controls: some hidden layer's excess is above "
-    "the input's and above the untrained network's same layer's. beyond_input: no untrained "
-    "network, and some hidden layer's excess is above the input's. already_in_pixels: "
+    "and both networks) lies above 0. beyond_controls: some hidden layer's excess interval "
+    "lies above 0 and its excess is above the input's and above the untrained network's "
+    "same layer's. beyond_input: no untrained network, and some hidden layer's excess "
+    "interval lies above 0 and its excess is above the input's. already_in_pixels: "
     "neither, and the input's excess interval lies above 0. as_in_controls: neither, and some "
     "hidden layer's excess interval lies above 0. absorbed: no layer's excess interval lies "
     "above 0."
@@ -235,9 +235,11 @@ def unseen_verdict(rows: list[UnseenControlRow], predicted_as: dict[str, float],
     """
     inp, hidden = rows[0], rows[1:]
     has_control = any(r["untrained"] is not None for r in hidden)
-    beyond = [r for r in hidden if r["over_input"] and r["over_input"]["above"]
-              and (not has_control or (r["over_untrained"] and r["over_untrained"]["above"]))]
     apart = [r for r in hidden if r["excess_ci"] and r["excess_ci"][0] > 0]
+    # a layer that leaves out no more of them than of the test images sets nothing apart,
+    # however much worse its controls do
+    beyond = [r for r in apart if r["over_input"] and r["over_input"]["above"]
+              and (not has_control or (r["over_untrained"] and r["over_untrained"]["above"]))]
     if beyond:
         verdict, layer = ("beyond_controls" if has_control else "beyond_input"), \
             _largest(beyond, "excess")["layer"]

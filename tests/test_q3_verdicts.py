@@ -268,3 +268,4 @@ def test_regression_beyond_needs_the_layers_own_excess(planted):
     u = _unseen(metrics)
     assert all(r["probe"] == 0 for r in u["controls"][1:])
     assert v["verdict"] == "absorbed"
+    assert "the clusters and their regions were fitted on these images too" in _text(page)

@@ -55,10 +55,10 @@ _PROBE_SALT = 0x9B00     # the probe images' bootstrap resamples, one set per pr
 VERDICTS = {
     "beyond_controls": "the network sets them apart beyond its controls",
     "beyond_input": "the network sets them apart beyond the pixels",
-    "already_in_pixels": "they stand apart already in the pixels; training adds nothing "
-                         "beyond its controls",
+    "already_in_pixels": "they stand apart already in the pixels; no hidden layer sets them "
+                         "apart beyond both its controls",
     "as_in_controls": "they stand apart inside the network, but no more than in its controls",
-    "absorbed": "the network absorbs them into the trained classes",
+    "absorbed": "the network's regions absorb them into the trained classes",
     "not_measured": "no test images to compare with",
 }
 RULE = (

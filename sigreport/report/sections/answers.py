@@ -85,6 +85,8 @@ def _q3(ctx: Context, metrics: dict) -> tuple[list[dict], dict | None]:
                     "control_epoch": u["control_epoch"],
                     "quantile": u["quantile_sweep"]["quantile"] if u["quantile_sweep"] else None,
                     "sweep": _q3_sweep(u["quantile_sweep"]),
+                    "fitted_on_probe": metrics["experiment"]["signatures"]["fit_on"]
+                    == "train+probe",
                     "sweep_at": _q3_sweep_at(u["quantile_sweep"], at)})
     return out, (detection["best_per_family"] if detection else None)
 

@@ -59,7 +59,9 @@ __all__ = [
     "fit_signatures_with_epochs",
     "nearest_centroid",
     "path_ids",
+    "region_thresholds",
     "silhouettes",
+    "unassigned_at",
 ]
 
 UNASSIGNED = -1
@@ -179,6 +181,25 @@ def _whitener(cov: np.ndarray) -> np.ndarray:
     return evecs / np.sqrt(evals)[None, :]
 
 
+def _region_space(z: np.ndarray, offset: np.ndarray, basis: np.ndarray | None) -> np.ndarray:
+    """float64 rows of ``z`` in the regions' space, block by block, so that a wide layer is
+    never copied whole in float64."""
+    if not len(z):
+        return np.zeros((0, z.shape[1] if basis is None else basis.shape[1]))
+    return np.concatenate([_project(z[i:i + _CHUNK], offset, basis)
+                           for i in range(0, len(z), _CHUNK)])
+
+
+def _thresholds(sq: np.ndarray, labels: np.ndarray, quantile: float) -> np.ndarray:
+    """float64 (n_clusters,): each region's threshold, the ``quantile`` of its members' squared
+    distances ``sq`` (n_samples, n_clusters); infinite for a cluster without members."""
+    threshold = np.full(sq.shape[1], np.inf)
+    for c in range(sq.shape[1]):
+        if np.any(labels == c):
+            threshold[c] = max(float(np.quantile(sq[labels == c, c], quantile)), 1e-12)
+    return threshold
+
+
 def fit_boundary(z: np.ndarray, labels: np.ndarray, n_clusters: int, quantile: float,
                  seed: int) -> Boundary:
     """Calibrate one acceptance region per cluster on its training members.
@@ -213,10 +234,7 @@ def _fit_boundary(z: np.ndarray, labels: np.ndarray, n_clusters: int, quantile: 
         sample = z[seeded_subset(len(z), _AXES_ROWS, seed, salt=0xB0)] - offset
         _, evecs = np.linalg.eigh(sample.T @ sample)
         basis = evecs[:, ::-1][:, :BOUNDARY_DIM]
-    # block by block, so a wide layer is never copied whole in float64
-    x = np.concatenate([_project(z[i:i + _CHUNK], offset, basis)
-                        for i in range(0, len(z), _CHUNK)]) if len(z) \
-        else np.zeros((0, width if basis is None else BOUNDARY_DIM))
+    x = _region_space(z, offset, basis)
     dim = x.shape[1]
     means = np.zeros((n_clusters, dim))
     for c in range(n_clusters):
@@ -233,10 +251,7 @@ def _fit_boundary(z: np.ndarray, labels: np.ndarray, n_clusters: int, quantile: 
     # The members' distances come from the same arithmetic that assigns every sample later
     # (Boundary.sq_distances): a member at the quantile is exactly on its region's edge, inside.
     sq = _sq_to_regions(x, means, whiten, lambda block: block)
-    threshold = np.full(n_clusters, np.inf)
-    for c in range(n_clusters):
-        if np.any(labels == c):
-            threshold[c] = max(float(np.quantile(sq[labels == c, c], quantile)), 1e-12)
+    threshold = _thresholds(sq, labels, quantile)
     return Boundary(offset=offset, basis=basis, means=means, whiten=whiten,
                     threshold=threshold, quantile=quantile), sq
 
@@ -680,6 +695,40 @@ def _standardizer(x_train: np.ndarray, on: bool) -> tuple[np.ndarray, np.ndarray
 def _fit_splits(cfg: SignaturesConfig) -> tuple[str, ...]:
     """The splits whose rows the clusters, their regions and the standardisation are fitted on."""
     return ("train", "probe") if cfg.fit_on == "train+probe" else ("train",)
+
+
+def region_thresholds(sig: LayerSignature, acts: Activations, cfg: SignaturesConfig,
+                      quantiles: Sequence[float]) -> np.ndarray:
+    """float64 (n_quantiles, n_clusters): the thresholds ``sig``'s regions get when each holds
+    the share ``quantiles[i]`` of its members instead of ``boundary_quantile``.
+
+    Nothing is refitted: the clusters, the regions' centres and shapes stay, and only the
+    thresholds move, read from the same squared distances of the same fitted rows of
+    ``acts`` (the splits of ``cfg.fit_on``) that calibrated them. The configured quantile
+    gives the fitted thresholds themselves.
+    """
+    fitted = _fit_splits(cfg)
+    x = np.concatenate([acts.split(s).layers[sig.layer] for s in fitted]) \
+        if len(fitted) > 1 else acts.train.layers[sig.layer]
+    z = sig.transform(x)
+    b = sig.boundary
+    sq = _sq_to_regions(_region_space(z, b.offset, b.basis), b.means, b.whiten,
+                        lambda block: block)
+    labels = np.asarray(sig.base_assign(z), dtype=np.int64)
+    return np.stack([b.threshold if q == b.quantile else _thresholds(sq, labels, q)
+                     for q in quantiles]).reshape(len(quantiles), sig.n_clusters)
+
+
+def unassigned_at(sig: LayerSignature, x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """bool (n_quantiles, n_samples): whether each row of ``x`` (float (n_samples, width), the
+    layer's activations) lies outside every region under each row of ``thresholds``
+    (:func:`region_thresholds`). Under the fitted thresholds this is ``labels == -1``."""
+    sq = sig.boundary.sq_distances(sig.transform(x))
+    out = np.empty((len(thresholds), len(x)), dtype=bool)
+    for i, thr in enumerate(thresholds):
+        ratio = dataclasses.replace(sig.boundary, threshold=thr).over_threshold(sq)
+        out[i] = ~(ratio <= 1.0).any(axis=1) if ratio.shape[1] else np.ones(len(x), bool)
+    return out
 
 
 def _fit_layer(acts: Activations, name: str, cfg: SignaturesConfig, sub: np.ndarray,

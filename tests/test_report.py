@@ -355,13 +355,20 @@ def test_answers_state_the_numbers_of_the_real_metrics(small_run, pages):
     probe_acc = sep["input_linear_probe_accuracy"]
     assert f"on the raw pixels already reaches {100 * probe_acc:.1f}%" in text
     unseen = m["answers"]["unseen"][0]
-    for layer in unseen["layers"]:
-        assert (f"{100 * layer['unassigned_rate']:.1f}% fall outside every cluster of "
-                f"{layer['layer']} (test images: {100 * layer['test_unassigned_rate']:.1f}%)") in text
+    statement = unseen["verdict"]["statement"]
+    assert statement[:1].upper() + statement[1:] in text
+    assert "stand apart:" not in text
+    at = next(r for r in unseen["controls"] if r["layer"] == (
+        unseen["verdict"]["layer"] if unseen["verdict"]["layer"] != "input"
+        else unseen["verdict"]["most_unassigned_layer"]))
+    assert (f"{100 * at['test']:.1f}% [{100 * at['test_ci'][0]:.1f}%, "
+            f"{100 * at['test_ci'][1]:.1f}%] of the test images unassigned in "
+            f"{at['layer']}") in text
+    assert f"{100 * at['probe']:.1f}% [" in text
     assert f"{100 * unseen['novel_path_fraction']:.1f}% take a novel path" in text
-    best = m["answers"]["unseen_detection"]["best_per_family"]
+    best = m["answers"]["unseen_detection"]["best_per_family_by_class"][str(unseen["class"])]
     for fam in ("input", "network", "signature"):
-        assert f"{fam}: {best[fam]['auroc']:.3f} [{best[fam]['auroc_ci'][0]:.3f}," in text
+        assert f"{fam} {best[fam]['auroc']:.3f} [{best[fam]['auroc_ci'][0]:.3f}," in text
     for r in m["answers"]["signatures_differ"]["routed_like"]:
         if r["count"]:
             assert f"classifies {r['correct']} of them correctly and {r['wrong']} wrongly" in text

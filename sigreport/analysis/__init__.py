@@ -45,7 +45,7 @@ from sigreport.analysis.separation import (
 )
 from sigreport.analysis.snapshots import describe_snapshots
 from sigreport.analysis.stability import compute_stability
-from sigreport.analysis.unseen import describe_unseen
+from sigreport.analysis.unseen import Controls, describe_unseen, unassigned_jobs
 from sigreport.config import Config
 from sigreport.signatures import Signatures, cluster_layer_names
 
@@ -208,7 +208,14 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
         width = dict(zip(names, widths))
         other_jobs.append(Job(partial(sigs.paths_of, noisy.layers), n_test * sum(
             sigs.layer(h).n_clusters * width[h] ** 2 for h in sigs.path_layers)))
-    found, detected, (differ, cka, *noisy_paths) = run_jobs(align_jobs, detect_jobs, other_jobs)
+    # Q3's controls: the trained network's input and hidden layers, the untrained one's hidden
+    # layers, each read at every swept region quantile.
+    nets = [(acts, sigs, names[:1] + tuple(sigs.path_layers))]
+    if control:
+        nets.append((control[0], control[1], tuple(control[1].path_layers)))
+    sweep_jobs, sweep_done = unassigned_jobs(nets, scfg) if len(acts.probe.y) else ([], None)
+    found, detected, (differ, cka, *noisy_paths), swept = run_jobs(
+        align_jobs, detect_jobs, other_jobs, sweep_jobs)
     found = align_done(found)
     trained, control_al = found[0], (found[1] if control else None)
     point = dict(zip(input_of, found[2 if control else 1:]))
@@ -220,13 +227,18 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
         return {**al, **control_al} if epoch == control_epoch else al
 
     layers = describe_layers(acts, sigs, trained, probes)
+    ood_rows, ood_summary, ood_notes = detect_done(detected)
+    controls = None
+    if sweep_done is not None:
+        by_net = sweep_done(swept)
+        controls = Controls(by_net[0], by_net[1] if control else None, control_epoch,
+                            scfg.boundary_quantile, res, seed)
     answers = {
         "separation": answer_separation(layers, trained, control_al, cfg.separation_measure,
                                         control_epoch),
         "signatures_differ": differ,
-        "unseen": describe_unseen(acts, sigs, ps, probes),
+        "unseen": describe_unseen(acts, sigs, ps, probes, controls, ood_summary),
     }
-    ood_rows, ood_summary, ood_notes = detect_done(detected)
     answers["unseen_detection"] = ood_summary
     paths = summarize_paths(acts, sigs, ps, res, scfg.specific_threshold, scfg.min_support,
                             probes, noisy_paths[0] if noisy_paths else None,
@@ -246,6 +258,11 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
         "samples (the same resamples for every layer and both networks); detection intervals "
         "resample trained-class and probe samples apart")
     subsampling.update(ood_notes)
+    if controls is not None:
+        subsampling["unseen_rates"] = (
+            f"unseen images' unassigned rates: {cfg.n_bootstrap} bootstrap resamples of each "
+            "unseen class's images, drawn apart from the test samples' and shared by every "
+            "layer and both networks; other region quantiles from the same fitted regions")
     if len(snapshots) > 2:
         subsampling["snapshots"] = (
             f"linear probes of intermediate epochs fitted on at most "

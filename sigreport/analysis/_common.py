@@ -56,8 +56,10 @@ class Resamples:
         return self.weights[:, rows]
 
 
-def make_resamples(n: int, n_boot: int, seed: int) -> Resamples:
-    rows = bootstrap_rows(n, n_boot, seed, salt=0x7E57)
+def make_resamples(n: int, n_boot: int, seed: int, salt: int = 0x7E57) -> Resamples:
+    """``n_boot`` resamples of ``n`` rows; the default ``salt`` draws the test split's, another
+    salt an independent set (for the probe images, say)."""
+    rows = bootstrap_rows(n, n_boot, seed, salt=salt)
     weights = np.zeros((n_boot, n))
     for b in range(n_boot):
         weights[b] = np.bincount(rows[b], minlength=n)

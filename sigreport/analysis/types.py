@@ -77,6 +77,37 @@ class UnseenLayer(TypedDict):
     test_boundary_ratio_median: float | None
 
 
+class UnseenRates(TypedDict):
+    probe: float
+    probe_ci: Interval
+    test: float
+    test_ci: Interval
+    excess: float
+    excess_ci: Interval
+
+
+class UnseenControlRow(UnseenRates):
+    layer: str
+    kind: str
+    untrained: UnseenRates | None
+    over_input: dict[str, Any] | None       # {value, ci, above}
+    over_untrained: dict[str, Any] | None
+
+
+class UnseenVerdict(TypedDict):
+    verdict: str
+    statement: str
+    rule: str
+    layer: str | None
+    has_untrained_control: bool
+    called: str | None
+    called_share: float | None
+    most_unassigned_layer: str | None
+    most_unassigned: float | None
+    input_detector_wins: bool | None
+    input_rule: str
+
+
 class Unseen(TypedDict):
     class_: int            # written as "class"
     n_samples: int
@@ -91,6 +122,10 @@ class Unseen(TypedDict):
     most_borrowed_path: list[int] | None
     most_borrowed_path_fraction: float
     most_borrowed_path_dominant_class: int | None
+    control_epoch: int | None
+    controls: list[UnseenControlRow]
+    quantile_sweep: dict[str, Any] | None
+    verdict: UnseenVerdict
 
 
 class DetectionBest(TypedDict):

@@ -62,14 +62,71 @@ def _q3(ctx: Context, metrics: dict) -> tuple[list[dict], dict | None]:
         info = ctx.specific.get(borrowed)
         best = detection["best_per_family_by_class"].get(str(c), {}) if detection else {}
         first = u["layers"][0] if u["layers"] else None
+        verdict = u["verdict"]
+        rows = {r["layer"]: r for r in u["controls"]}
+        # the layer the operating point is quoted at: the verdict's hidden layer, else the
+        # hidden layer where most of them are unassigned
+        at = rows.get(verdict["layer"]) if verdict["layer"] != "input" else None
+        at = at or rows.get(verdict["most_unassigned_layer"])
         out.append({"cls": ctx.label[c], "name": ctx.name.get(c, str(c)), "predicted": pred,
                     "novel": u["novel_path_fraction"], "test_novel": u["test_novel_path_fraction"],
                     "first": first, "layers": u["layers"],
                     "borrowed": format_path(borrowed) if borrowed else None,
                     "borrowed_letter": info["letter"] if info else None,
                     "borrowed_owner": ctx.label.get(info["dominant"]) if info else None,
-                    "best": best})
+                    "best": best, "verdict": verdict,
+                    "headline": _q3_headline(verdict),
+                    "called": ctx.label.get(int(verdict["called"])) if verdict["called"] else None,
+                    "lead": _q3_lead(best),
+                    "input_wins": best.get("input") if verdict["input_detector_wins"] else None,
+                    "rivals": [(f, best[f]) for f in ("network", "signature") if best.get(f)],
+                    "controls": u["controls"], "at": at,
+                    "input": rows.get("input"),
+                    "control_epoch": u["control_epoch"],
+                    "quantile": u["quantile_sweep"]["quantile"] if u["quantile_sweep"] else None,
+                    "sweep": _q3_sweep(u["quantile_sweep"]),
+                    "fitted_on_probe": metrics["experiment"]["signatures"]["fit_on"]
+                    == "train+probe",
+                    "sweep_at": _q3_sweep_at(u["quantile_sweep"], at)})
     return out, (detection["best_per_family"] if detection else None)
+
+
+def _q3_headline(verdict: dict) -> str:
+    """The verdict's statement as the answer's first words."""
+    text = verdict["statement"]
+    return text[:1].upper() + text[1:]
+
+
+def _q3_lead(best: dict) -> list[tuple[str, dict]]:
+    """The best detection score of each family for one unseen class, best first."""
+    picks = [(f, b) for f, b in best.items() if b and b["auroc"] is not None]
+    return sorted(picks, key=lambda fb: -fb[1]["auroc"])
+
+
+def _q3_sweep(sweep: dict | None) -> dict | None:
+    """The quantile sweep as a table: one row per quantile, one column pair per network and
+    layer."""
+    if not sweep:
+        return None
+    cols = [(r["network"], r["layer"]) for r in sweep["rows"]]
+    rows = [{"q": q, "configured": q == sweep["quantile"],
+             "cells": [(r["probe"][i], r["test"][i]) for r in sweep["rows"]]}
+            for i, q in enumerate(sweep["quantiles"])]
+    return {"cols": cols, "rows": rows}
+
+
+def _q3_sweep_at(sweep: dict | None, at: dict | None) -> dict | None:
+    """The trained network's rates at the operating point's layer at the lowest and highest
+    swept quantile."""
+    if not sweep or not at:
+        return None
+    row = next((r for r in sweep["rows"] if r["network"] == "trained"
+                and r["layer"] == at["layer"]), None)
+    if row is None or len(sweep["quantiles"]) < 2:
+        return None
+    return {"layer": at["layer"], "q_lo": sweep["quantiles"][0], "q_hi": sweep["quantiles"][-1],
+            "probe_lo": row["probe"][0], "probe_hi": row["probe"][-1],
+            "test_lo": row["test"][0], "test_hi": row["test"][-1]}
 
 
 def _phrase(items: list[str]) -> str:

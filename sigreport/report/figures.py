@@ -647,8 +647,9 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
     point = {"size": 6, "line_color": "white", "line_width": 0.4, "marker": "marker"}
     panels = []
     for i, (layer, title) in enumerate(zip(layers, titles)):
-        # Pan is the default drag (a swipe never selects by accident); box and lasso
-        # selection are one tap away in the toolbar, which shows while the pointer is over it.
+        # Pan is the default drag with a mouse (a swipe never selects by accident); the page
+        # script makes a one-finger drag scroll the page on a touch screen, and its buttons
+        # above the panels switch the drag between scrolling, panning, box and lasso.
         fig = _fit(figure(width=size, height=size, title=title,
                           tools="pan,wheel_zoom,box_select,lasso_select,reset",
                           active_drag="pan", active_scroll=None, toolbar_location="above"))
@@ -668,9 +669,21 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
             "<div><b>@label</b><br>predicted @pred<br>"
             f"cluster @c{i}<br><span style=\"color:{_MUTED}\">path @path</span></div></div>"
         )
-        fig.add_tools(HoverTool(renderers=[by_class, by_cluster], tooltips=tooltip))
+        hover = HoverTool(renderers=[by_class, by_cluster], tooltips=tooltip)
+        fig.add_tools(hover)
+        # A touch screen has no hover: a tap shows the tooltip of the point under the finger
+        # (or hides it, off every point), through the hover tool's own view.
+        fig.js_on_event("tap", CustomJS(args={"hover": hover}, code=_TAP_SHOWS_HOVER))
         panels.append(fig)
     return panels
+
+
+# After the tap, the finger's pointer leaves the plot and hides the tooltip: show it after that.
+_TAP_SHOWS_HOVER = """
+const view = Bokeh.index.find_one(hover);
+const at = {sx: cb_obj.sx, sy: cb_obj.sy};
+if (view != null) { setTimeout(() => view._move(at), 0); }
+"""
 
 
 # --- class x cluster heatmaps ------------------------------------------------------------

@@ -480,13 +480,14 @@ def test_training_section_draws_one_path_diagram_per_snapshot(tiny_run, small_ru
 
 
 def test_the_glossary_is_the_metrics_documentation(pages):
-    """Every glossary entry is the schema's own description of the field it names."""
-    from sigreport.report.sections.glossary import GLOSSARY, describe
+    """Every glossary entry says the term in plain words first, then the schema's own
+    description of the field it names (which names the config keys)."""
+    from sigreport.report.sections.glossary import GLOSSARY, PLAIN, describe
 
     site, _ = pages
     text = _text(site)
     for term, path in GLOSSARY:
-        assert f"{term} {describe(path)}" in text, term
+        assert f"{term} {PLAIN[term]} Exactly: {describe(path)}" in text, term
 
 
 def _lead_of(page: str, section: str) -> str:

@@ -201,6 +201,16 @@
     });
   });
 
+  // --- a link to each section, beside its heading ---------------------------------------------------
+  document.querySelectorAll("main section[id] > h2").forEach(function (h) {
+    var a = document.createElement("a");
+    a.className = "self-link";
+    a.href = "#" + h.parentNode.id;
+    a.textContent = "#";
+    a.setAttribute("aria-label", "Link to this section");
+    h.appendChild(a);
+  });
+
   // --- contents: mark the section being read ----------------------------------------------------
   var links = {};
   document.querySelectorAll("nav.toc a[href^='#']").forEach(function (a) {

@@ -909,8 +909,10 @@ def roc_figure(curves: Sequence[dict], size: int = 400):
     fig = _fit(figure(width=size + 160, height=size + LEGEND_ROW * len(curves), tools="",
                       toolbar_location=None, x_axis_type="log", x_range=Range1d(floor, 1),
                       y_range=Range1d(0, 1.01)))
-    fig.xaxis.axis_label = "false positive rate, log scale (trained-class images flagged)"
-    fig.yaxis.axis_label = "true positive rate (unseen images flagged)"
+    # Short labels that fit a phone's width; the page says what each rate counts.
+    fig.xaxis.axis_label = "false positive rate (log scale)"
+    fig.yaxis.axis_label = "true positive rate"
+    fig.min_border_right = 16
     chance = np.geomspace(floor, 1, 50)
     _draw(fig, ColumnDataSource({"x": chance, "y": chance}), Line,
           dict(x="x", y="y", line_color="#c0c4cc", line_dash="dashed"))

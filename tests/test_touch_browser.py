@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 import pytest
 from browser_fixtures import CHROMIUM, build_test_site, copy_run, save_shot
-from test_browser import _ARGS, _POINT_JS, browser  # noqa: F401 -- fixtures
+from test_browser import _POINT_JS, browser  # noqa: F401 -- fixtures
 
 pytestmark = [
     pytest.mark.browser,
@@ -29,7 +29,9 @@ ATLAS = "mnist-pairs"
 # shadow roots) reaches past the viewport, except inside the boxes tables scroll in.
 _OVERFLOW_JS = """(vw) => {
   const out = [];
-  function parent(n) { return n.parentNode && n.parentNode.host ? n.parentNode.host : n.parentElement; }
+  function parent(n) {
+    return n.parentNode && n.parentNode.host ? n.parentNode.host : n.parentElement;
+  }
   function visible(el) {
     let r = el.getBoundingClientRect();
     let left = r.left, right = r.right;
@@ -44,7 +46,8 @@ _OVERFLOW_JS = """(vw) => {
   }
   function name(el) {
     return el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
-      (typeof el.className === 'string' && el.className ? '.' + el.className.split(' ').join('.') : '');
+      (typeof el.className === 'string' && el.className
+        ? '.' + el.className.split(' ').join('.') : '');
   }
   function visit(root, host) {
     for (const el of root.querySelectorAll('*')) {
@@ -52,7 +55,8 @@ _OVERFLOW_JS = """(vw) => {
       const [left, right, w, h] = visible(el);
       if (w > 0 && h > 0 && right > left && (right > vw + 0.5 || left < -0.5)) {
         const sec = (host || el).closest('section');
-        out.push([name(el), host ? name(host) : '', sec ? sec.id : '', Math.round(left), Math.round(right)]);
+        out.push([name(el), host ? name(host) : '', sec ? sec.id : '', Math.round(left),
+                  Math.round(right)]);
       }
       if (el.shadowRoot) { visit(el.shadowRoot, host || el); }
     }
@@ -70,7 +74,8 @@ _CANVAS_JS = """() => {
         const card = host.closest('section, .answer').getBoundingClientRect();
         const r = el.getBoundingClientRect();
         if (r.width > 0 && (r.right > card.right + 0.5 || r.left < card.left - 0.5)) {
-          out.push([host.closest('section, .answer').id || 'answer', Math.round(r.left), Math.round(r.right),
+          out.push([host.closest('section, .answer').id || 'answer', Math.round(r.left),
+                    Math.round(r.right),
                     Math.round(card.left), Math.round(card.right)]);
         }
       }
@@ -95,11 +100,14 @@ _AXIS_LABELS_JS = """() => {
       for (const av of v.axis_views) {
         const m = av.model;
         if (!m.axis_label || !m.visible) { continue; }
-        ctx.font = `${m.axis_label_text_font_style} ${m.axis_label_text_font_size} ${m.axis_label_text_font}`;
+        ctx.font = [m.axis_label_text_font_style, m.axis_label_text_font_size,
+                    m.axis_label_text_font].join(' ');
         const half = ctx.measureText(String(m.axis_label)).width / 2;
-        const [centre, size] = av.dimension === 0 ? [f.hcenter, canvas.width] : [f.vcenter, canvas.height];
+        const [centre, size] = av.dimension === 0 ? [f.hcenter, canvas.width]
+                                                  : [f.vcenter, canvas.height];
         if (centre - half < 0 || centre + half > size) {
-          out.push([v.model.name || v.model.title?.text || '', String(m.axis_label), Math.round(2 * half), Math.round(size)]);
+          out.push([v.model.name || v.model.title?.text || '', String(m.axis_label),
+                    Math.round(2 * half), Math.round(size)]);
         }
       }
     }
@@ -149,7 +157,7 @@ class _Tab:
     """A page in its own context (a phone's touch screen where asked), outside requests
     aborted and console errors recorded."""
 
-    def __init__(self, browser, width: int, height: int, touch: bool):
+    def __init__(self, browser, width: int, height: int, touch: bool):  # noqa: F811
         self.context = browser.new_context(viewport={"width": width, "height": height},
                                            has_touch=touch, is_mobile=touch)
         self.page = self.context.new_page()
@@ -177,7 +185,7 @@ class _Tab:
 
 
 @pytest.fixture
-def tab(browser):
+def tab(browser):  # noqa: F811 -- the browser fixture
     tabs = []
 
     def make(width: int = 1400, height: int = 900, touch: bool = False) -> _Tab:
@@ -212,7 +220,9 @@ _TOUCH_ACTION_JS = """() => {
   const out = [];
   function visit(root) {
     for (const el of root.querySelectorAll('*')) {
-      if (el.classList && el.classList.contains('bk-events')) { out.push(getComputedStyle(el).touchAction); }
+      if (el.classList && el.classList.contains('bk-events')) {
+        out.push(getComputedStyle(el).touchAction);
+      }
       if (el.shadowRoot) { visit(el.shadowRoot); }
     }
   }
@@ -253,8 +263,10 @@ def test_reset_view_undoes_a_pan(report, tab):
     page = t.open(report)
     _projections(page)
     assert page.locator("[data-drag][aria-pressed='true']").get_attribute("data-drag") == "pan"
-    ranges = """() => { const p = Bokeh.documents.find(d => d.get_model_by_name('proj-class-0')).roots()[0];
-                        return [p.x_range.start, p.x_range.end, p.y_range.start, p.y_range.end]; }"""
+    ranges = """() => {
+      const p = Bokeh.documents.find(d => d.get_model_by_name('proj-class-0')).roots()[0];
+      return [p.x_range.start, p.x_range.end, p.y_range.start, p.y_range.end];
+    }"""
     before = page.evaluate(ranges)
     box = page.evaluate(_POINT_JS, "proj-class-0")
     page.mouse.move(box["left"] + box["width"] / 2, box["top"] + box["height"] / 2)
@@ -373,14 +385,17 @@ def test_report_tables_sort_and_download_as_csv(report, tab):
     heads.nth(col).click()
     assert [value(c) for c in cells()] == sorted((value(c) for c in cells()), reverse=True)
     # Its CSV holds what the table shows, in the order shown.
-    link = table.locator("xpath=ancestor::div[contains(@class,'table-wrap')]/preceding-sibling::p[1]/a")
+    link = table.locator(
+        "xpath=ancestor::div[contains(@class,'table-wrap')]/preceding-sibling::p[1]/a")
     link.click()
     rows = _csv(link.get_attribute("href"))
-    shown = table.evaluate("t => [...t.rows].map(r => [...r.cells].map(c => c.textContent.replace(/\\s+/g, ' ').trim()))")
+    shown = table.evaluate("t => [...t.rows].map(r => [...r.cells].map("
+                           "c => c.textContent.replace(/\\s+/g, ' ').trim()))")
     assert rows == shown
     assert link.get_attribute("download") == "layers-1.csv"
     # A table with a totals row keeps its rows where they are.
-    assert page.locator("#unseen table").first.evaluate("t => t.classList.contains('sortable')") is False
+    totals = page.locator("#unseen table").first
+    assert totals.evaluate("t => t.classList.contains('sortable')") is False
     t.clean()
 
 
@@ -397,6 +412,7 @@ def test_headings_link_to_themselves_and_answer_terms_to_the_glossary(report, ta
     for href in terms:
         assert page.locator(f"dl.glossary dt{href}").count() == 1, href
     # One small figure per answer, drawn.
-    page.wait_for_function("() => document.querySelectorAll('.answer .glance .panel.drawn').length === 3",
-                           timeout=20000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.answer .glance .panel.drawn').length === 3",
+        timeout=20000)
     t.clean()

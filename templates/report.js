@@ -40,6 +40,7 @@
       g.done = window.Bokeh.embed.embed_items(data.docs_json, data.render_items).then(function () {
         drawn(g);
         colourBy(colourMode);
+        setUpProjections();
       });
     }
     return g.done;
@@ -90,6 +91,124 @@
   }
   document.querySelectorAll("[data-colour-by]").forEach(function (b) {
     b.addEventListener("click", function () { colourBy(b.getAttribute("data-colour-by")); });
+  });
+
+  // --- projections: what a drag does, reset, the selected points and their images ------------------
+  // A touch screen starts with a drag that scrolls the page (the figures then leave the page's
+  // one-finger scrolling alone); a mouse starts with pan. The buttons set the panels' own tools.
+  var GALLERY_MAX = 40;
+  var DRAG_TOOLS = {pan: "PanTool", box: "BoxSelectTool", lasso: "LassoSelectTool"};
+  var touchFirst = (window.matchMedia && window.matchMedia("(any-pointer: coarse)").matches) ||
+    navigator.maxTouchPoints > 0;
+  var projection = null;
+
+  function projectionDoc() {
+    return ((hasBokeh && window.Bokeh.documents) || []).filter(function (d) {
+      return d.get_model_by_name("proj-class-0");
+    })[0];
+  }
+
+  function dragTool(plot, key) {
+    return plot.toolbar.tools.filter(function (t) { return t.type === DRAG_TOOLS[key]; })[0];
+  }
+
+  function showDrag() {
+    var first = projection && projection.plots[0];
+    var mode = "none";
+    Object.keys(DRAG_TOOLS).forEach(function (key) {
+      var tool = first && dragTool(first, key);
+      if (tool && tool.active) { mode = key; }
+    });
+    document.querySelectorAll("[data-drag]").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b.getAttribute("data-drag") === mode));
+    });
+  }
+
+  function setDrag(mode) {
+    if (!projection) { return; }
+    projection.plots.forEach(function (plot) {
+      Object.keys(DRAG_TOOLS).forEach(function (key) {
+        var tool = dragTool(plot, key);
+        if (tool) { tool.active = key === mode; }
+      });
+    });
+    showDrag();
+  }
+
+  function showSelection() {
+    var src = projection.source;
+    var data = src.data;
+    var picked = src.selected.indices.slice().sort(function (a, b) { return a - b; });
+    var count = document.getElementById("proj-count");
+    var gallery = document.getElementById("proj-gallery");
+    var n = data.label.length;
+    count.textContent = picked.length
+      ? picked.length + " of " + n + " points selected" +
+        (picked.length > GALLERY_MAX ? "; the first " + GALLERY_MAX + " are shown." : ".")
+      : "No point selected.";
+    document.querySelectorAll("[data-proj='clear']").forEach(function (b) {
+      b.disabled = !picked.length;
+    });
+    gallery.textContent = "";
+    picked.slice(0, GALLERY_MAX).forEach(function (i) {
+      var item = document.createElement("figure");
+      var img = document.createElement("img");
+      var src = String(data.thumb[i]);
+      if (src.indexOf("data:image/png;base64,") === 0) { img.src = src; }
+      img.width = 56;
+      img.height = 56;
+      img.alt = data.label[i];
+      var cap = document.createElement("figcaption");
+      cap.textContent = data.label[i] + " \u2192 " + data.pred[i];
+      item.title = data.label[i] + ", predicted " + data.pred[i] + ", path " + data.path[i];
+      item.appendChild(img);
+      item.appendChild(cap);
+      gallery.appendChild(item);
+    });
+  }
+
+  function setUpProjections() {
+    var doc = projectionDoc();
+    if (projection || !doc) { return; }
+    var source = doc.get_model_by_name("proj-class-0").data_source;
+    projection = {plots: doc.roots(), source: source};
+    projection.plots.forEach(function (plot) {
+      Object.keys(DRAG_TOOLS).forEach(function (key) {
+        var tool = dragTool(plot, key);
+        if (tool) { tool.connect(tool.properties.active.change, showDrag); }
+      });
+    });
+    source.selected.connect(source.selected.properties.indices.change, showSelection);
+    setDrag(touchFirst ? "none" : "pan");
+    showSelection();
+  }
+
+  document.querySelectorAll("[data-drag]").forEach(function (b) {
+    b.addEventListener("click", function () { setDrag(b.getAttribute("data-drag")); });
+  });
+  document.querySelectorAll("[data-proj='reset']").forEach(function (b) {
+    b.addEventListener("click", function () {
+      if (!projection) { return; }
+      projection.plots.forEach(function (plot) {
+        var view = window.Bokeh.index.find_one(plot);
+        if (view) { view.reset_range(); }
+      });
+    });
+  });
+  document.querySelectorAll("[data-proj='clear']").forEach(function (b) {
+    b.addEventListener("click", function () {
+      if (projection) { projection.source.selected.indices = []; }
+    });
+  });
+
+  // --- a link to each section, beside its heading ---------------------------------------------------
+  document.querySelectorAll("main section[id] > h2").forEach(function (h) {
+    var a = document.createElement("a");
+    a.className = "self-link";
+    a.href = "#" + h.parentNode.id;
+    a.textContent = "#";
+    a.setAttribute("aria-label", "Link to this section");
+    h.appendChild(a);
   });
 
   // --- contents: mark the section being read ----------------------------------------------------

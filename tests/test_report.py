@@ -487,13 +487,14 @@ def test_training_section_draws_one_path_diagram_per_snapshot(tiny_run, small_ru
 
 
 def test_the_glossary_is_the_metrics_documentation(pages):
-    """Every glossary entry is the schema's own description of the field it names."""
-    from sigreport.report.sections.glossary import GLOSSARY, describe
+    """Every glossary entry says the term in plain words first, then the schema's own
+    description of the field it names (which names the config keys)."""
+    from sigreport.report.sections.glossary import GLOSSARY, PLAIN, describe
 
     site, _ = pages
     text = _text(site)
     for term, path in GLOSSARY:
-        assert f"{term} {describe(path)}" in text, term
+        assert f"{term} {PLAIN[term]} Exactly: {describe(path)}" in text, term
 
 
 def _lead_of(page: str, section: str) -> str:
@@ -515,3 +516,95 @@ def test_the_report_says_which_images_the_clusters_were_fitted_on(tiny_run):
         assert "fitted on training images" in _lead_of(alone, "paths")
         assert "training and probe images" not in _lead_of(alone, section)
         assert "training and probe images" in _lead_of(both.files["index.html"], section)
+
+
+def _glyph_data(fig) -> list[dict]:
+    """The data of each glyph renderer of a Bokeh figure, in drawing order."""
+    return [dict(r.data_source.data) for r in fig.renderers]
+
+
+def test_each_answer_gets_a_glance_drawn_from_the_metrics_its_card_reads(small_run):
+    from sigreport.report.sections import build_context, build_glance
+
+    metrics = small_run.metrics
+    ctx = build_context(metrics, small_run.dataset)
+    glance = build_glance(ctx, metrics)
+    assert sorted(glance.figures) == ["glance_q1", "glance_q2", "glance_q3"]
+    # Q1: the chosen measure per layer, trained and untrained, as in the card.
+    sep = metrics["answers"]["separation"]
+    m = sep["measure"]
+    trained = _glyph_data(glance.figures["glance_q1"])[0]
+    assert list(trained["y"]) == pytest.approx([row["value"][m] for row in sep["per_layer"]])
+    # Q2: each class's share on its own specific path, on another's, and the rest (0-100%).
+    bars = _glyph_data(glance.figures["glance_q2"])[0]
+    n = len(ctx.classes)
+    own = [r - lo for r, lo in zip(bars["right"][:n], bars["left"][:n])]
+    assert own == pytest.approx([metrics["paths"]["coverage"][str(c)] for c in ctx.classes],
+                                abs=1e-6)
+    routed = [sum(r["fraction"] for r in metrics["answers"]["signatures_differ"]["routed_like"]
+                  if r["class"] == c) for c in ctx.classes]
+    assert [r - lo for r, lo in zip(bars["right"][n:2 * n], bars["left"][n:2 * n])] == \
+        pytest.approx(routed, abs=1e-6)
+    assert max(bars["right"]) <= 1 + 1e-6
+    fig2 = glance.figures["glance_q2"]
+    assert (fig2.x_range.start, fig2.x_range.end) == (0, 1)
+    # Q3: unassigned per hidden layer, unseen against test images, then the untrained network.
+    lines = [d for d in _glyph_data(glance.figures["glance_q3"]) if "v" in d][::2]
+    u = metrics["answers"]["unseen"][0]
+    assert list(lines[0]["y"]) == pytest.approx([lay["unassigned_rate"] for lay in u["layers"]])
+    assert list(lines[1]["y"]) == pytest.approx([lay["test_unassigned_rate"]
+                                                 for lay in u["layers"]])
+    epoch0 = next(s for s in metrics["snapshots"] if s["epoch"] == sep["control_epoch"])
+    rate = {lay["name"]: lay["unassigned_rate"]["probe"] for lay in epoch0["layers"]}
+    assert list(lines[2]["y"]) == pytest.approx([rate[lay["layer"]] for lay in u["layers"]])
+    # Each card's terms link to glossary entries that exist.
+    from sigreport.report.sections.glossary import GLOSSARY, anchor
+
+    ids = {anchor(t) for t, _ in GLOSSARY}
+    assert all(i in ids for g in glance.values["glances"].values() for _, i in g["terms"])
+
+
+def test_the_report_can_be_cited_from_its_manifest(pages, tiny_run):
+    import json
+
+    site, _ = pages
+    manifest = json.loads((tiny_run / "tiny" / "manifest.json").read_text("utf-8"))
+    cite = _text(site).split("Cite this report", 1)[1]
+    for value in (manifest["created"][:10], f"sigreport {manifest['versions']['sigreport']}",
+                  manifest["data_sha256"], manifest["git_commit"] or "not known"):
+        assert value in cite, value
+    bib = html.unescape(re.search(r'<pre class="config bibtex"[^>]*>(.*?)</pre>', site,
+                                  flags=re.DOTALL).group(1))
+    assert bib.startswith("@misc{sigreport-tiny-")
+    # The title's markup and ampersand are text to BibTeX, escaped as such.
+    assert "title = {Tiny <b>1 vs 7</b> \\& 'quotes'}" in bib
+    assert f"year = {manifest['created'][:4]}" in bib
+    assert manifest["data_sha256"] in bib
+    link = re.search(r'href="(data:application/x-bibtex;charset=utf-8,[^"]+)" download="([^"]+)"',
+                     site)
+    from urllib.parse import unquote
+
+    assert unquote(html.unescape(link.group(1)).split(",", 1)[1]) == bib
+    assert link.group(2) == bib.split("{", 1)[1].split(",", 1)[0] + ".bib"
+
+
+def test_citation_cff_names_the_package_version():
+    import tomllib
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parent.parent
+    cff = yaml.safe_load((repo / "CITATION.cff").read_text("utf-8"))
+    project = tomllib.loads((repo / "pyproject.toml").read_text("utf-8"))["project"]
+    assert cff["cff-version"] == "1.2.0" and cff["authors"] and cff["title"]
+    assert str(cff["version"]) == project["version"]
+    assert cff["license"] == project["license"]["text"]
+
+
+def test_one_unseen_class_is_named_once_not_in_every_row(pages):
+    site, _ = pages
+    section = site.split('id="unseen"')[1].split("</section>")[0]
+    assert "Each score at its best layer, detecting 3 (unseen):" in _text(section)
+    tables = re.findall(r"Each score at its best layer.*?</table>", section, flags=re.DOTALL)
+    assert tables and "<th>unseen</th>" not in tables[0] and "<th>family</th>" in tables[0]

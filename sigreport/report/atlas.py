@@ -391,7 +391,7 @@ def _separation_findings(groups: list[_Group], sep: dict[str, Any], n_hidden: in
 
 def atlas_figure(heatmap: Heatmap, cell_px: int | None = None):
     """One heatmap: a coloured, labelled rectangle per cell; a click opens the cell's report."""
-    from sigreport.report.figures import _no_grid
+    from sigreport.report.figures import _fit, _no_grid
 
     wide = len(heatmap.cols) > 1 and heatmap.key != "detection"
     cw = cell_px or (42 if wide else 40 if heatmap.key == "detection" else 64)
@@ -409,6 +409,9 @@ def atlas_figure(heatmap: Heatmap, cell_px: int | None = None):
                  width=max(260, label_w + cw * len(heatmap.cols) + 30),
                  height=60 + ch * len(heatmap.rows), tools="", toolbar_location=None,
                  name=f"atlas-{heatmap.key}", min_border_right=20)
+    # Narrower than its width (a phone), the heatmap shrinks with its card: cells narrow,
+    # the text keeps its size.
+    _fit(fig)
     _no_grid(fig)
     fig.axis.axis_line_color = None
     fig.axis.major_tick_line_color = None

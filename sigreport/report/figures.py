@@ -64,8 +64,10 @@ __all__ = [
     "layout_alluvial",
     "path_share_figure",
     "projection_figure",
+    "rate_by_layer_figure",
     "roc_figure",
     "separation_figure",
+    "share_bars_figure",
     "snapshot_figure",
     "tag_color",
     "training_figure",
@@ -649,8 +651,9 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
     point = {"size": 6, "line_color": "white", "line_width": 0.4, "marker": "marker"}
     panels = []
     for i, (layer, title) in enumerate(zip(layers, titles)):
-        # Pan is the default drag (a swipe never selects by accident); box and lasso
-        # selection are one tap away in the toolbar, which shows while the pointer is over it.
+        # Pan is the default drag with a mouse (a swipe never selects by accident); the page
+        # script makes a one-finger drag scroll the page on a touch screen, and its buttons
+        # above the panels switch the drag between scrolling, panning, box and lasso.
         fig = _fit(figure(width=size, height=size, title=title,
                           tools="pan,wheel_zoom,box_select,lasso_select,reset",
                           active_drag="pan", active_scroll=None, toolbar_location="above"))
@@ -670,9 +673,21 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
             "<div><b>@label</b><br>predicted @pred<br>"
             f"@c{i}<br><span style=\"color:{_MUTED}\">path @path</span></div></div>"
         )
-        fig.add_tools(HoverTool(renderers=[by_class, by_cluster], tooltips=tooltip))
+        hover = HoverTool(renderers=[by_class, by_cluster], tooltips=tooltip)
+        fig.add_tools(hover)
+        # A touch screen has no hover: a tap shows the tooltip of the point under the finger
+        # (or hides it, off every point), through the hover tool's own view.
+        fig.js_on_event("tap", CustomJS(args={"hover": hover}, code=_TAP_SHOWS_HOVER))
         panels.append(fig)
     return panels
+
+
+# After the tap, the finger's pointer leaves the plot and hides the tooltip: show it after that.
+_TAP_SHOWS_HOVER = """
+const view = Bokeh.index.find_one(hover);
+const at = {sx: cb_obj.sx, sy: cb_obj.sy};
+if (view != null) { setTimeout(() => view._move(at), 0); }
+"""
 
 
 # --- class x cluster heatmaps ------------------------------------------------------------
@@ -904,8 +919,10 @@ def roc_figure(curves: Sequence[dict], size: int = 400):
     fig = _fit(figure(width=size + 160, height=size + LEGEND_ROW * len(curves), tools="",
                       toolbar_location=None, x_axis_type="log", x_range=Range1d(floor, 1),
                       y_range=Range1d(0, 1.01)))
-    fig.xaxis.axis_label = "false positive rate, log scale (trained-class images flagged)"
-    fig.yaxis.axis_label = "true positive rate (unseen images flagged)"
+    # Short labels that fit a phone's width; the page says what each rate counts.
+    fig.xaxis.axis_label = "false positive rate (log scale)"
+    fig.yaxis.axis_label = "true positive rate"
+    fig.min_border_right = 16
     chance = np.geomspace(floor, 1, 50)
     _draw(fig, ColumnDataSource({"x": chance, "y": chance}), Line,
           dict(x="x", y="y", line_color="#c0c4cc", line_dash="dashed"))
@@ -993,3 +1010,83 @@ def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width
                                      line_dash="dashed"), y_range_name="count")
     _legend(paths, [("purity", [a]), ("distinct paths", [b])], below=True, ncols=2)
     return [nmi, paths]
+
+
+# --- a glance per answer ---------------------------------------------------------------------
+
+
+def share_bars_figure(rows: Sequence[str], segments: Sequence[dict], width: int = 300,
+                      height: int | None = None):
+    """Small horizontal stacked bars of shares on a fixed 0-100% axis, one bar per row.
+
+    ``segments`` are dicts with ``name`` (legend text), ``color``, ``hatch`` (bool) and
+    ``shares`` (one fraction per row, None where not measured)."""
+    height = (height or 60 + 30 * len(rows)) + LEGEND_ROW * len(segments)
+    fig = _fit(figure(y_range=list(reversed(rows)), x_range=Range1d(0, 1), width=width,
+                      height=height, tools="", toolbar_location=None))
+    _no_grid(fig)
+    fig.xaxis.formatter = NumeralTickFormatter(format="0%")
+    fig.xaxis.ticker = [0, 0.25, 0.5, 0.75, 1]
+    columns: dict[str, list] = {k: [] for k in ("y", "left", "right", "name", "share", "color",
+                                                "hatch")}
+    left = np.zeros(len(rows))
+    first_row = []
+    for seg in segments:
+        shares = np.array([0.0 if s is None else s for s in seg["shares"]], dtype=float)
+        first_row.append(len(columns["y"]))
+        columns["y"] += list(rows)
+        columns["left"] += (left).tolist()
+        columns["right"] += (left + shares).tolist()
+        columns["name"] += [seg["name"]] * len(rows)
+        columns["share"] += ["n/a" if s is None else pct(s) for s in seg["shares"]]
+        columns["color"] += [seg["color"]] * len(rows)
+        columns["hatch"] += ["/" if seg.get("hatch") else " "] * len(rows)
+        left = left + shares
+    items = []
+    if segments:
+        data = {k: np.asarray(v, np.float32) if k in ("left", "right") else _strings(v)
+                for k, v in columns.items()}
+        r = _draw(fig, ColumnDataSource(data), HBar,
+                  dict(y="y", left="left", right="right", height=0.6, fill_color="color",
+                       line_color="white", line_width=1, hatch_pattern="hatch",
+                       hatch_color="#ffffff", hatch_alpha=0.6))
+        fig.add_tools(HoverTool(renderers=[r], tooltips=[("class", "@y"), ("", "@name"),
+                                                         ("share", "@share")]))
+        items = [LegendItem(label=seg["name"], renderers=[r], index=i)
+                 for seg, i in zip(segments, first_row)]
+    _legend(fig, items, below=True)
+    return fig
+
+
+def rate_by_layer_figure(layers: Sequence[str], lines: Sequence[dict], width: int = 300,
+                         height: int = 170, y_label: str | None = None):
+    """Small line chart of shares (0-100%) per layer.
+
+    ``lines`` are dicts with ``name`` (legend text), ``color``, ``dash`` ("solid",
+    "dashed"), ``marker`` and ``values`` (one fraction per layer, None where not measured)."""
+    x = np.arange(len(layers), dtype=np.float64)
+    fig = _fit(figure(width=width, height=height + LEGEND_ROW * len(lines), tools="",
+                      toolbar_location=None, x_range=Range1d(-0.3, len(layers) - 0.7),
+                      y_range=Range1d(-0.03, 1.03)))
+    fig.xaxis.ticker = list(range(len(layers)))
+    fig.xaxis.major_label_overrides = {i: n for i, n in enumerate(layers)}
+    fig.yaxis.formatter = NumeralTickFormatter(format="0%")
+    fig.yaxis.ticker = [0, 0.5, 1]
+    if y_label:
+        fig.yaxis.axis_label = y_label
+    items = []
+    for line in lines:
+        y = np.array([np.nan if v is None else v for v in line["values"]], dtype=np.float64)
+        src = ColumnDataSource({"x": x, "y": y, "layer": _strings(layers),
+                                "v": _strings(["n/a" if v is None else pct(v) for v in
+                                               line["values"]])})
+        r = _draw(fig, src, Line, dict(x="x", y="y", line_color=line["color"], line_width=2,
+                                       line_dash=line.get("dash", "solid")))
+        dots = _draw(fig, src, Scatter, dict(x="x", y="y", size=7, fill_color=line["color"],
+                                             line_color="white",
+                                             marker=line.get("marker", "circle")))
+        fig.add_tools(HoverTool(renderers=[dots], tooltips=[(line["name"], "@v"),
+                                                            ("layer", "@layer")]))
+        items.append((line["name"], [r, dots]))
+    _legend(fig, items, below=True)
+    return fig

@@ -5,6 +5,11 @@
     var raw = cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent;
     raw = raw.trim();
     var num = Number(raw);
+    if (raw === "" || isNaN(num)) {
+      // A number as a report prints it: "1,234", "97.3%", "0.951 [0.914, 0.976]".
+      var lead = /^([-\u2212]?[\d,]*\.?\d+)%?(\s|$)/.exec(raw);
+      num = lead ? Number(lead[1].replace(/,/g, "").replace("\u2212", "-")) : NaN;
+    }
     return raw !== "" && !isNaN(num) ? { n: num } : { s: raw.toLowerCase() };
   }
   function compare(a, b) {

@@ -4,6 +4,7 @@ from sigreport.report.sections.answers import build_answers
 from sigreport.report.sections.common import Section, build_context, format_path
 from sigreport.report.sections.detection import build_detection
 from sigreport.report.sections.exemplars import build_exemplars
+from sigreport.report.sections.glance import build_glance
 from sigreport.report.sections.glossary import build_glossary
 from sigreport.report.sections.layers import build_layers
 from sigreport.report.sections.paths import build_paths
@@ -18,6 +19,7 @@ __all__ = [
     "build_context",
     "build_detection",
     "build_exemplars",
+    "build_glance",
     "build_glossary",
     "build_layers",
     "build_paths",

@@ -10,7 +10,7 @@ from typing import Any
 
 from sigreport.report.sections.common import Section
 
-__all__ = ["GLOSSARY", "build_glossary", "describe"]
+__all__ = ["GLOSSARY", "PLAIN", "anchor", "build_glossary", "describe"]
 
 # (term as the report says it, where the schema defines it: "$defs.name" or a property path
 # with "[]" for the items of an array)
@@ -35,6 +35,45 @@ GLOSSARY = (
     ("FPR95", "$defs.fpr95"),
 )
 
+# Each term in plain words, shown before the schema's exact definition (which names the
+# config keys and metrics fields).
+PLAIN = {
+    "Unassigned": "An image the layer does not recognise: it falls outside the region of every "
+                  "group (cluster) of training images in that layer.",
+    "Specific path": "A route through the layers that mostly images of one class take, and "
+                     "enough of them to count.",
+    "Novel path": "A route through the layers that no training image took.",
+    "Separation layer": "The first hidden layer that tells the classes apart clearly better "
+                        "than the raw pixels and than the same network before training.",
+    "CKA with the labels": "How closely the layer's arrangement of the images follows their "
+                           "classes, from 0 (not at all) to 1 (exactly).",
+    "Cluster / class AMI": "How well the layer's groups of images match the classes, from 0 "
+                           "(no better than chance) to 1 (the groups are the classes).",
+    "Linear probe accuracy": "How often a straight cut through the layer's outputs gets the "
+                             "class right.",
+    "95% interval": "The range the number would likely fall in if the measurement were "
+                    "repeated on other images like these.",
+    "JS divergence of paths": "How differently the classes spread over the routes through the "
+                              "layers: 0 when alike, 1 when they never share a route.",
+    "Routed like another class": "Images of one class that take the route typical of another "
+                                 "class.",
+    "Faithfulness": "How often an image's route names the class the network decides on.",
+    "Path agreement under noise": "How often an image keeps its route when a little noise is "
+                                  "added to its pixels.",
+    "Score family": "What a novelty score looks at: the pixels alone, the network's outputs, "
+                    "or only the routes and groups inside it.",
+    "Novelty scores": "Numbers that grow the less an image looks like the training images.",
+    "AUROC": "How well a score tells unseen images from known ones: 0.5 is a coin toss, 1 "
+             "never wrong.",
+    "FPR95": "The share of unseen images that still pass as known when the score lets 95% of "
+             "the known images through; lower is better.",
+}
+
+
+def anchor(term: str) -> str:
+    """The id of ``term``'s entry in the glossary ("g-cka-with-the-labels")."""
+    return "g-" + "".join(ch if ch.isalnum() else "-" for ch in term.lower()).strip("-")
+
 
 @cache
 def _schema() -> dict[str, Any]:
@@ -58,5 +97,7 @@ def describe(path: str) -> str:
 
 
 def build_glossary() -> Section:
-    """The glossary's terms and definitions."""
-    return Section(values={"glossary": [(term, describe(path)) for term, path in GLOSSARY]})
+    """The glossary's terms: each in plain words, then as the metrics define it."""
+    return Section(values={"glossary": [
+        {"term": term, "id": anchor(term), "plain": PLAIN[term], "text": describe(path)}
+        for term, path in GLOSSARY]})

@@ -42,7 +42,12 @@ PLAIN = {
                   "group (cluster) of training images in that layer.",
     "Specific path": "A route through the layers that mostly images of one class take, and "
                      "enough of them to count.",
-    "Novel path": "A route through the layers that no training image took.",
+    "Never seen in training": "A route through the layers, recognised at every layer, that "
+                              "no training image took.",
+    "Through an unassigned layer": "A route on which at least one layer does not recognise "
+                                   "the image (it is unassigned there).",
+    "Novel path": "A route that is new to the network: never seen in training, or through an "
+                  "unassigned layer.",
     "Separation layer": "The first hidden layer that tells the classes apart clearly better "
                         "than the raw pixels and than the same network before training.",
     "CKA with the labels": "How closely the layer's arrangement of the images follows their "

@@ -29,6 +29,7 @@ GLOSSARY = (
     ("Path agreement under noise", "paths.noise"),
     ("Score family", "$defs.family"),
     ("Novelty scores", "$defs.method"),
+    ("Best score of a family", "$defs.detection_held_out_pick"),
     ("AUROC", "$defs.auroc"),
     ("FPR95", "$defs.fpr95"),
 )

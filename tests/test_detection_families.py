@@ -239,3 +239,22 @@ def test_path_likelihood_is_the_mixture_of_the_training_paths(toy, metrics):
     expect = -logsumexp(np.array(parts), axis=0)
     got = detection._path_likelihood(acts, sigs, CONFIG.signatures.min_support)
     np.testing.assert_allclose(got.test, expect, rtol=1e-6)
+
+
+def test_tiny_report_shows_each_family_beside_the_untrained_network(tiny_run):
+    import html
+    import re
+
+    folder = tiny_run / "tiny"
+    m = json.loads((folder / "metrics.json").read_text("utf-8"))
+    det = m["answers"]["unseen_detection"]
+    page = (folder / "index.html").read_text("utf-8")
+    start = page.index("Can the network tell it has never seen them?")
+    text = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page[start:start + 20000])))
+    assert "untrained network's best" in text
+    sel = det["selection"]
+    assert (f"{sel['n_known_choose']} test images, {sel['n_unknown_choose']} unseen" in text)
+    for family in ("network", "signature"):
+        u = det["untrained"]["best_per_family"][family]
+        assert f"{u['method']} {u['layer']} {u['auroc']:.3f}" in text, family
+    assert "the same pixels" in text

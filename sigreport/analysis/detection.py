@@ -339,11 +339,15 @@ def _best_per_family(scores: list[Score], groups: list[tuple[Any, np.ndarray]],
                      halves: tuple[np.ndarray, np.ndarray], families: tuple[str, ...],
                      n_boot: int, seed: int) -> dict[str, dict[str, DetectionPick | None]]:
     """Probe group ("all" or a class, as a string) -> family -> its held-out best score;
-    families not in ``families`` are None."""
-    return {str(target): {f: (_held_out_best([s for s in scores if s.family == f], mask,
-                                             halves, n_boot, seed) if f in families else None)
-                          for f in FAMILIES}
-            for target, mask in groups}
+    families not in ``families`` are None. A group of the same samples as an earlier one
+    (one probe class, and all probe classes) repeats its picks."""
+    out: dict[str, dict[str, DetectionPick | None]] = {}
+    for i, (target, mask) in enumerate(groups):
+        twin = next((str(t) for t, m in groups[:i] if np.array_equal(m, mask)), None)
+        out[str(target)] = dict(out[twin]) if twin is not None else {
+            f: (_held_out_best([s for s in scores if s.family == f], mask, halves, n_boot, seed)
+                if f in families else None) for f in FAMILIES}
+    return out
 
 
 def novelty_scores(acts: Activations, sigs: Signatures, ps: PathStats, config: Config,

@@ -28,6 +28,7 @@ from sklearn.covariance import OAS
 __all__ = [
     "Calibration",
     "DeepKNN",
+    "GaussianMixture",
     "Mahalanobis",
     "auroc",
     "auroc_fpr95_groups",
@@ -36,6 +37,7 @@ __all__ = [
     "deep_knn_nonconformity",
     "fit_calibration",
     "fit_deep_knn",
+    "fit_gaussian_mixture",
     "fit_mahalanobis",
     "fpr_at_95",
     "kth_neighbour_distance",
@@ -279,6 +281,76 @@ def fit_mahalanobis(x: np.ndarray, y: np.ndarray, classes: tuple[int, ...]) -> M
 
 
 @dataclass(frozen=True)
+class GaussianMixture:
+    """Weighted Gaussians, each with its own (OAS-shrunk) covariance, whitened.
+
+    ``means`` float64 (n_components, width); ``whiten`` float64 (n_components,
+    width, width) with ``whiten[c] @ whiten[c].T`` the precision matrix of
+    component c; ``log_norm`` float64 (n_components,): the log of its weight
+    times its density's normalising constant.
+    """
+
+    means: np.ndarray
+    whiten: np.ndarray
+    log_norm: np.ndarray
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """Minus the log-likelihood of each row of float (n_samples, width) under the
+        mixture: float64 (n_samples,), larger for rows less like the fitted ones."""
+        n_comp = len(self.means)
+        out = np.empty(len(x), dtype=np.float64)
+        for start in range(0, len(x), 4096):
+            block = np.asarray(x[start:start + 4096], dtype=np.float64)
+            ll = np.empty((len(block), n_comp))
+            for c in range(n_comp):
+                z = (block - self.means[c]) @ self.whiten[c]
+                ll[:, c] = self.log_norm[c] - 0.5 * np.einsum("ij,ij->i", z, z)
+            top = ll.max(axis=1, keepdims=True)
+            out[start:start + len(block)] = -(top[:, 0] + np.log(np.exp(ll - top).sum(axis=1)))
+        return out
+
+
+def fit_gaussian_mixture(x: np.ndarray, groups: np.ndarray, min_members: int
+                         ) -> GaussianMixture | None:
+    """One Gaussian per group of at least ``min_members`` rows, weighted by its share of them.
+
+    Parameters
+    ----------
+    x:
+        float (n_samples, width), training features.
+    groups:
+        int (n_samples,), each row's group; negative: in no group.
+    min_members:
+        Smallest group that gets a Gaussian; smaller groups are left out.
+
+    Returns
+    -------
+    GaussianMixture or None
+        None when no group is large enough. Each covariance is OAS-shrunk, its
+        eigenvalues floored as in :func:`fit_mahalanobis`.
+    """
+    groups = np.asarray(groups)
+    ids, counts = np.unique(groups[groups >= 0], return_counts=True)
+    kept = ids[counts >= max(2, min_members)]
+    if len(kept) == 0:
+        return None
+    width = x.shape[1]
+    means, whiten, log_norm = [], [], []
+    total = sum(int(np.sum(groups == g)) for g in kept)
+    for g in kept:
+        pts = np.asarray(x[groups == g], dtype=np.float64)
+        cov = OAS().fit(pts).covariance_
+        evals, evecs = np.linalg.eigh(cov)
+        evals = np.maximum(evals, evals.max() * 1e-9 + 1e-12)
+        means.append(pts.mean(axis=0))
+        whiten.append(evecs / np.sqrt(evals)[None, :])
+        log_norm.append(np.log(len(pts) / total) - 0.5 * np.log(evals).sum()
+                        - 0.5 * width * np.log(2 * np.pi))
+    return GaussianMixture(means=np.stack(means), whiten=np.stack(whiten),
+                           log_norm=np.asarray(log_norm))
+
+
+@dataclass(frozen=True)
 class Calibration:
     """Mean and spread of a score on training samples, to put layers on one scale."""
 
@@ -365,8 +437,8 @@ class DeepKNN:
     """Deep k-nearest neighbours (Papernot and McDaniel, 2018), fitted on training samples.
 
     For each layer, the k nearest rows of that layer's bank (training samples,
-    L2-normalised, float32 (n_bank, width)) vote with their labels. The nonconformity of label j is the
-    number of neighbours, over all layers, whose label is not j. ``calibration``
+    L2-normalised, float32 (n_bank, width)) vote with their labels. The nonconformity
+    of label j is the number of neighbours, over all layers, whose label is not j. ``calibration``
     holds the nonconformity of the true label for held-out training samples; a
     sample's credibility is the share of them at least as nonconforming as its
     best label.
@@ -379,7 +451,8 @@ class DeepKNN:
     calibration: np.ndarray
 
     def nonconformity(self, layers: list[np.ndarray]) -> np.ndarray:
-        """int64 (n_samples, n_labels): neighbours disagreeing with each label, summed over layers."""
+        """int64 (n_samples, n_labels): neighbours disagreeing with each label, summed over
+        layers."""
         return deep_knn_nonconformity(
             [self.bank_labels[nearest_neighbours(bank, l2_normalize(x), self.k)[1]]
              for bank, x in zip(self.banks, layers)], self.n_labels)

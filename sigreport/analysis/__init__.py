@@ -145,7 +145,7 @@ def compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations,
     snapshots:
         epoch -> (Activations, Signatures) of the network at the end of that
         epoch, clustered with the trained network's number of clusters per
-        layer; epoch 0, the untrained network, is the control of Q1 and Q2.
+        layer; epoch 0, the untrained network, is the control of Q1, Q2 and the detection scores.
     other_seeds:
         (seed, Activations, Signatures) of networks trained with the other seeds.
     noisy:
@@ -196,7 +196,7 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
     # fits and neighbour searches, the path divergences and the CKA between layers. They
     # share the worker threads, the longest first.
     align_jobs, align_done = alignment_jobs(requests, cfg.cka_subsample, seed)
-    detect_jobs, detect_done = detection_jobs(acts, sigs, ps, config, seed, probes)
+    detect_jobs, detect_done = detection_jobs(acts, sigs, ps, config, seed, probes, control)
     n_test, widths = len(acts.test.y), [acts.test.layers[name].shape[1] for name in names]
     other_jobs = [
         Job(partial(answer_signatures_differ, acts, sigs, ps, res, control),

@@ -4,15 +4,23 @@ Families:
 - ``input``: the pixels alone (no network): k-NN distance and Mahalanobis
   distance on the input's principal components.
 - ``network``: activations or outputs of the network, without clusters:
-  max-softmax, Mahalanobis (class means, shared covariance) and k-NN distance
-  per hidden layer, and Deep k-NN over all hidden layers.
+  max-softmax, the basic Mahalanobis score of Lee et al. (2018) (class means,
+  one shared OAS covariance; no input preprocessing, no feature ensemble) and
+  k-NN distance per hidden layer, and Deep k-NN over all hidden layers.
 - ``signature``: only the hidden layers' clusterings, their regions and the
   paths: how far outside the nearest region a sample falls, in how many hidden
-  layers it is unassigned, how rare its path was in training.
+  layers it is unassigned, how rare its path was in training, and how likely
+  its activations are under the Gaussians of the paths taken in training.
 
 Every score is fitted on the training split only and is larger for samples
 that look less like training data; the probe classes are used for nothing but
 the evaluation against the trained classes' test samples.
+
+The best score of each family is chosen on one half of the test and probe
+samples and quoted, with its interval, on the other half, so the headline is
+not the luckiest of many scores measured on the samples that chose it. The
+untrained network (epoch 0) gets the same network and signature scores and the
+same choice, as the control of the trained one.
 """
 
 from __future__ import annotations
@@ -29,14 +37,14 @@ from sigreport import ood as novelty
 from sigreport._threads import Job, parallel_map, run_jobs
 from sigreport.activations import Activations, SplitActivations
 from sigreport.analysis._common import class_index, interval
-from sigreport.analysis.paths import PathStats
-from sigreport.analysis.types import DetectionBest, DetectionRow, DetectionSummary
+from sigreport.analysis.paths import PathStats, compute_path_stats
+from sigreport.analysis.types import DetectionBest, DetectionPick, DetectionRow, DetectionSummary
 from sigreport.config import Config
 from sigreport.sampling import seeded_subset
-from sigreport.signatures import UNASSIGNED, Signatures
+from sigreport.signatures import BOUNDARY_DIM, UNASSIGNED, Signatures
 
 __all__ = ["FAMILIES", "METHODS", "Score", "compute_detection", "detection_jobs",
-           "novelty_jobs", "novelty_scores"]
+           "novelty_jobs", "novelty_scores", "selection_halves"]
 
 FAMILIES = {
     "input": "uses only the pixels: no network",
@@ -45,18 +53,29 @@ FAMILIES = {
 }
 METHODS = {
     "knn": "distance to the k-th nearest training sample (L2-normalised features)",
-    "mahalanobis": "squared Mahalanobis distance to the nearest class mean, shared covariance",
+    "mahalanobis": "the basic Mahalanobis score of Lee et al. (2018): squared Mahalanobis "
+                   "distance to the nearest class mean, one shared (OAS-shrunk) covariance; no "
+                   "input preprocessing, no feature ensemble",
     "max_softmax": "minus the largest softmax probability (the network's confidence, negated)",
-    "deep_knn": "Deep k-NN: one minus the credibility of the best label, from neighbour labels "
-                "in every hidden layer, calibrated on held-out training samples",
+    "deep_knn": "Deep k-NN (Papernot and McDaniel, 2018): one minus the credibility of the best "
+                "label, from the labels of the k = 75 nearest training samples (the paper's k) "
+                "in every hidden layer, calibrated on held-out training samples; it takes at "
+                "most n_hidden * k + 1 values, and tied samples count one half in the AUROC",
     "boundary": "how far outside the nearest cluster region: log of the smallest squared "
                 "distance over region threshold",
     "unassigned_layers": "number of hidden layers in which the sample is unassigned",
     "path_rarity": "minus the log of the path's smoothed frequency in training",
+    "path_likelihood": "minus the log-likelihood under the training paths: one Gaussian per "
+                       "path taken by enough training samples (through no unassigned layer), "
+                       "over all hidden layers together in the space of their cluster regions, "
+                       "fitted on the path's training members (OAS-shrunk covariance) and "
+                       "weighted by its share of them",
 }
 ALL_HIDDEN = "all_hidden"
 _N_CALIBRATION = 2000     # training samples that put the scores of layers on one scale
 _N_HELD = 1000            # training samples held out of the neighbour bank to calibrate it
+_DEEP_KNN_K = 75          # neighbours per layer of Deep k-NN, as in Papernot and McDaniel (2018)
+_SELECTION_SALT = 0x5E1   # seeds the halves that choose and quote the best score of a family
 _ROC_POINTS = 101
 _ROC_POINTS_PER_CLASS = 21
 _INPUT_PCA = 64           # components of the pixel space the input scores use
@@ -137,8 +156,10 @@ def _search(acts: Activations, name: str, held: np.ndarray, bank: np.ndarray, k:
 
 
 def _neighbour_scores(acts: Activations, found: dict[str, dict], held: np.ndarray,
-                      bank: np.ndarray, k: int) -> tuple[list[Score], list[tuple], Score]:
-    """Per hidden layer the k-th neighbour distance (and standardised), and Deep k-NN."""
+                      bank: np.ndarray, k: int, k_deep: int
+                      ) -> tuple[list[Score], list[tuple], Score]:
+    """Per hidden layer the k-th neighbour distance (and standardised), and Deep k-NN from
+    the ``k_deep`` nearest neighbours of each layer."""
     hidden = acts.hidden
     out, knn_z = [], []
     for name in hidden:
@@ -150,7 +171,7 @@ def _neighbour_scores(acts: Activations, found: dict[str, dict], held: np.ndarra
 
     def nonconformity(split: str) -> np.ndarray:
         return novelty.deep_knn_nonconformity(
-            [labels[bank][found[h][split][1]] for h in hidden], len(acts.classes))
+            [labels[bank][found[h][split][1][:, :k_deep]] for h in hidden], len(acts.classes))
 
     alpha = nonconformity("held")[np.arange(len(held)), labels[held]]
     deep = Score("deep_knn", "network", ALL_HIDDEN, hidden,
@@ -181,6 +202,35 @@ def _signature_scores(acts: Activations, sigs: Signatures, ps: PathStats,
     out.append(Score("path_rarity", "signature", ALL_HIDDEN, hidden,
                       -np.log(freq[ps.ids["test"]]), -np.log(freq[ps.ids["probe"]])))
     return out
+
+
+def _region_space(sigs: Signatures, split: SplitActivations) -> np.ndarray:
+    """float64 (n_samples, total dim): every hidden layer's activations in the space its
+    cluster regions live in (clustering space, on the regions' principal axes), side by side."""
+    parts = []
+    for name in sigs.path_layers:
+        layer = sigs.layer(name)
+        x = np.subtract(layer.transform(split.layers[name]), layer.boundary.offset,
+                        dtype=np.float64)
+        parts.append(x if layer.boundary.basis is None else x @ layer.boundary.basis)
+    return np.concatenate(parts, axis=1)
+
+
+def _path_likelihood(acts: Activations, sigs: Signatures, min_support: int) -> Score | None:
+    """Minus the log-likelihood of each sample under one Gaussian per training path with at
+    least ``min_support`` members (none through an unassigned layer), over all hidden
+    layers' region spaces together; None when no path has that many."""
+    paths = sigs.paths["train"]
+    if paths.shape[1] == 0 or len(paths) == 0:
+        return None
+    unique, ids = np.unique(paths, axis=0, return_inverse=True)
+    ids = np.where((unique >= 0).all(axis=1)[ids.ravel()], ids.ravel(), -1)
+    model = novelty.fit_gaussian_mixture(_region_space(sigs, acts.train), ids, min_support)
+    if model is None:
+        return None
+    return Score("path_likelihood", "signature", ALL_HIDDEN, sigs.path_layers,
+                 model.score(_region_space(sigs, acts.test)),
+                 model.score(_region_space(sigs, acts.probe)))
 
 
 def _row(score: Score, target: Any, mask: np.ndarray, n_points: int,
@@ -235,14 +285,81 @@ def _best(rows: list[DetectionRow]) -> DetectionBest | None:
             "fpr95": b["fpr95"], "fpr95_ci": b["fpr95_ci"]}
 
 
+def selection_halves(y_test: np.ndarray, y_probe: np.ndarray, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """bool (n_test,) and (n_probe,): the half of each split that chooses the best score of
+    a family (True) and the half that quotes it (False).
+
+    Each class's samples are split on their own, in an order drawn from
+    ``np.random.default_rng([seed, 0x5E1])`` (the test split's classes in increasing
+    order, then the probe split's): the first ``n // 2`` of a class choose.
+    """
+    rng = np.random.default_rng([seed, _SELECTION_SALT])
+    out = []
+    for y in (y_test, y_probe):
+        choose = np.zeros(len(y), dtype=bool)
+        for c in np.unique(y):
+            rows = np.flatnonzero(y == c)
+            choose[rng.permutation(rows)[:len(rows) // 2]] = True
+        out.append(choose)
+    return out[0], out[1]
+
+
+def _held_out_best(scores: list[Score], mask: np.ndarray, halves: tuple[np.ndarray, np.ndarray],
+                   n_boot: int, seed: int) -> DetectionPick | None:
+    """The score with the highest AUROC on the choosing half (ties: the higher FPR95 there
+    loses, then the earlier score), quoted with its intervals on the other half."""
+    choose_t, choose_p = halves
+    known, unknown = ~choose_t, mask & ~choose_p
+    picked = None
+    for score in scores:
+        sel_known, sel_unknown = score.test[choose_t], score.probe[mask & choose_p]
+        auc = novelty.auroc(sel_known, sel_unknown)
+        if auc != auc:
+            continue
+        key = (auc, -novelty.fpr_at_95(sel_known, sel_unknown))
+        if picked is None or key > picked[0]:
+            picked = (key, score)
+    if picked is None or not known.any() or not unknown.any():
+        return None
+    (selection_auroc, _), score = picked
+    auc_s, fpr_s = novelty.auroc_fpr95_samples(score.test[known], score.probe[unknown],
+                                               n_boot, seed)
+    return {"method": score.method, "family": score.family, "layer": score.layer,
+            "layers": list(score.layers),
+            "auroc": novelty.auroc(score.test[known], score.probe[unknown]),
+            "auroc_ci": interval(auc_s),
+            "fpr95": novelty.fpr_at_95(score.test[known], score.probe[unknown]),
+            "fpr95_ci": interval(fpr_s),
+            "selection_auroc": selection_auroc,
+            "n_known": int(known.sum()), "n_unknown": int(unknown.sum())}
+
+
+def _best_per_family(scores: list[Score], groups: list[tuple[Any, np.ndarray]],
+                     halves: tuple[np.ndarray, np.ndarray], families: tuple[str, ...],
+                     n_boot: int, seed: int) -> dict[str, dict[str, DetectionPick | None]]:
+    """Probe group ("all" or a class, as a string) -> family -> its held-out best score;
+    families not in ``families`` are None. A group of the same samples as an earlier one
+    (one probe class, and all probe classes) repeats its picks."""
+    out: dict[str, dict[str, DetectionPick | None]] = {}
+    for i, (target, mask) in enumerate(groups):
+        twin = next((str(t) for t, m in groups[:i] if np.array_equal(m, mask)), None)
+        out[str(target)] = dict(out[twin]) if twin is not None else {
+            f: (_held_out_best([s for s in scores if s.family == f], mask, halves, n_boot, seed)
+                if f in families else None) for f in FAMILIES}
+    return out
+
+
 def novelty_scores(acts: Activations, sigs: Signatures, ps: PathStats, config: Config,
-                   seed: int) -> tuple[list[Score], dict[str, str]]:
-    """Every score of every family, fitted on the training split; and notes on subsampling."""
-    jobs, finish = novelty_jobs(acts, sigs, ps, config, seed)
+                   seed: int, with_input: bool = True) -> tuple[list[Score], dict[str, str]]:
+    """Every score of every family (without the input's when ``with_input`` is false), fitted
+    on the training split; and notes on subsampling."""
+    jobs, finish = novelty_jobs(acts, sigs, ps, config, seed, with_input)
     return finish(run_jobs(jobs)[0])
 
 
-def novelty_jobs(acts: Activations, sigs: Signatures, ps: PathStats, config: Config, seed: int
+def novelty_jobs(acts: Activations, sigs: Signatures, ps: PathStats, config: Config, seed: int,
+                 with_input: bool = True
                  ) -> tuple[list[Job], Callable[[list[Any]], tuple[list[Score], dict[str, str]]]]:
     """The fits and neighbour searches behind :func:`novelty_scores`, as independent jobs
     (the input's scores, each hidden layer's Mahalanobis fit and neighbour search), and what
@@ -258,6 +375,7 @@ def novelty_jobs(acts: Activations, sigs: Signatures, ps: PathStats, config: Con
     n_held = min(_N_HELD, max(1, len(bank_rows) // 5))
     held, bank = bank_rows[:n_held], bank_rows[n_held:]
     k_bank = max(1, min(k, len(bank)))
+    k_deep = max(1, min(_DEEP_KNN_K, len(bank)))
     hidden = acts.hidden
     n_queries = n_held + len(acts.test.y) + len(acts.probe.y)
     width = {info.name: info.width for info in acts.layers}
@@ -265,57 +383,87 @@ def novelty_jobs(acts: Activations, sigs: Signatures, ps: PathStats, config: Con
     n_input_q = len(acts.test.y) + len(acts.probe.y)
     jobs = [Job(partial(_input_scores, acts, seed, bank_rows, k),
                 n_input_q * len(bank_rows) * (_INPUT_PCA + 60)
-                + 20 * _INPUT_PCA_FIT * width["input"] * _INPUT_PCA)]
+                + 20 * _INPUT_PCA_FIT * width["input"] * _INPUT_PCA)] if with_input else []
     jobs += [Job(partial(_mahalanobis, acts, name, cal_rows), 4 * n_train * width[name] ** 2)
              for name in hidden]
-    jobs += [Job(partial(_search, acts, name, held, bank, k_bank),
+    jobs += [Job(partial(_search, acts, name, held, bank, max(k_bank, k_deep)),
                  n_queries * len(bank) * (width[name] + 60)) for name in hidden]
+    region_dim = sum(min(width[name], BOUNDARY_DIM) for name in sigs.path_layers)
+    n_paths = max(1, min(len(np.unique(sigs.paths["train"], axis=0)),
+                         n_train // max(1, config.signatures.min_support)))
+    jobs.append(Job(partial(_path_likelihood, acts, sigs, config.signatures.min_support),
+                    (n_train + n_paths * n_input_q) * region_dim ** 2))
 
     def finish(results: list[Any]) -> tuple[list[Score], dict[str, str]]:
-        (input_scores, input_note), maha = results[0], results[1:1 + len(hidden)]
-        found = dict(zip(hidden, results[1 + len(hidden):]))
+        (input_scores, input_note), results = (results[0] if with_input else ([], None)), \
+            results[int(with_input):]
+        *results, path_likelihood = results
+        maha, found = results[:len(hidden)], dict(zip(hidden, results[len(hidden):]))
         scores = input_scores + [Score("max_softmax", "network", "output", ("logits",),
                                        -_probs(acts.test).max(axis=1),
                                        -_probs(acts.probe).max(axis=1))]
         scores += [score for score, _ in maha]
         if hidden:
-            knn, knn_z, deep = _neighbour_scores(acts, found, held, bank, k_bank)
+            knn, knn_z, deep = _neighbour_scores(acts, found, held, bank, k_bank, k_deep)
             scores += knn + [_combined("mahalanobis", "network", hidden, [z for _, z in maha]),
                              _combined("knn", "network", hidden, knn_z), deep]
         scores += _signature_scores(acts, sigs, ps, cal_rows)
-        notes = {"ood_input": input_note,
-                 "knn": f"hidden-layer neighbours searched among {len(bank)} of {n_train} "
+        if path_likelihood is not None:
+            scores.append(path_likelihood)
+        notes = {"knn": f"hidden-layer neighbours searched among {len(bank)} of {n_train} "
                         f"training samples{' (seeded)' if len(bank) < n_train else ''}; "
-                        f"k = {k_bank}; layer scores standardised, and Deep k-NN calibrated, on "
+                        f"k = {k_bank} for the k-th neighbour distance, {k_deep} per layer for "
+                        f"Deep k-NN; layer scores standardised, and Deep k-NN calibrated, on "
                         f"{n_held} other training samples"}
+        if input_note is not None:
+            notes = {"ood_input": input_note, **notes}
         return scores, notes
 
     return jobs, finish
 
 
 def compute_detection(acts: Activations, sigs: Signatures, ps: PathStats, config: Config,
-                      seed: int, probes: tuple[int, ...]
+                      seed: int, probes: tuple[int, ...],
+                      control: tuple[Activations, Signatures] | None = None
                       ) -> tuple[list[DetectionRow], DetectionSummary | None, dict[str, str]]:
     """The ``ood`` rows (every score, per probe class and for all together), the summary with
-    the best score of each family, and notes on what was subsampled."""
-    jobs, finish = detection_jobs(acts, sigs, ps, config, seed, probes)
+    the best score of each family, of the trained network and of the untrained ``control``
+    (its activations and signatures, on the same test and probe samples), and notes on what
+    was subsampled."""
+    jobs, finish = detection_jobs(acts, sigs, ps, config, seed, probes, control)
     return finish(run_jobs(jobs)[0])
 
 
 def detection_jobs(acts: Activations, sigs: Signatures, ps: PathStats, config: Config,
-                   seed: int, probes: tuple[int, ...]
+                   seed: int, probes: tuple[int, ...],
+                   control: tuple[Activations, Signatures] | None = None
                    ) -> tuple[list[Job], Callable[[list[Any]], tuple[
                        list[DetectionRow], DetectionSummary | None, dict[str, str]]]]:
-    """The jobs of :func:`compute_detection` (those of :func:`novelty_jobs`), and what turns
-    their results into its answer."""
+    """The jobs of :func:`compute_detection` (those of :func:`novelty_jobs`, for the trained
+    network and, without the input's, for the control), and what turns their results into
+    its answer."""
     if len(acts.probe.y) == 0 or len(acts.test.y) == 0 or not probes:
         return [], lambda results: ([], None, {})
     jobs, scores_of = novelty_jobs(acts, sigs, ps, config, seed)
-    return jobs, lambda results: _detection(acts, config, seed, probes, *scores_of(results))
+    control_of = None
+    if control is not None:
+        c_acts, c_sigs = control
+        c_ps = compute_path_stats(c_acts, c_sigs.paths, config.signatures.specific_threshold,
+                                  config.signatures.min_support, probes)
+        c_jobs, control_of = novelty_jobs(c_acts, c_sigs, c_ps, config, seed, with_input=False)
+        jobs = jobs + c_jobs
+    n_own = len(jobs) - (len(c_jobs) if control is not None else 0)
+
+    def finish(results: list[Any]):
+        scores, notes = scores_of(results[:n_own])
+        control_scores = control_of(results[n_own:])[0] if control_of is not None else None
+        return _detection(acts, config, seed, probes, scores, notes, control_scores)
+
+    return jobs, finish
 
 
 def _detection(acts: Activations, config: Config, seed: int, probes: tuple[int, ...],
-               scores: list[Score], notes: dict[str, str]
+               scores: list[Score], notes: dict[str, str], control_scores: list[Score] | None
                ) -> tuple[list[DetectionRow], DetectionSummary, dict[str, str]]:
     cfg = config.analysis
     n_train = len(acts.train.y)
@@ -324,20 +472,34 @@ def _detection(acts: Activations, config: Config, seed: int, probes: tuple[int, 
     groups.append(("all", np.ones(len(y_probe), dtype=bool)))
     per_score = parallel_map(lambda s: _rows(s, groups, cfg.n_bootstrap, seed), scores)
     rows = [r[g] for g in range(len(groups)) for r in per_score]      # by group, then score
-
-    def best_per_family(target: Any) -> dict[str, DetectionBest | None]:
-        return {f: _best([r for r in rows if r["probe_class"] == target and r["family"] == f])
-                for f in FAMILIES}
-
+    halves = selection_halves(acts.test.y, y_probe, seed)
+    best = _best_per_family(scores, groups, halves, tuple(FAMILIES), cfg.n_bootstrap, seed)
+    untrained = None
+    if control_scores is not None:
+        c_best = _best_per_family(control_scores, groups, halves, ("network", "signature"),
+                                  cfg.n_bootstrap, seed)
+        untrained = {"epoch": 0, "best_per_family": c_best.pop("all"),
+                     "best_per_family_by_class": c_best}
     summary: DetectionSummary = {
         "probe_class": "all",
         "families": FAMILIES,
         "methods": METHODS,
-        "best_per_family": best_per_family("all"),
-        "best_per_family_by_class": {str(c): best_per_family(c) for c, _ in groups[:-1]},
+        "best_per_family": best.pop("all"),
+        "best_per_family_by_class": best,
+        "selection": {
+            "rule": "the best score of each family is the one with the highest AUROC on one "
+                    "half of the test and probe samples (each class split in two at random, "
+                    "seeded); its AUROC, FPR95 and intervals are measured on the other half",
+            "seed": seed,
+            "n_known_choose": int(halves[0].sum()), "n_known_quote": int((~halves[0]).sum()),
+            "n_unknown_choose": int(halves[1].sum()),
+            "n_unknown_quote": int((~halves[1]).sum()),
+        },
+        "untrained": untrained,
         "max_softmax": _best([r for r in rows if r["probe_class"] == "all"
                               and r["method"] == "max_softmax"]),
         "knn_k": cfg.knn_k,
+        "deep_knn_k": _DEEP_KNN_K,
         "combined": f"'{ALL_HIDDEN}' rows of knn, mahalanobis and boundary are the mean over "
                     f"hidden layers of scores standardised on "
                     f"{min(_N_CALIBRATION, n_train)} training samples",

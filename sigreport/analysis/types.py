@@ -139,6 +139,27 @@ class DetectionBest(TypedDict):
     fpr95_ci: Interval
 
 
+class DetectionPick(DetectionBest):
+    selection_auroc: float
+    n_known: int
+    n_unknown: int
+
+
+class DetectionSelection(TypedDict):
+    rule: str
+    seed: int
+    n_known_choose: int
+    n_known_quote: int
+    n_unknown_choose: int
+    n_unknown_quote: int
+
+
+class DetectionControl(TypedDict):
+    epoch: int
+    best_per_family: dict[str, DetectionPick | None]
+    best_per_family_by_class: dict[str, dict[str, DetectionPick | None]]
+
+
 class DetectionRow(DetectionBest):
     probe_class: int | str
     n_known: int
@@ -150,10 +171,13 @@ class DetectionSummary(TypedDict):
     probe_class: str
     families: dict[str, str]
     methods: dict[str, str]
-    best_per_family: dict[str, DetectionBest | None]
-    best_per_family_by_class: dict[str, dict[str, DetectionBest | None]]
+    best_per_family: dict[str, DetectionPick | None]
+    best_per_family_by_class: dict[str, dict[str, DetectionPick | None]]
+    selection: DetectionSelection
+    untrained: DetectionControl | None
     max_softmax: DetectionBest | None
     knn_k: int
+    deep_knn_k: int
     combined: str
 
 

@@ -42,12 +42,16 @@ def _ood_rows(ctx: Context, metrics: dict) -> tuple[list[dict], list[dict], str 
 
 
 def build_detection(ctx: Context, metrics: dict) -> Section:
-    """The detection table rows (``values["ood"]``, best first per unseen class) and ROC plot."""
+    """The detection table rows (``values["ood"]``, best first per unseen class), the best
+    score of each family beside the untrained network's, and the ROC plot."""
     rows, curves, who = _ood_rows(ctx, metrics)
     figures = {"roc": F.roc_figure(curves)} if curves else {}
     summary = metrics["answers"]["unseen_detection"]
+    untrained = (summary.get("untrained") or {}) if summary else {}
     return Section(figures, values={
         "ood": rows, "roc_for": who,
         "families": summary["families"] if summary else {},
         "methods": summary["methods"] if summary else {},
-        "best_per_family": summary["best_per_family"] if summary else {}})
+        "best_per_family": summary["best_per_family"] if summary else {},
+        "untrained_best": untrained.get("best_per_family") or {},
+        "selection": summary["selection"] if summary else None})

@@ -31,6 +31,7 @@ GLOSSARY = (
     ("Path agreement under noise", "paths.noise"),
     ("Score family", "$defs.family"),
     ("Novelty scores", "$defs.method"),
+    ("Best score of a family", "$defs.detection_held_out_pick"),
     ("AUROC", "$defs.auroc"),
     ("FPR95", "$defs.fpr95"),
 )
@@ -67,6 +68,9 @@ PLAIN = {
                                   "added to its pixels.",
     "Score family": "What a novelty score looks at: the pixels alone, the network's outputs, "
                     "or only the routes and groups inside it.",
+    "Best score of a family": "The strongest novelty score of one family, picked on one half "
+                              "of the images and quoted on the other half, so the pick does "
+                              "not flatter it.",
     "Novelty scores": "Numbers that grow the less an image looks like the training images.",
     "AUROC": "How well a score tells unseen images from known ones: 0.5 is a coin toss, 1 "
              "never wrong.",

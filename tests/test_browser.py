@@ -12,7 +12,14 @@ import io
 import re
 
 import pytest
-from browser_fixtures import CHROMIUM, HOSTILE_NAMES, build_hostile_site, build_test_site, save_shot
+from browser_fixtures import (
+    CHROMIUM,
+    HOSTILE_NAMES,
+    axe_findings,
+    build_hostile_site,
+    build_test_site,
+    save_shot,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -427,6 +434,17 @@ def test_a_long_printed_table_repeats_its_header(built_site, tab):
     with_rows = [i for i, text in enumerate(texts) if "ROWMARK" in text]
     with_header = [i for i, text in enumerate(texts) if "HEADMARK" in text]
     assert len(with_rows) >= 2 and with_rows == with_header, (with_rows, with_header)
+    t.clean()
+
+
+def test_axe_core_finds_nothing_serious_on_the_report_home_and_run_pages(built_site, tab):
+    t = tab()
+    page = t.open(built_site.public / "reports" / built_site.site_run / "index.html")
+    _draw_all(page)
+    found = {"report": axe_findings(page)}
+    for name, rel in (("home", "index.html"), ("run", f"runs/{built_site.site_run}.html")):
+        found[name] = axe_findings(t.open(built_site.public / rel))
+    assert found == {"report": [], "home": [], "run": []}, found
     t.clean()
 
 

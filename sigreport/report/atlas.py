@@ -29,6 +29,7 @@ from bokeh.core.properties import value as bokeh_value
 from bokeh.models import (
     ColorBar,
     ColumnDataSource,
+    FixedTicker,
     HoverTool,
     NumeralTickFormatter,
     OpenURL,
@@ -427,6 +428,9 @@ def atlas_figure(heatmap: Heatmap, cell_px: int | None = None):
     if heatmap.bar_format:
         fig.add_layout(ColorBar(
             color_mapper=fill.transform, width=10, padding=4, margin=6,
+            # Both ends and the middle labelled: the bar is as short as two rows of cells.
+            ticker=FixedTicker(ticks=[heatmap.low, (heatmap.low + heatmap.high) / 2,
+                                      heatmap.high]),
             formatter=NumeralTickFormatter(format=heatmap.bar_format),
             major_label_text_font_size="10px", major_tick_line_color=None,
             bar_line_color=None, name=f"atlas-{heatmap.key}-scale"), "right")

@@ -34,10 +34,21 @@
     });
   }
 
+  // What Bokeh.embed.embed_items does, less the macrotask it waits for first: the views are
+  // built in microtasks, so a section asked for in a print's beforeprint is built before the
+  // page is laid out for print.
+  function embed(data) {
+    var Document = window.Bokeh.require("document").Document;
+    return Promise.all(data.render_items.map(function (item) {
+      var roots = item.root_ids.map(function (id) { return document.getElementById(item.roots[id]); });
+      return window.Bokeh.embed.add_document_standalone(
+        Document.from_json(data.docs_json[item.docid]), document.body, roots);
+    }));
+  }
+
   function render(g) {
     if (!g.done) {
-      var data = JSON.parse(g.script.textContent);
-      g.done = window.Bokeh.embed.embed_items(data.docs_json, data.render_items).then(function () {
+      g.done = embed(JSON.parse(g.script.textContent)).then(function () {
         drawn(g);
         colourBy(colourMode);
         setUpProjections();
@@ -233,10 +244,28 @@
   }
 
   // --- print: every table open, every figure drawn and no wider than the page ---------------------
+  // A browser prints as soon as beforeprint's handlers and the microtasks they queue are done,
+  // so nothing drawn later (an animation frame, a timer) reaches the paper. Every section's
+  // figures are built here (embed: microtasks only), and each figure is painted at once into a
+  // picture that the print stylesheet shows in place of its live canvases.
   var PRINT_WIDTH = 700;  // CSS pixels between the margins of an A4 page (see @page)
   var opened = [];
+  function printPictures() {
+    window.Bokeh.index.roots.forEach(function (view) {
+      var panel = view.el.closest(".panel");
+      if (!panel || !view.export) { return; }
+      view.invalidate_painters();
+      view.repaint();  // data ranges and layout, as a first paint on screen computes them
+      var img = document.createElement("img");
+      img.className = "print-figure";
+      img.alt = "";
+      img.src = view.export("png").canvas.toDataURL("image/png");
+      panel.appendChild(img);
+      panel.classList.add("pictured");
+    });
+  }
   function beforePrint() {
-    renderAll();
+    if (hasBokeh) { renderAll().then(printPictures); }
     document.querySelectorAll("details:not([open])").forEach(function (d) {
       d.open = true;
       opened.push(d);
@@ -249,9 +278,14 @@
   function afterPrint() {
     opened.forEach(function (d) { d.open = false; });
     opened = [];
-    document.querySelectorAll(".panel").forEach(function (p) { p.style.zoom = ""; });
+    document.querySelectorAll(".panel").forEach(function (p) {
+      p.style.zoom = "";
+      p.classList.remove("pictured");
+    });
+    document.querySelectorAll("img.print-figure").forEach(function (img) { img.remove(); });
   }
   window.addEventListener("beforeprint", beforePrint);
   window.addEventListener("afterprint", afterPrint);
   window.sigreport.beforePrint = beforePrint;
+  window.sigreport.afterPrint = afterPrint;
 })();

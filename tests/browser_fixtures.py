@@ -45,6 +45,21 @@ def copy_run(source: Path, reports: Path, name: str, title: str | None = None,
     return dest
 
 
+def axe_findings(page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict]:
+    """axe-core's violations on ``page`` (the copy inside the axe-playwright-python package,
+    run by this page; ``preload: false`` keeps it from fetching the page's stylesheets, which
+    file:// forbids) whose impact is one of ``impacts``: each with its
+    rule id, impact, help text and the first selectors it names."""
+    import axe_playwright_python
+
+    script = Path(axe_playwright_python.__file__).with_name("axe.min.js").read_text("utf-8")
+    page.add_script_tag(content=script)
+    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations'], preload: false})")
+    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
+             "nodes": [n["target"] for n in v["nodes"][:5]], "n": len(v["nodes"])}
+            for v in result["violations"] if v["impact"] in impacts]
+
+
 def save_shot(page, tmp_path: Path, name: str, full_page: bool = True) -> Path:
     """Screenshot into the test's tmp dir and a copy under /tmp/shots/ for people to look at."""
     path = tmp_path / f"{name}.png"

@@ -68,6 +68,33 @@ def test_accuracy_cells_are_each_pairs_mean_over_its_seeds(reports):
                                    for s, r in zip((0, 1), runs))
 
 
+def test_continuous_heatmaps_have_a_colour_bar_and_shares_a_fixed_scale(reports):
+    """A colour means one value in every atlas: a share's scale is 0-100% whatever was
+    measured, and each continuous heatmap draws its scale beside it."""
+    from bokeh.models import ColorBar
+
+    from sigreport.report.atlas import atlas_figure
+
+    metrics = _metrics(reports)
+    one_pair = {k: v for k, v in metrics.items() if k.startswith(f"{SWEEP_NAME}-1-7-")}
+    assert one_pair and len(one_pair) < len(metrics)
+    for subset in (metrics, one_pair):
+        atlas = build_atlas(_index(reports), subset)
+        for key, scale in (("accuracy", (0.0, 1.0)), ("specific", (0.0, 1.0)),
+                           ("detection", (0.5, 1.0)), ("separation", None)):
+            heatmap = _heatmap(atlas, key)
+            bars = [m for m in atlas_figure(heatmap).right if isinstance(m, ColorBar)]
+            if scale is None:  # categorical: its legend names every colour
+                assert not bars and heatmap.legend
+                continue
+            assert (heatmap.low, heatmap.high) == scale, key
+            assert len(bars) == 1, key
+            mapper = bars[0].color_mapper
+            assert (mapper.low, mapper.high) == scale
+            assert list(mapper.palette) == list(heatmap.palette)
+            assert bars[0].formatter.format == ("0%" if key != "detection" else "0.00")
+
+
 def test_the_pattern_states_the_accuracy_numbers(reports):
     metrics = _metrics(reports)
     page = render_atlas(build_atlas(_index(reports), metrics))

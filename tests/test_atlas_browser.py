@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
-from browser_fixtures import CHROMIUM, save_shot
+from browser_fixtures import CHROMIUM, axe_findings, save_shot
 from sweep_fixtures import SWEEP_NAME, get_distributed_sweep
 from test_browser import _POINT_JS, browser, tab  # noqa: F401 -- fixtures
 
@@ -83,4 +83,12 @@ def test_home_page_links_the_atlas(public, tab):
     home.wait_for_load_state("load")
     assert home.url.endswith(f"atlas/{SWEEP_NAME}.html")
     _wait_for_bokeh(home)
+    assert not t.outside and not t.errors, (t.outside, t.errors)
+
+
+def test_axe_core_finds_nothing_serious_on_the_atlas(public, tab):
+    t = tab()
+    page = t.open(public / "atlas" / f"{SWEEP_NAME}.html")
+    _wait_for_bokeh(page)
+    assert axe_findings(page) == []
     assert not t.outside and not t.errors, (t.outside, t.errors)

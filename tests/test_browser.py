@@ -12,7 +12,14 @@ import io
 import re
 
 import pytest
-from browser_fixtures import CHROMIUM, HOSTILE_NAMES, build_hostile_site, build_test_site, save_shot
+from browser_fixtures import (
+    CHROMIUM,
+    HOSTILE_NAMES,
+    axe_findings,
+    build_hostile_site,
+    build_test_site,
+    save_shot,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -341,6 +348,104 @@ def test_print_keeps_every_table_and_fits_figures_to_the_page(built_site, tab, t
     assert widths and max(widths) <= PRINT_WIDTH + 1, widths
     t.clean()
     t2.clean()
+
+
+# Run before the page's own scripts, so it sees the printed pictures before the page's
+# afterprint removes them: each picture's pixel size and the heading that introduces its
+# figure (an h2 or h3 before it with only paragraphs and buttons between; else none).
+_RECORD_PICTURES_JS = """window.addEventListener("afterprint", () => {
+  window.__printed = [...document.querySelectorAll("img.print-figure")].map(img => {
+    const fig = img.closest("figure");
+    let el = fig.previousElementSibling;
+    while (el && el.matches("p, .toggle")) { el = el.previousElementSibling; }
+    const heading = el && el.matches("h2, h3") ? el.textContent : null;
+    const first = fig.querySelector("img.print-figure") === img;
+    return {size: [img.naturalWidth, img.naturalHeight], heading: first ? heading : null};
+  });
+});"""
+
+
+def _printed_figures(page) -> tuple[list[dict], list[int]]:
+    """Print the page to A4 now; return the pictures it printed (size, heading) and, for
+    each, the index of the PDF page holding it (pictures come in document order)."""
+    from collections import Counter
+
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(page.pdf(format="A4", print_background=True)))
+    printed = page.evaluate("() => window.__printed")
+    wanted = Counter(tuple(p["size"]) for p in printed)
+    where = []
+    for i, pdf_page in enumerate(reader.pages):
+        for im in pdf_page.images:
+            if wanted[im.image.size] > 0:
+                wanted[im.image.size] -= 1
+                where.append(i)
+    texts = [re.sub(r"\s+", "", p.extract_text()) for p in reader.pages]
+    return [dict(p, pages=texts) for p in printed], where
+
+
+def test_printed_at_once_the_pdf_holds_every_figure_as_after_scrolling_through(built_site, tab):
+    """Ctrl-P right after opening: the figures not drawn yet are drawn before the page prints,
+    and every heading is printed on the page of the figure it introduces."""
+    t = tab()
+    t.page.add_init_script(_RECORD_PICTURES_JS)
+    page = t.open(built_site.public / "reports" / built_site.site_run / "index.html")
+    n_roots = _n_roots(page)
+    assert page.locator(".panel.drawn").count() < n_roots  # most are not drawn yet
+    at_once, where_at_once = _printed_figures(page)
+    assert len(at_once) == len(where_at_once) == n_roots
+    assert page.locator("img.print-figure").count() == 0  # taken away after printing
+    # Scrolled through, every figure drawn on screen, then printed.
+    height = page.evaluate("() => document.documentElement.scrollHeight")
+    for y in range(0, height, 600):
+        page.evaluate(f"() => window.scrollTo(0, {y})")
+        page.wait_for_timeout(100)
+    page.wait_for_function(f"() => document.querySelectorAll('.panel.drawn').length >= {n_roots}",
+                           timeout=30000)
+    scrolled, where_scrolled = _printed_figures(page)
+    assert len(scrolled) == len(where_scrolled) == n_roots
+    # Headings stay with their figure.
+    headed = [(p["heading"], p["pages"][i]) for p, i in zip(at_once, where_at_once)
+              if p["heading"]]
+    apart = [h for h, text in headed if re.sub(r"\s+", "", h) not in text]
+    assert len(headed) >= 6 and not apart, apart
+    t.clean()
+
+
+def test_a_long_printed_table_repeats_its_header(built_site, tab):
+    from pypdf import PdfReader
+
+    t = tab()
+    page = t.open(built_site.public / "reports" / built_site.site_run / "index.html")
+    # The table with the most rows, made long enough to span pages, its header and every
+    # row marked.
+    page.evaluate("""() => {
+      const t = [...document.querySelectorAll('main table')].sort(
+        (a, b) => b.rows.length - a.rows.length)[0];
+      const body = t.tBodies[0];
+      const rows = [...body.rows];
+      for (let i = 0; i < 6; i++) { rows.forEach(r => body.appendChild(r.cloneNode(true))); }
+      t.tHead.rows[0].cells[0].textContent += ' HEADMARK';
+      [...body.rows].forEach(r => { r.cells[0].textContent += ' ROWMARK'; });
+    }""")
+    reader = PdfReader(io.BytesIO(page.pdf(format="A4")))
+    texts = [p.extract_text() for p in reader.pages]
+    with_rows = [i for i, text in enumerate(texts) if "ROWMARK" in text]
+    with_header = [i for i, text in enumerate(texts) if "HEADMARK" in text]
+    assert len(with_rows) >= 2 and with_rows == with_header, (with_rows, with_header)
+    t.clean()
+
+
+def test_axe_core_finds_nothing_serious_on_the_report_home_and_run_pages(built_site, tab):
+    t = tab()
+    page = t.open(built_site.public / "reports" / built_site.site_run / "index.html")
+    _draw_all(page)
+    found = {"report": axe_findings(page)}
+    for name, rel in (("home", "index.html"), ("run", f"runs/{built_site.site_run}.html")):
+        found[name] = axe_findings(t.open(built_site.public / rel))
+    assert found == {"report": [], "home": [], "run": []}, found
+    t.clean()
 
 
 def test_text_colours_reach_wcag_aa_and_canvases_leave_the_tab_order(built_site, tab):

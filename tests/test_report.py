@@ -89,36 +89,53 @@ def test_mosaic_places_images_row_by_row():
 # --- colours ---------------------------------------------------------------------------
 
 
-def _lab(hex_color: str) -> np.ndarray:
-    """CIELAB (D65) of a #rrggbb colour."""
-    rgb = np.array([int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)])
-    rgb = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
-                    [0.0193, 0.1192, 0.9505]]) @ rgb / np.array([0.95047, 1.0, 1.08883])
-    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
-    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+def test_the_classes_of_one_report_never_share_a_colour():
+    for n_trained in range(1, 11):
+        for n_probe in range(0, 11 - n_trained):
+            colors = F.class_palette(range(n_trained), range(n_trained, n_trained + n_probe))
+            assert len(set(colors.values())) == n_trained + n_probe
 
 
-def test_probe_classes_never_share_a_hue_with_trained_classes():
-    colors = F.class_palette(range(10), [])
-    assert len(set(colors.values())) == 10
-    colors = F.class_palette([0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
-    trained = {colors[c] for c in range(5)}
-    probes = {colors[c] for c in range(5, 10)}
-    assert not trained & probes and len(probes) == 5
-    assert not set(F.PROBE_PALETTE) & set(F.TRAINED_PALETTE)
+_CVD = ("deuteranomaly", "protanomaly", "tritanomaly")
 
 
-def test_five_unseen_classes_stay_apart_and_away_from_trained_ones():
-    colors = F.class_palette([0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
-    probes = [_lab(colors[c]) for c in range(5, 10)]
-    apart = min(np.linalg.norm(a - b) for a, b in itertools.combinations(probes, 2))
-    away = min(np.linalg.norm(_lab(t) - p) for t in F.TRAINED_PALETTE for p in probes)
-    assert apart >= 30 and away >= 30, (apart, away)
+def _smallest_distance(colors: list[str], cvd: str | None) -> float:
+    """Smallest pairwise CAM02-UCS distance of ``colors`` as seen with normal vision
+    (``cvd`` None) or the full (severity 100) deficiency ``cvd``."""
+    from colorspacious import cspace_convert
+
+    rgb = np.array([[int(c[i:i + 2], 16) / 255 for i in (1, 3, 5)] for c in colors])
+    if cvd is not None:
+        space = {"name": "sRGB1+CVD", "cvd_type": cvd, "severity": 100}
+        rgb = np.clip(cspace_convert(rgb, space, "sRGB1"), 0, 1)
+    ucs = cspace_convert(rgb, "sRGB1", "CAM02-UCS")
+    return min(float(np.linalg.norm(a - b)) for a, b in itertools.combinations(ucs, 2))
+
+
+def test_class_colours_stay_apart_for_colour_blind_readers():
+    """Every split of up to ten classes into trained and unseen ones: any two of its colours
+    at least 20 apart in CAM02-UCS under deuteranopia, protanopia and tritanopia."""
+    smallest = {}
+    for n_trained in range(1, 11):
+        for n_probe in range(0, 11 - n_trained):
+            if n_trained + n_probe < 2:
+                continue
+            colors = list(F.class_palette(range(n_trained),
+                                          range(n_trained, n_trained + n_probe)).values())
+            for cvd in (None, *_CVD):
+                d = _smallest_distance(colors, cvd)
+                smallest[cvd] = min(smallest.get(cvd, d), d)
+    assert min(smallest.values()) >= 20, smallest
+
+
+def test_regression_seven_and_the_unseen_three_look_alike_under_deuteranopia():
+    colors = F.class_palette([1, 7], [3])
+    assert _smallest_distance([colors[7], colors[3]], "deuteranomaly") >= 20
+    assert _smallest_distance([colors[1], colors[7]], "tritanomaly") >= 20
 
 
 def test_path_tags_reach_wcag_aa_with_white_text():
-    for color in F.TRAINED_PALETTE + F.PROBE_PALETTE:
+    for color in F.CLASS_PALETTE:
         tag = F.tag_color(color)
         assert F.contrast_ratio(tag, "#ffffff") >= 4.5
         if F.contrast_ratio(color, "#ffffff") >= 4.5:

@@ -26,7 +26,15 @@ from urllib.parse import quote
 
 import numpy as np
 from bokeh.core.properties import value as bokeh_value
-from bokeh.models import ColumnDataSource, HoverTool, OpenURL, TapTool
+from bokeh.models import (
+    ColorBar,
+    ColumnDataSource,
+    FixedTicker,
+    HoverTool,
+    NumeralTickFormatter,
+    OpenURL,
+    TapTool,
+)
 from bokeh.palettes import Blues256, RdYlBu11, YlGn9, YlGnBu9, linear_palette
 from bokeh.plotting import figure
 from bokeh.transform import linear_cmap
@@ -73,6 +81,9 @@ class Heatmap:
     low: float
     high: float
     legend: list[tuple[str, str]] = field(default_factory=list)
+    # A continuous scale's colour bar: its tick format (Bokeh's numeral format, "0%" for
+    # shares); None where the legend names every colour.
+    bar_format: str | None = None
 
     def table(self) -> list[tuple[str, list[Cell | None]]]:
         """The heatmap as rows of cells (``None`` where it has no cell), for the page's table."""
@@ -281,9 +292,9 @@ def _per_group(groups: list[_Group], layout: _Layout, key: str, title: str, lead
         cells.append(cell)
         if v is not None:
             per_group[g.label] = v
-    low, high = _range(per_group.values(), 0.0, 1.0)
+    # A share's colour means the same in every atlas: 0 to 100%, not the range measured.
     return (Heatmap(key, title, lead + " Cells show percent.", layout.x_label, layout.y_label,
-                    layout.rows, layout.cols, cells, palette, low, high),
+                    layout.rows, layout.cols, cells, palette, 0.0, 1.0, bar_format="0%"),
             _extremes(per_group))
 
 
@@ -310,7 +321,8 @@ def _detection_heatmap(groups: list[_Group]) -> tuple[Heatmap, list[dict]]:
         "The best AUROC of the signature family (scores from hidden-layer clusters, "
         "boundaries and paths only) for telling each unseen class from the trained ones; "
         "0.5 is chance.", "unseen class", "trained on", [g.label for g in groups],
-        [str(p) for p in probes], cells, tuple(RdYlBu11[2:-2][::-1]), 0.5, 1.0)
+        [str(p) for p in probes], cells, tuple(RdYlBu11[2:-2][::-1]), 0.5, 1.0,
+        bar_format="0.00")
     # Hardest first: the lowest mean over the groups probed with it.
     findings = sorted(({"probe": p, "mean": float(np.mean([v for _, v in got])), "n": len(got),
                         "worst": min(got, key=lambda t: t[1])} for p, got in per_probe.items()),
@@ -351,14 +363,6 @@ def build_atlas(index: dict, metrics: dict[str, dict],
     return Atlas(str(index["name"]), str(index.get("title") or index["name"]),
                  sum(len(g.members) for g in groups), sum(len(g.measured) for g in groups),
                  seeds, keys, [separation, accuracy, detection, specific], findings, problems)
-
-
-def _range(values: Any, low: float, high: float) -> tuple[float, float]:
-    vals = list(values)
-    if not vals:
-        return low, high
-    lo, hi = min(vals), max(vals)
-    return (lo - 0.01, hi + 0.01) if hi - lo < 0.02 else (lo, hi)
 
 
 def _extremes(per_group: dict[str, float], n_low: int = 3) -> dict[str, Any] | None:
@@ -405,8 +409,9 @@ def atlas_figure(heatmap: Heatmap, cell_px: int | None = None):
                                for k, vals in data.items()})
     unlinked = ColumnDataSource({k: [v for v, h in zip(vals, data["href"]) if not h]
                                  for k, vals in data.items()})
+    bar_w = 64 if heatmap.bar_format else 0
     fig = figure(x_range=list(heatmap.cols), y_range=list(reversed(heatmap.rows)),
-                 width=max(260, label_w + cw * len(heatmap.cols) + 30),
+                 width=max(260, label_w + cw * len(heatmap.cols) + 30 + bar_w),
                  height=60 + ch * len(heatmap.rows), tools="", toolbar_location=None,
                  name=f"atlas-{heatmap.key}", min_border_right=20)
     # Narrower than its width (a phone), the heatmap shrinks with its card: cells narrow,
@@ -423,6 +428,15 @@ def atlas_figure(heatmap: Heatmap, cell_px: int | None = None):
     fig.yaxis.major_label_text_font_size = "10px"
     fill = linear_cmap("value", list(heatmap.palette), heatmap.low, heatmap.high,
                        nan_color=_NAN_COLOR)
+    if heatmap.bar_format:
+        fig.add_layout(ColorBar(
+            color_mapper=fill.transform, width=10, padding=4, margin=6,
+            # Both ends and the middle labelled: the bar is as short as two rows of cells.
+            ticker=FixedTicker(ticks=[heatmap.low, (heatmap.low + heatmap.high) / 2,
+                                      heatmap.high]),
+            formatter=NumeralTickFormatter(format=heatmap.bar_format),
+            major_label_text_font_size="10px", major_tick_line_color=None,
+            bar_line_color=None, name=f"atlas-{heatmap.key}-scale"), "right")
     renderers = []
     for source, name in ((linked, f"atlas-{heatmap.key}-linked"),
                          (unlinked, f"atlas-{heatmap.key}-plain")):

@@ -5,8 +5,11 @@ and returns a Bokeh model, or a list of panels that the page lays out side by
 side and stacks at narrow widths. Panels keep their width on a wide screen and
 scale down with their column (``sizing_mode="scale_width"`` up to that width).
 Colours come from :func:`class_palette`, so a class has the same colour in
-every figure: trained classes in cool hues, unseen classes in warm ones (red,
-orange, magenta, gold, rust) that stay apart from each other. Axes, grids,
+every figure: trained classes from the front of :data:`CLASS_PALETTE` (blues,
+purples, greens), unseen classes from its back (orange, rust, salmon), ten
+colours that stay apart for readers with any of the three colour-vision
+deficiencies. Where colour tells classes or paths apart, a second cue does too:
+unseen classes' ribbons are hatched, bar segments are labelled. Axes, grids,
 titles and toolbars are styled by :data:`THEME`, which the report sets on the
 documents that hold the figures.
 """
@@ -49,10 +52,9 @@ from bokeh.transform import linear_cmap
 from sigreport.report.formatters import pct
 
 __all__ = [
+    "CLASS_PALETTE",
     "NOVEL_COLOR",
-    "PROBE_PALETTE",
     "THEME",
-    "TRAINED_PALETTE",
     "UNASSIGNED_COLOR",
     "AlluvialLayout",
     "alluvial_figure",
@@ -73,12 +75,13 @@ __all__ = [
     "training_figure",
 ]
 
-# Trained classes in blues, greens and purples; unseen (probe) classes in warm hues, each
-# far from the others (CIELAB distance >= 30 for the first five), so five unseen classes
-# stay apart and none looks like a trained one.
-TRAINED_PALETTE = ("#2f6db5", "#2a9d5c", "#7b4fa0", "#17a2b8", "#1c3f73",
-                   "#7a9a01", "#5f6b7a", "#6baed6", "#3a0ca3", "#4d908e")
-PROBE_PALETTE = ("#e41a1c", "#ff7f00", "#e7298a", "#c9a400", "#8c2d04", "#f781bf")
+# Ten colours, any two at least 20 apart in CAM02-UCS as seen with full deuteranopia,
+# protanopia or tritanopia (simulated as in colorspacious) and with normal vision, and at
+# least 23 from the white page. Found by a search over sRGB for the largest smallest distance,
+# then ordered: trained classes take them from the front, unseen classes from the back, so the
+# classes of one report (ten at most) never share a colour.
+CLASS_PALETTE = ("#227fff", "#582a5c", "#51ea00", "#caacee", "#3400d4",
+                 "#595e58", "#9d779a", "#e89791", "#7d0e00", "#d44a00")
 NOVEL_COLOR = "#3d3d3d"
 OTHER_COLOR = "#d4d4d4"
 UNASSIGNED_COLOR = "#7c8088"  # paths through an unassigned layer
@@ -89,9 +92,11 @@ _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
 
 def class_palette(classes: Sequence[int], probe_classes: Sequence[int]) -> dict[int, str]:
-    """One colour per class id: trained classes from the cool palette, probes from the warm one."""
-    colors = {c: TRAINED_PALETTE[i % len(TRAINED_PALETTE)] for i, c in enumerate(classes)}
-    colors.update({c: PROBE_PALETTE[i % len(PROBE_PALETTE)] for i, c in enumerate(probe_classes)})
+    """One colour per class id: trained classes from the front of :data:`CLASS_PALETTE`,
+    probes from its back (distinct for up to ten classes in all; more repeat colours)."""
+    n = len(CLASS_PALETTE)
+    colors = {c: CLASS_PALETTE[i % n] for i, c in enumerate(classes)}
+    colors.update({c: CLASS_PALETTE[-1 - i % n] for i, c in enumerate(probe_classes)})
     return colors
 
 
@@ -415,7 +420,8 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
                     node_label: list[dict[int, str]], height: int = 520,
                     path_owner: dict[str, int] | None = None, width: int | None = None,
                     title: str | None = None, font_size: int = 11,
-                    ribbon_alpha: float = 0.32, name: str | None = None):
+                    ribbon_alpha: float = 0.32, name: str | None = None,
+                    hatched: Sequence[int] = ()):
     """Draw an :class:`AlluvialLayout` with quads (nodes) and patches (ribbons).
 
     Parameters
@@ -436,6 +442,9 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
         Label size in pixels (column names one pixel larger).
     ribbon_alpha:
         Opacity of ribbons that are on no specific path.
+    hatched:
+        Classes whose ribbons are hatched as well as coloured (the unseen classes), so they
+        stand apart without colour.
     """
     n_cols = len(layout.columns)
     pad = layout.height * 0.02
@@ -468,6 +477,8 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
         "xs": [r["xs"] for r in rib],
         "ys": [r["ys"] for r in rib],
         "color": [colors.get(r["cls"], "#888888") for r in rib],
+        "hatch": _strings(["/" if r["cls"] in hatched else " " for r in rib]),
+        "hatch_color": _strings([tag_color(colors.get(r["cls"], "#888888")) for r in rib]),
         "alpha": np.array([0.78 if h else ribbon_alpha for h in highlighted],
                           dtype=np.float32),
         "cls": [class_label.get(r["cls"], str(r["cls"])) for r in rib],
@@ -480,7 +491,9 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
     })
     ribbon_r = _draw(fig, ribbons, Patches,
                      dict(xs="xs", ys="ys", fill_color="color", fill_alpha="alpha",
-                          line_color="color", line_alpha="alpha", line_width=0.4),
+                          line_color="color", line_alpha="alpha", line_width=0.4,
+                          hatch_pattern="hatch", hatch_color="hatch_color", hatch_alpha=0.6,
+                          hatch_scale=7, hatch_weight=1),
                      hover={"fill_alpha": 0.95, "line_color": _TEXT, "line_alpha": 1.0})
     fig.add_tools(HoverTool(renderers=[ribbon_r], tooltips=[
         ("class", "@cls"), ("flow", "@step"), ("images", "@count (@share of the class)"),
@@ -862,7 +875,8 @@ def path_share_figure(rows: Sequence[str], segments: Sequence[dict], height: int
     rows:
         Row labels, top to bottom ("1", "7", "3 (unseen)").
     segments:
-        Dicts with ``name`` (legend text), ``color``, ``hatch`` (bool) and
+        Dicts with ``name`` (legend text), ``short`` (drawn on the segment where it is wide
+        enough, so segments are told apart without colour), ``color``, ``hatch`` (bool) and
         ``shares`` (one fraction per row) and ``counts`` (one int per row).
     """
     height = (height or 110 + 44 * len(rows)) + LEGEND_ROW * len(segments)
@@ -873,8 +887,8 @@ def path_share_figure(rows: Sequence[str], segments: Sequence[dict], height: int
     # One renderer draws every segment (rows of a segment in turn, in the order they stack);
     # its legend entries show a row of each segment.
     left = np.zeros(len(rows))
-    columns: dict[str, list] = {k: [] for k in
-                                ("y", "left", "right", "name", "share", "count", "color", "hatch")}
+    columns: dict[str, list] = {k: [] for k in ("y", "left", "right", "name", "share", "count",
+                                                "color", "hatch", "short", "text_color")}
     first_row = []
     for seg in segments:
         shares = np.asarray(seg["shares"], dtype=float)
@@ -887,6 +901,10 @@ def path_share_figure(rows: Sequence[str], segments: Sequence[dict], height: int
         columns["count"] += [f"{c:,}" for c in seg["counts"]]
         columns["color"] += [seg["color"]] * len(rows)
         columns["hatch"] += ["/" if seg.get("hatch") else " "] * len(rows)
+        # About 7 pixels a letter on a bar some 600 pixels wide, or more.
+        columns["short"] += [seg["short"] if s >= 0.04 + 0.012 * len(seg["short"]) else ""
+                             for s in shares]
+        columns["text_color"] += [_readable_on(seg["color"])] * len(rows)
         left = left + shares
     items = []
     if segments:
@@ -898,6 +916,12 @@ def path_share_figure(rows: Sequence[str], segments: Sequence[dict], height: int
                        hatch_color="#ffffff", hatch_alpha=0.6))
         fig.add_tools(HoverTool(renderers=[r], tooltips=[
             ("class", "@y"), ("path", "@name"), ("images", "@count (@share)")]))
+        mid = {"x": (data["left"] + data["right"]) / 2, "y": data["y"], "text": data["short"],
+               "color": data["text_color"]}
+        _draw(fig, ColumnDataSource(mid), Text,
+              dict(x="x", y="y", text="text", text_color="color", text_align="center",
+                   text_baseline="middle", text_font_size="11px", text_font_style="bold",
+                   text_font=value(_FONT)))
         items = [LegendItem(label=seg["name"], renderers=[r], index=i)
                  for seg, i in zip(segments, first_row)]
     _legend(fig, items, below=True)
@@ -926,7 +950,7 @@ def roc_figure(curves: Sequence[dict], size: int = 400):
     chance = np.geomspace(floor, 1, 50)
     _draw(fig, ColumnDataSource({"x": chance, "y": chance}), Line,
           dict(x="x", y="y", line_color="#c0c4cc", line_dash="dashed"))
-    palette = TRAINED_PALETTE[:6] + PROBE_PALETTE[:4]
+    palette = CLASS_PALETTE
     items = []
     for i, c in enumerate(curves):
         src = ColumnDataSource({"x": np.maximum(np.asarray(c["fpr"], np.float64), floor),

@@ -48,6 +48,7 @@ def _alluvial(ctx: Context, acts: Activations, sigs: Any) -> tuple[Any, dict]:
     owner = {info["letter"]: info["dominant"]
              for info in list(ctx.specific.values())[:MAX_LISTED_PATHS]}
     fig = F.alluvial_figure(layout, ctx.colors, ctx.label, node_label, path_owner=owner,
+                            hatched=ctx.probes,
                             height=min(720, 360 + 18 * max(
                                 len([n for n in layout.nodes if n["col"] == c])
                                 for c in range(len(columns)))))

@@ -52,26 +52,27 @@ def _path_shares(ctx: Context, acts: Activations, sigs: Any,
     for (path, info), color in zip(shown, shade):
         counts = [sum(1 for p in members if p == path) for _, members in rows]
         segments.append({"name": f"{info['letter']}: {format_path(path)}",
-                         "letter": info["letter"], "color": color, "hatch": False,
-                         "counts": counts})
+                         "letter": info["letter"], "short": info["letter"], "color": color,
+                         "hatch": False, "counts": counts})
     # The four groups below and the specific paths above split every image once: a
     # specific path is seen in training and goes through no unassigned layer. The last two
     # together are the novel paths.
     groups = (
-        ("other specific paths", "#9aa3ad", False,
+        ("other specific paths", "specific", "#9aa3ad", False,
          lambda p: p in ctx.specific and p not in shown_keys),
-        ("other paths seen in training (not novel)", F.OTHER_COLOR, False,
+        ("other paths seen in training (not novel)", "seen", F.OTHER_COLOR, False,
          lambda p: (p not in ctx.specific and p in train_support
                     and not _through_unassigned(p))),
-        ("novel: never seen in training", F.NOVEL_COLOR, True,
+        ("novel: never seen in training", "novel", F.NOVEL_COLOR, True,
          lambda p: _never_seen(p, train_support)),
-        ("novel: through an unassigned layer", F.UNASSIGNED_COLOR, True, _through_unassigned),
+        ("novel: through an unassigned layer", "unassigned", F.UNASSIGNED_COLOR, True,
+         _through_unassigned),
     )
-    for name, color, hatch, pred in groups:
+    for name, short, color, hatch, pred in groups:
         counts = [sum(1 for p in members if pred(p)) for _, members in rows]
         if any(counts):
-            segments.append({"name": name, "letter": "", "color": color, "hatch": hatch,
-                             "counts": counts})
+            segments.append({"name": name, "letter": "", "short": short, "color": color,
+                             "hatch": hatch, "counts": counts})
     totals = [max(1, len(members)) for _, members in rows]
     for seg in segments:
         seg["shares"] = [c / t for c, t in zip(seg["counts"], totals)]

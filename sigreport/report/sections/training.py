@@ -54,7 +54,7 @@ def _snapshot_alluvials(ctx: Context, metrics: dict,
         panels.append(F.alluvial_figure(
             layout, ctx.colors, ctx.label, node_label, path_owner={}, width=430,
             height=min(420, 250 + 8 * n_nodes), title=title, font_size=10,
-            ribbon_alpha=0.5, name=f"snapshot-alluvial-{int(epoch)}"))
+            ribbon_alpha=0.5, name=f"snapshot-alluvial-{int(epoch)}", hatched=ctx.probes))
     return panels, rows
 
 

@@ -55,7 +55,7 @@ def ctx(tiny_stages):
 
 
 def test_the_three_path_words_are_defined_once_in_the_glossary(page):
-    from sigreport.report.sections.glossary import GLOSSARY, describe
+    from sigreport.report.sections.glossary import GLOSSARY, PLAIN, describe
 
     terms = dict(GLOSSARY)
     glossary = _section(page, "glossary")
@@ -64,7 +64,7 @@ def test_the_three_path_words_are_defined_once_in_the_glossary(page):
                          ("Novel path", "g-novel-path")):
         assert term in terms
         assert glossary.count(f'id="{anchor}"') == 1 and page.count(f'id="{anchor}"') == 1
-        assert f"{term} {describe(terms[term])}" in _text(glossary)
+        assert f"{term} {PLAIN[term]} Exactly: {describe(terms[term])}" in _text(glossary)
     novel = describe(terms["Novel path"])
     assert "never seen in training" in novel and "through an unassigned layer" in novel
     # The schema's novel fields point at that one definition.

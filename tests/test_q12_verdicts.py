@@ -3,6 +3,7 @@ and real tiny runs in which each verdict occurs, with the sentence the report pr
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import os
@@ -12,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import TINY_OVERRIDES, run_cli
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
+from sigreport.activations import Activations, LayerInfo, SplitActivations
 from sigreport.analysis._common import (
     CONFIDENCE,
     exceeds,
@@ -21,9 +24,10 @@ from sigreport.analysis._common import (
     paired_difference,
     weighted_mean_samples,
 )
-from sigreport.analysis.differ import MIN_PATH_GAIN, differ_verdict
+from sigreport.analysis.differ import MIN_PATH_GAIN, differ_verdict, lda_input_signature
 from sigreport.analysis.separation import MEASURES, separation_verdict
-from sigreport.config import MEASURE_NAMES
+from sigreport.config import MEASURE_NAMES, SignaturesConfig
+from sigreport.signatures import fit_signatures
 
 # --- the paired bootstrap --------------------------------------------------------------
 
@@ -76,6 +80,35 @@ def test_two_equal_statistics_computed_apart_do_not_differ():
 def test_paired_difference_refuses_samples_of_different_resamples():
     with pytest.raises(ValueError):
         paired_difference(1.0, 0.0, np.zeros(10), np.zeros(9))
+
+
+def test_the_linear_discriminant_baseline_is_scikit_learns_projection_clustered_as_the_input():
+    """The projection by the first eigenvectors alone is ``LinearDiscriminantAnalysis.transform``:
+    the same clusters as fitting the signatures of the transformed pixels."""
+    rng = np.random.default_rng(2)
+    classes, n = (1, 4, 7), {"train": 90, "test": 45, "probe": 30}
+
+    def split(name: str) -> SplitActivations:
+        y = np.repeat(classes, n[name] // 3) if name != "probe" else np.full(n[name], 3)
+        x = rng.normal(size=(len(y), 12)).astype(np.float32)
+        x[:, 0] += 2.0 * (y == 4)
+        x[:, 1] += 2.0 * (y == 7)
+        return SplitActivations(layers={"input": x}, y=y, index=np.arange(len(y)), predicted=y)
+
+    splits = {name: split(name) for name in n}
+    acts = Activations(layers=(LayerInfo("input", "input", 0, 12),), classes=classes, **splits)
+    cfg = SignaturesConfig()
+    got = lda_input_signature(acts, cfg, 0)
+    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(
+        splits["train"].layers["input"], splits["train"].y)
+    plain = Activations(
+        layers=(LayerInfo("input", "input", 0, 2),), classes=classes,
+        **{name: dataclasses.replace(s, layers={"input": lda.transform(
+            s.layers["input"]).astype(np.float32)}) for name, s in splits.items()})
+    want = fit_signatures(plain, cfg, 0).layer("input")
+    assert got.centroids.shape == (want.n_clusters, 2)
+    for name in n:
+        assert np.array_equal(got.labels[name], want.labels[name]), name
 
 
 # --- the rules, on plain numbers ------------------------------------------------------

@@ -312,7 +312,7 @@ def _analysis_steps(run: _Run) -> list:
         layers = describe_layers(acts, sigs, trained, probes)
         separation = answer_separation(layers, trained, control, cfg.separation_measure, 0)
     with clock.step("Q2 signatures differ (+ control, bootstrap)"):
-        differ = answer_signatures_differ(acts, sigs, ps, res, run.control)
+        differ = answer_signatures_differ(acts, sigs, ps, res, run.control, scfg, seed)
     with clock.step("Q3 unseen class"):
         unseen = describe_unseen(acts, sigs, ps, probes)
     with clock.step("detection: scores of every family",

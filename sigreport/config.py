@@ -58,6 +58,12 @@ PROBE_SPLITS = ("test", "train")
 INITIALIZERS = ("lecun_normal", "glorot_uniform")
 FIT_ON = ("train", "train+probe")
 SEPARATION_MEASURES = ("cka_labels", "cluster_class_ami", "linear_probe_accuracy")
+# Each separation measure's name in the report's words (answers, figures, glossary).
+MEASURE_NAMES = {
+    "cka_labels": "CKA with the labels",
+    "cluster_class_ami": "cluster / class AMI",
+    "linear_probe_accuracy": "linear probe accuracy",
+}
 # Where the measured network comes from (model.source): trained here, an ONNX file, an
 # activations file; the built-in networks (model.kind); how a convolutional output
 # [N, C, H, W] becomes one value per channel (model.pool).

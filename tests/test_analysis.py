@@ -209,7 +209,8 @@ def test_when_no_hidden_layer_beats_the_controls_the_answer_says_why(toy):
     sep = compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs,
                           snapshots=snaps)["answers"]["separation"]
     assert sep["separation_layer"] is None
-    assert "untrained" in sep["reason"] and "cka labels" in sep["reason"]
+    assert "untrained" in sep["reason"] and "CKA with the labels" in sep["reason"]
+    assert sep["verdict"] == "not_separated" and sep["n_measures_agree"] == 0
 
 
 def test_cluster_class_agreement_is_high_where_the_classes_are_apart(metrics):

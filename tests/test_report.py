@@ -395,6 +395,7 @@ def test_answers_follow_the_metrics_they_are_given(small_run):
     metrics = copy.deepcopy(small_run.metrics)
     metrics["model"]["test_accuracy"] = 0.123456
     metrics["answers"]["separation"]["separation_layer"] = None
+    metrics["answers"]["separation"]["verdict"] = "not_separated"
     metrics["answers"]["separation"]["reason"] = "no hidden layer's marker-reason"
     metrics["answers"]["unseen"][0]["novel_path_fraction"] = 0.4321
     page = render_report(metrics, small_run.manifest, small_run.dataset, small_run.acts,

@@ -199,8 +199,9 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
     detect_jobs, detect_done = detection_jobs(acts, sigs, ps, config, seed, probes, control)
     n_test, widths = len(acts.test.y), [acts.test.layers[name].shape[1] for name in names]
     other_jobs = [
-        Job(partial(answer_signatures_differ, acts, sigs, ps, res, control),
-            20 * cfg.n_bootstrap * n_test * len(acts.classes) ** 2 * (2 * len(acts.hidden) + 1)),
+        Job(partial(answer_signatures_differ, acts, sigs, ps, res, control, scfg, seed),
+            20 * cfg.n_bootstrap * n_test * len(acts.classes) ** 2 * (2 * len(acts.hidden) + 3)
+            + len(acts.train.y) * widths[0] ** 2),
         Job(partial(cka_matrix, acts, names, cfg.cka_subsample, seed),
             min(n_test, cfg.cka_subsample) * sum(widths) ** 2),
     ]

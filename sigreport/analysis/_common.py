@@ -77,6 +77,36 @@ def interval(samples: np.ndarray | list[float]) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
+def paired_difference(a: float | None, b: float | None, a_samples: np.ndarray,
+                      b_samples: np.ndarray) -> tuple[float | None, list[float] | None]:
+    """The difference ``a - b`` of two statistics measured on the same resamples, and the
+    percentile interval (at ``CONFIDENCE``) of their difference resample by resample.
+
+    ``a_samples`` and ``b_samples`` float (n_boot,): the two statistics under the same
+    resamples, in the same order. Pairing keeps what the two share (the same test samples
+    drawn) out of the interval, which two intervals compared side by side do not. The
+    interval is None when no resample gives both values. A difference within ``ROUNDING``
+    of 0 is 0: two equal statistics computed apart.
+    """
+    a_s, b_s = np.asarray(a_samples, dtype=np.float64), np.asarray(b_samples, dtype=np.float64)
+    if a_s.shape != b_s.shape or a_s.ndim != 1:
+        raise ValueError(f"paired samples need one shape, got {a_s.shape} and {b_s.shape}")
+    diff = None if a is None or b is None else _snap(np.float64(a) - np.float64(b))
+    return (None if diff is None else float(diff)), interval(_snap(a_s - b_s))
+
+
+ROUNDING = 1e-9     # the rounding of two equal statistics computed apart
+
+
+def _snap(d: Any) -> Any:
+    return np.where(np.abs(d) <= ROUNDING, 0.0, d)
+
+
+def exceeds(ci: list[float] | None, margin: float = 0.0) -> bool | None:
+    """Whether an interval of a difference lies wholly above ``margin`` (None without one)."""
+    return None if ci is None else bool(ci[0] > margin)
+
+
 def weighted_mean_samples(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(n_boot,): the mean of ``values`` (n,) under each resample's weights (n_boot, n)."""
     total = weights.sum(axis=1)

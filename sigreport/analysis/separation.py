@@ -5,8 +5,11 @@ between the layer and the one-hot labels, cluster/class mutual information
 adjusted for chance (AMI), and a linear probe's accuracy. Each is compared
 with two controls: the input (layer 0) and the same layer of the untrained
 network (epoch 0), with bootstrap intervals over the test images (the same
-resamples for every layer and both networks). The separation layer is the
-first hidden layer whose interval lies wholly above both controls' intervals.
+resamples for every layer and both networks). A layer beats a control when
+the interval of the difference, taken resample by resample, lies above 0 (a
+paired bootstrap). The separation layer is the first hidden layer that beats
+both controls on the deciding measure; the verdict says how many of the three
+measures find that same layer.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 
 from sigreport._threads import Job, run_jobs
 from sigreport.activations import Activations
-from sigreport.analysis._common import Resamples, interval
+from sigreport.analysis._common import Resamples, exceeds, interval, paired_difference
 from sigreport.analysis.measures import (
     accuracy_samples,
     ami_samples,
@@ -28,11 +31,13 @@ from sigreport.analysis.measures import (
     linear_probe_correct,
 )
 from sigreport.analysis.types import Separation, SeparationRow
+from sigreport.config import MEASURE_NAMES
 from sigreport.sampling import seeded_subset
 from sigreport.signatures import Signatures
 
-__all__ = ["MEASURES", "Alignment", "AlignmentRequest", "alignment_jobs", "answer_separation",
-           "compute_alignment"]
+__all__ = ["MEASURES", "VERDICT_RULE", "Alignment", "AlignmentRequest",
+           "alignment_jobs", "answer_separation", "compute_alignment", "first_layers",
+           "separation_verdict"]
 
 MEASURES = ("cka_labels", "cluster_class_ami", "linear_probe_accuracy")
 
@@ -117,11 +122,51 @@ def _cost(r: AlignmentRequest, name: str, cka_subsample: int) -> float:
     return 3e3 * n_fit * width + 5 * n_boot * n_cka * min(n_cka, width * width)
 
 
-def _above(a: list[float] | None, b: list[float] | None) -> bool | None:
-    """a's interval lies wholly above b's (None when either is missing)."""
-    if a is None or b is None:
-        return None
-    return bool(a[0] > b[1])
+def _vs(t: Alignment, other: Alignment | None, m: str
+        ) -> tuple[float | None, list[float] | None]:
+    """The trained layer's value minus ``other``'s, with the paired bootstrap interval."""
+    if other is None:
+        return None, None
+    return paired_difference(t.value[m], other.value[m], t.samples[m], other.samples[m])
+
+
+def first_layers(per_layer: list[SeparationRow], with_control: bool) -> dict[str, str | None]:
+    """Measure -> the first hidden layer that beats the input and (``with_control``) the
+    untrained network's same layer on it; None where no hidden layer does."""
+    first: dict[str, str | None] = {m: None for m in MEASURES}
+    for row in per_layer:
+        if row["kind"] != "post":
+            continue
+        for m in MEASURES:
+            ok = row["beats_input"][m] and (not with_control or row["beats_control"][m])
+            if first[m] is None and ok:
+                first[m] = row["layer"]
+    return first
+
+
+def separation_verdict(first: dict[str, str | None], measure: str) -> dict[str, Any]:
+    """Q1's verdict from each measure's separation layer (``first``) and the measure that
+    decides (``measure``): the layer, how many measures find that very layer, the verdict.
+
+    "separated": the deciding measure finds a layer and at least one other measure finds
+    the same one; "separated_by_one_measure": it finds a layer no other measure finds;
+    "not_separated": it finds none.
+    """
+    layer = first[measure]
+    n_agree = 0 if layer is None else sum(1 for v in first.values() if v == layer)
+    verdict = ("not_separated" if layer is None else
+               "separated_by_one_measure" if n_agree == 1 else "separated")
+    return {"separation_layer": layer, "n_measures_agree": n_agree, "verdict": verdict}
+
+
+VERDICT_RULE = (
+    "A hidden layer beats a control on a measure when the 95% percentile interval of the "
+    "difference (layer minus control), taken resample by resample over the same bootstrap "
+    "resamples of the test samples (a paired bootstrap), lies above 0. A measure's separation layer is the first "
+    "hidden layer that beats both the input and the untrained network's same layer (the input "
+    "alone without an untrained network). The separation layer is the deciding measure's; the "
+    "verdict is separated when at least one other measure finds the same layer, separated by "
+    "one measure when none does, and not separated when the deciding measure finds no layer.")
 
 
 def answer_separation(layers: list[dict[str, Any]], trained: dict[str, Alignment],
@@ -132,35 +177,38 @@ def answer_separation(layers: list[dict[str, Any]], trained: dict[str, Alignment
     ``layers``: [{name, index, kind}] in depth order, input first.
     """
     inp = trained[layers[0]["name"]]
-    per_layer, first = [], {m: None for m in MEASURES}
+    per_layer = []
     for layer in layers:
         name = layer["name"]
         t = trained[name]
         c = control.get(name) if control and layer["kind"] != "input" else None
+        vs_in = {m: _vs(t, inp if layer["kind"] != "input" else None, m) for m in MEASURES}
+        vs_c = {m: _vs(t, c, m) for m in MEASURES}
         row: SeparationRow = {
             "layer": name, "index": layer["index"], "kind": layer["kind"],
             "value": dict(t.value), "ci": {m: t.ci(m) for m in MEASURES},
             "control": {m: (c.value[m] if c else None) for m in MEASURES},
             "control_ci": {m: (c.ci(m) if c else None) for m in MEASURES},
-            "beats_input": {m: (_above(t.ci(m), inp.ci(m)) if layer["kind"] != "input" else None)
-                            for m in MEASURES},
-            "beats_control": {m: (_above(t.ci(m), c.ci(m)) if c else None) for m in MEASURES},
+            "input_difference": {m: vs_in[m][0] for m in MEASURES},
+            "input_difference_ci": {m: vs_in[m][1] for m in MEASURES},
+            "control_difference": {m: vs_c[m][0] for m in MEASURES},
+            "control_difference_ci": {m: vs_c[m][1] for m in MEASURES},
+            "beats_input": {m: exceeds(vs_in[m][1]) for m in MEASURES},
+            "beats_control": {m: exceeds(vs_c[m][1]) for m in MEASURES},
         }
         per_layer.append(row)
-        if layer["kind"] == "post":
-            for m in MEASURES:
-                ok = row["beats_input"][m] and (control is None or row["beats_control"][m])
-                if first[m] is None and ok:
-                    first[m] = name
+    first = first_layers(per_layer, control is not None)
+    decided = separation_verdict(first, measure)
     hidden = [r for r in per_layer if r["kind"] == "post"]
     steps = [(r["layer"], r["value"][measure] - prev["value"][measure])
              for prev, r in zip(per_layer, per_layer[1:]) if r["kind"] == "post"]
-    sep = first[measure]
+    sep = decided["separation_layer"]
     index = next((r["index"] for r in per_layer if r["layer"] == sep), None)
     if sep is None:
-        reason = (f"no hidden layer's {measure.replace('_', ' ')} interval lies above both the "
-                  f"input's and the untrained network's" if control else
-                  f"no hidden layer's {measure.replace('_', ' ')} interval lies above the input's")
+        against = ("both the input's and the untrained network's same layer's" if control
+                   else "the input's")
+        reason = (f"no hidden layer's {MEASURE_NAMES[measure]} exceeds {against} "
+                  f"(paired bootstrap interval of the difference above 0)")
     else:
         reason = None
     probe_in = per_layer[0]
@@ -172,6 +220,9 @@ def answer_separation(layers: list[dict[str, Any]], trained: dict[str, Alignment
         "split": "test",
         "control_epoch": control_epoch,
         "first_layer_by_measure": first,
+        "n_measures_agree": decided["n_measures_agree"],
+        "verdict": decided["verdict"],
+        "verdict_rule": VERDICT_RULE,
         "reason": reason,
         "largest_step_layer": max(steps, key=lambda s: s[1])[0] if steps else None,
         "largest_step": max(s[1] for s in steps) if steps else None,

@@ -21,6 +21,10 @@ class SeparationRow(TypedDict):
     ci: dict[str, Interval]
     control: dict[str, float | None]
     control_ci: dict[str, Interval]
+    input_difference: dict[str, float | None]
+    input_difference_ci: dict[str, Interval]
+    control_difference: dict[str, float | None]
+    control_difference_ci: dict[str, Interval]
     beats_input: dict[str, bool | None]
     beats_control: dict[str, bool | None]
 
@@ -33,6 +37,9 @@ class Separation(TypedDict):
     split: str
     control_epoch: int | None
     first_layer_by_measure: dict[str, str | None]
+    n_measures_agree: int
+    verdict: str
+    verdict_rule: str
     reason: str | None
     largest_step_layer: str | None
     largest_step: float | None
@@ -50,6 +57,7 @@ class DifferRow(TypedDict):
     control_js: float | None
     control_js_ci: Interval
     beats_input: bool | None
+    beats_input_lda: bool | None
     beats_control: bool | None
 
 
@@ -58,6 +66,13 @@ class SignaturesDiffer(TypedDict):
     split: str
     rule: str
     input: dict[str, Any]
+    input_lda: dict[str, Any]
+    last_layer: dict[str, Any] | None
+    differences: dict[str, dict[str, Any] | None]
+    verdict: str
+    verdict_rule: str
+    min_path_gain: float
+    path_beyond_last_layer: bool | None
     per_layer: list[DifferRow]
     routed_like: list[dict[str, Any]]     # per (class, looks_like) pair; see differ.routed_like
     routed_like_rule: str

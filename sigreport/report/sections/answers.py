@@ -16,16 +16,26 @@ def _q1(metrics: dict) -> dict:
     rows = {r["layer"]: r for r in sep["per_layer"]}
     at = rows.get(sep["separation_layer"])
     inp = sep["per_layer"][0]
+    first = sep["first_layer_by_measure"]
     return {
+        "verdict": sep["verdict"], "n_agree": sep["n_measures_agree"],
+        "n_measures": len(sep["measures"]),
         "layer": sep["separation_layer"], "reason": sep["reason"],
         "measure": MEASURE_LABELS[m],
         "value": at["value"][m] if at else None, "ci": at["ci"][m] if at else None,
         "control": at["control"][m] if at else None,
         "control_ci": at["control_ci"][m] if at else None,
+        "vs_input": at["input_difference"][m] if at else None,
+        "vs_input_ci": at["input_difference_ci"][m] if at else None,
+        "vs_control": at["control_difference"][m] if at else None,
+        "vs_control_ci": at["control_difference_ci"][m] if at else None,
         "input": inp["value"][m], "input_ci": inp["ci"][m],
         "control_epoch": sep["control_epoch"],
-        "agree": [MEASURE_LABELS[k] for k, v in sep["first_layer_by_measure"].items()
-                  if v == sep["separation_layer"] and k != m],
+        # the other measures: those that find the same layer, and what each of the rest finds
+        "agree": [MEASURE_LABELS[k] for k, v in first.items()
+                  if k != m and v is not None and v == sep["separation_layer"]],
+        "others": [(MEASURE_LABELS[k], v) for k, v in first.items()
+                   if k != m and (v is None or v != sep["separation_layer"])],
         "probe_input": sep["input_linear_probe_accuracy"],
         "probe_input_ci": sep["input_linear_probe_accuracy_ci"],
         "largest_step": sep["largest_step_layer"],
@@ -39,8 +49,10 @@ def _q2(ctx: Context, metrics: dict) -> dict:
     routed = sorted((r for r in differ["routed_like"] if r["count"]), key=lambda r: -r["count"])
     cov = [(ctx.label[int(c)], v) for c, v in paths["coverage"].items()]
     return {
-        "last": last, "input": differ["input"],
-        "differ": bool(last and last["beats_input"] and last["beats_control"] is not False),
+        "last": last, "input": differ["input"], "lda": differ["input_lda"],
+        "last_layer": differ["last_layer"], "vs": differ["differences"],
+        "verdict": differ["verdict"], "min_gain": differ["min_path_gain"],
+        "beyond_last": differ["path_beyond_last_layer"],
         "coverage": cov, "n_specific": paths["n_specific"],
         "n_paths": paths["n_distinct_train"], "layers": paths["layers"],
         "faithfulness": paths["faithfulness"],

@@ -242,11 +242,13 @@ def novelty_scores(acts: Activations, sigs: Signatures, ps: PathStats, config: C
     return finish(run_jobs(jobs)[0])
 
 
-def novelty_jobs(acts: Activations, sigs: Signatures, ps: PathStats, config: Config, seed: int
+def novelty_jobs(acts: Activations, sigs: Signatures, ps: PathStats, config: Config, seed: int,
+                 with_input: bool = True
                  ) -> tuple[list[Job], Callable[[list[Any]], tuple[list[Score], dict[str, str]]]]:
     """The fits and neighbour searches behind :func:`novelty_scores`, as independent jobs
     (the input's scores, each hidden layer's Mahalanobis fit and neighbour search), and what
-    turns their results into its answer."""
+    turns their results into its answer. ``with_input`` False leaves out the input family
+    (the pixels' scores do not depend on the network)."""
     cfg = config.analysis
     n_train = len(acts.train.y)
     bank_rows = seeded_subset(n_train, cfg.knn_reference, seed, salt=3)
@@ -265,15 +267,17 @@ def novelty_jobs(acts: Activations, sigs: Signatures, ps: PathStats, config: Con
     n_input_q = len(acts.test.y) + len(acts.probe.y)
     jobs = [Job(partial(_input_scores, acts, seed, bank_rows, k),
                 n_input_q * len(bank_rows) * (_INPUT_PCA + 60)
-                + 20 * _INPUT_PCA_FIT * width["input"] * _INPUT_PCA)]
+                + 20 * _INPUT_PCA_FIT * width["input"] * _INPUT_PCA)] if with_input else []
     jobs += [Job(partial(_mahalanobis, acts, name, cal_rows), 4 * n_train * width[name] ** 2)
              for name in hidden]
     jobs += [Job(partial(_search, acts, name, held, bank, k_bank),
                  n_queries * len(bank) * (width[name] + 60)) for name in hidden]
 
     def finish(results: list[Any]) -> tuple[list[Score], dict[str, str]]:
-        (input_scores, input_note), maha = results[0], results[1:1 + len(hidden)]
-        found = dict(zip(hidden, results[1 + len(hidden):]))
+        first = 1 if with_input else 0
+        (input_scores, input_note) = results[0] if with_input else ([], None)
+        maha = results[first:first + len(hidden)]
+        found = dict(zip(hidden, results[first + len(hidden):]))
         scores = input_scores + [Score("max_softmax", "network", "output", ("logits",),
                                        -_probs(acts.test).max(axis=1),
                                        -_probs(acts.probe).max(axis=1))]
@@ -283,7 +287,7 @@ def novelty_jobs(acts: Activations, sigs: Signatures, ps: PathStats, config: Con
             scores += knn + [_combined("mahalanobis", "network", hidden, [z for _, z in maha]),
                              _combined("knn", "network", hidden, knn_z), deep]
         scores += _signature_scores(acts, sigs, ps, cal_rows)
-        notes = {"ood_input": input_note,
+        notes = {**({"ood_input": input_note} if with_input else {}),
                  "knn": f"hidden-layer neighbours searched among {len(bank)} of {n_train} "
                         f"training samples{' (seeded)' if len(bank) < n_train else ''}; "
                         f"k = {k_bank}; layer scores standardised, and Deep k-NN calibrated, on "

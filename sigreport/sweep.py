@@ -308,7 +308,8 @@ def load_sweep(source: str, force: bool = False) -> Sweep:
         if config.seeds and "seed" in combo:
             with _in(where):
                 raise C.invalid("seeds", axes["seed"], "a base experiment without seeds (it sets "
-                            f"seeds = {C.show(list(config.seeds))}, trained in every run)")
+                            f"seeds = {C.show(list(config.seeds))}, trained in every run; "
+                            "seeds = [] under [set] trains each run's seed alone)")
         planned.append((run_name, combo, overrides, config))
     if probes == "rest":
         all_classes = set().union(*(c.data.classes for _, _, _, c in planned))

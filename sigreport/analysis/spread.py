@@ -27,6 +27,7 @@ from sigreport.activations import Activations
 from sigreport.analysis._common import Resamples
 from sigreport.analysis.detection import novelty_jobs
 from sigreport.analysis.differ import answer_signatures_differ
+from sigreport.analysis.measures import accuracy_samples
 from sigreport.analysis.paths import compute_path_stats
 from sigreport.analysis.separation import (
     MEASURES,
@@ -188,8 +189,7 @@ def seed_spread_jobs(config: Config, names: tuple[str, ...], res: Resamples, see
                                     main_sep["measure"], main_sep["control_epoch"])
             found = [next(rest) for _ in jobs]
             best = _best_point(done(found)[0], SPREAD_FAMILIES) if done else None
-            accuracy = float(np.mean(acts.test.predicted == acts.test.y)) \
-                if len(acts.test.y) else float("nan")
+            accuracy = accuracy_samples(acts.test.predicted == acts.test.y, point.weights)[0]
             per_seed.append(_answers_of(s, accuracy, sep, dif,
                                         describe_unseen(acts, sigs, ps, probes), best))
         seeds = [p["seed"] for p in per_seed]
@@ -199,12 +199,14 @@ def seed_spread_jobs(config: Config, names: tuple[str, ...], res: Resamples, see
             "n_seeds": len(seeds),
             "split": "test",
             "interval_covers": (
-                f"test resampling: {cfg.n_bootstrap} bootstrap resamples of the test images, "
-                f"the headline seed's ({seeds[0]}) network held fixed"),
+                f"test resampling: {cfg.n_bootstrap} bootstrap resamples of the test images "
+                f"(detection: of the trained classes' and the probe images apart), the "
+                f"headline seed's ({seeds[0]}) network held fixed"),
             "spread_covers": (
                 f"training randomness: networks trained alike with seeds "
                 f"{', '.join(map(str, seeds))} (initial weights and batch order), each measured "
-                "on the same test images with the same subsamples; range, and mean ± sample "
+                "on the same test images with the same subsamples, the input's clusters and the "
+                "headline network's number of clusters per layer; range, and mean ± sample "
                 "standard deviation over the seeds"),
             "separation_rule": (
                 "each seed's separation layer by the headline rule, its intervals on the same "

@@ -289,8 +289,8 @@ class Config(_Checked):
     @property
     def all_seeds(self) -> tuple[int, ...]:
         """The seeds to train with: ``seeds`` when given, else ``(seed,)``. A network from
-        outside is measured once, its control drawn with the first (the others are ignored
-        with a warning, as the other training keys)."""
+        outside is measured once, its control drawn with the first: the default preset's
+        seeds do not stop such a run (its report says one network was given)."""
         seeds = self.seeds if self.seeds else (self.seed,)
         return seeds if self.model.network_source == "train" else seeds[:1]
 
@@ -345,9 +345,10 @@ def _check_model(model: ModelConfig) -> None:
 
     An outside network (source "onnx" or "activations") needs ``path`` and takes no
     ``kind`` or ``conv`` (they would train something); the other training keys ([train],
-    hidden, activation, ..., several ``seeds``) are ignored with a warning by the run
-    (:func:`ignored_training_keys`), so a preset's defaults still load. ``layers`` belongs
-    to ONNX, ``conv`` to the CNN, ``pool`` to both.
+    hidden, activation, ...) are ignored with a warning by the run
+    (:func:`ignored_training_keys`), so a preset's defaults still load, and only the first
+    of several ``seeds`` is used (:attr:`Config.all_seeds`). ``layers`` belongs to ONNX,
+    ``conv`` to the CNN, ``pool`` to both.
     """
     source = model.network_source
     outside = source != "train"
@@ -385,7 +386,7 @@ def ignored_training_keys(config: Config) -> list[str]:
             if getattr(config.model, k) != getattr(ModelConfig(), k)]
     keys += [f"train.{f.name}" for f in dataclasses.fields(TrainConfig)
              if getattr(config.train, f.name) != getattr(TrainConfig(), f.name)]
-    return keys + (["seeds"] if len(config.seeds) > 1 else [])
+    return keys
 
 
 # --- sources: files, presets, overrides -----------------------------------

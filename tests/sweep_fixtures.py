@@ -34,7 +34,8 @@ seeds = [0, 1]
 "data.classes" = [[1, 7], [3, 7]]
 
 [set]
-""" + "\n".join(item for item in TINY_OVERRIDES if not item.startswith(("name", "title"))) + "\n"
+""" + "\n".join(item for item in TINY_OVERRIDES
+                if not item.startswith(("name", "title", "seeds"))) + "\n"
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,7 @@ def _parse_axes(raw: dict[str, Any], fixed: dict[str, Any], where: str) -> dict[
             axes[key] = values
         if "seeds" in raw:
             seeds = C.int_list(0, 2**31 - 1)("seeds", raw["seeds"])
-            if "seed" in axes or "seed" in fixed or "seeds" in fixed:
+            if "seed" in axes or "seed" in fixed or fixed.get("seeds"):
                 raise C.invalid("seeds", raw["seeds"], "either seeds or a seed key, not both")
             axes["seed"] = list(seeds)
         probes = raw.get("probes")

@@ -34,8 +34,7 @@ seeds = [0, 1]
 "data.classes" = [[1, 7], [3, 7]]
 
 [set]
-""" + "\n".join(item for item in TINY_OVERRIDES
-                if not item.startswith(("name", "title", "seeds"))) + "\n"
+""" + "\n".join(item for item in TINY_OVERRIDES if not item.startswith(("name", "title"))) + "\n"
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ vmapped against one after another, in one run.
     python bench/seeds_speed.py --rounds 3 --seeds 0,1,2,3,4
     python bench/seeds_speed.py --quick         # small runs, to check the script itself
 
-Whole runs: ``sigreport run mnist-1-7 --force`` and the same with ``--set
-seeds=[0,1,2]``, each in a fresh process, alternating ``--rounds`` times (the
-fastest of each kept); goal: the seeds' run within 1.5x of the one-seed run's wall
-time. Then, in this process, the training of the default preset's seeds: all
+Whole runs: ``sigreport run mnist-1-7 --force --set seeds=[0]`` and the same with
+``--set seeds=[0,1,2]`` (the preset's default), each in a fresh process, alternating
+``--rounds`` times (the fastest of each kept); goal: the seeds' run within 1.5x of the
+one-seed run's wall time. Then, in this process, the training of the default preset's seeds: all
 together with ``fit_models`` (one program, vmapped over the seeds) against
 ``fit_model`` for each seed in turn (what a run did before), first calls
 (compilation included) apart from the best of ``--rounds`` later ones; and how far
@@ -36,7 +36,7 @@ QUICK = overrides("data.n_per_class=300", "data.n_test_per_class=100", "train.ep
 
 def _whole_runs(seeds: tuple[int, ...], rounds: int, quick: bool, out: Path) -> float:
     base = ["mnist-1-7", "--force", *(QUICK if quick else [])]
-    arms = {"1 seed": base,
+    arms = {"1 seed": [*base, *overrides(f"seeds=[{seeds[0]}]")],
             f"{len(seeds)} seeds": [*base, *overrides(f"seeds=[{','.join(map(str, seeds))}]")]}
     runs: dict[str, list] = {label: [] for label in arms}
     for i in range(rounds):

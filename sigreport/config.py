@@ -291,15 +291,14 @@ class Config(_Checked):
             value = getattr(self, section)
             if not isinstance(value, kind):
                 raise C.invalid(section, value, f"a {kind.__name__}")
-        source = self.model.network_source
-        if source != "train" and len(self.seeds) > 1:
-            raise C.invalid("seeds", list(self.seeds),
-                            f'one seed with model.source = "{source}" (one network is measured)')
 
     @property
     def all_seeds(self) -> tuple[int, ...]:
-        """The seeds to train with: ``seeds`` when given, else ``(seed,)``."""
-        return self.seeds if self.seeds else (self.seed,)
+        """The seeds to train with: ``seeds`` when given, else ``(seed,)``. A network from
+        outside is measured once, its control drawn with the first: the default preset's
+        seeds do not stop such a run (its report says one network was given)."""
+        seeds = self.seeds if self.seeds else (self.seed,)
+        return seeds if self.model.network_source == "train" else seeds[:1]
 
 
 def _keys(kind: type[_Checked]) -> tuple[str, ...]:
@@ -351,10 +350,11 @@ def _check_model(model: ModelConfig) -> None:
     """The [model] section's cross-field rules: a network's door and the keys that go with it.
 
     An outside network (source "onnx" or "activations") needs ``path`` and takes no
-    ``kind``, ``conv`` or several ``seeds`` (they would train something; the seeds rule
-    is :class:`Config`'s); the other training keys ([train], hidden, activation, ...) are
-    ignored with a warning by the run (:func:`ignored_training_keys`), so a preset's
-    defaults still load. ``layers`` belongs to ONNX, ``conv`` to the CNN, ``pool`` to both.
+    ``kind`` or ``conv`` (they would train something); the other training keys ([train],
+    hidden, activation, ...) are ignored with a warning by the run
+    (:func:`ignored_training_keys`), so a preset's defaults still load, and only the first
+    of several ``seeds`` is used (:attr:`Config.all_seeds`). ``layers`` belongs to ONNX,
+    ``conv`` to the CNN, ``pool`` to both.
     """
     source = model.network_source
     outside = source != "train"

@@ -419,8 +419,14 @@ def measure(config: Config, force: bool = False, progress: bool = False,
         earlier = [epoch for epoch in snap_acts if epoch != last_epoch]
         main_sigs, fitted = fit_signatures_with_epochs(
             acts[main_seed], [snap_acts[e] for e in earlier], config.signatures, main_seed)
+        # Every seed sees the same pixels: the other seeds reuse the input's clusters, and
+        # their layers get the headline network's number of clusters (like for like, as
+        # the untrained control).
+        reuse = {"input": main_sigs.layer("input")}
+        k_main = {s.layer: s.n_clusters for s in main_sigs.layers}
         sigs = {seed: main_sigs if seed == main_seed else
-                fit_signatures(acts[seed], config.signatures, seed) for seed in trained}
+                fit_signatures(acts[seed], config.signatures, seed, k=k_main, reuse=reuse,
+                               reuse_of=acts[main_seed]) for seed in trained}
         fitted = dict(zip(earlier, fitted))
         snapshots = {epoch: (a, fitted.get(epoch, sigs[main_seed]))
                      for epoch, a in snap_acts.items()}

@@ -216,7 +216,7 @@ def _parse_axes(raw: dict[str, Any], fixed: dict[str, Any], where: str) -> dict[
             axes[key] = values
         if "seeds" in raw:
             seeds = C.int_list(0, 2**31 - 1)("seeds", raw["seeds"])
-            if "seed" in axes or "seed" in fixed:
+            if "seed" in axes or "seed" in fixed or fixed.get("seeds"):
                 raise C.invalid("seeds", raw["seeds"], "either seeds or a seed key, not both")
             axes["seed"] = list(seeds)
         probes = raw.get("probes")
@@ -296,14 +296,12 @@ def load_sweep(source: str, force: bool = False) -> Sweep:
     for run_name, combo in zip(names, combos):
         words = [_describe(k, v) for k, v in combo.items() if len(axes[k]) > 1]
         run_title = f"{title}: {', '.join(words)}" if words else title
+        # A seed axis replaces the base's seeds: each run trains its own seed alone.
         overrides = [*base_overrides, *(f"{k}={C.toml_value(v)}" for k, v in combo.items()),
+                     *(["seeds=[]"] if "seed" in combo else []),
                      f"name={C.toml_value(run_name)}", f"title={C.toml_value(run_title)}"]
         # The probe classes of "rest" are known once every run's classes are.
         config = load(run_name, overrides + (["data.probe_classes=[]"] if probes else []))
-        if config.seeds and "seed" in combo:
-            with _in(where):
-                raise C.invalid("seeds", axes["seed"], "a base experiment without seeds (it sets "
-                            f"seeds = {C.show(list(config.seeds))}, trained in every run)")
         planned.append((run_name, combo, overrides, config))
     if probes == "rest":
         all_classes = set().union(*(c.data.classes for _, _, _, c in planned))

@@ -18,6 +18,7 @@ TINY_OVERRIDES = (
     "model.hidden=[16, 8]",
     "train.epochs=3",
     "train.batch_size=32",
+    "seeds=[]",           # one network (seed 0); tests/test_spread.py trains several
 )
 
 

@@ -221,7 +221,7 @@ def test_defaults_are_the_default_preset():
     cfg = load_config()
     assert cfg.name == DEFAULT_PRESET == "mnist-1-7"
     assert cfg.data.classes == (1, 7) and cfg.data.probe_classes == (3,)
-    assert cfg.all_seeds == (0,)
+    assert cfg.seed == 0 and cfg.all_seeds == (0, 1, 2)
 
 
 def test_set_parses_toml_values():

@@ -179,6 +179,7 @@ def test_full_metrics_validate(validator, full_metrics):
     m = full_metrics
     # every optional section is really there, so the schema was checked against it
     assert m["stability"] is not None and m["paths"]["noise"] is not None
+    assert m["seed_spread"]["seeds"] == [0, 1]
     assert [s["epoch"] for s in m["snapshots"]] == [0, 3]
     assert m["answers"]["separation"]["control_epoch"] == 0
     assert m["answers"]["unseen_detection"] is not None

@@ -19,7 +19,7 @@ from onnx_graphs import mlp_graph, save
 
 from sigreport.activations import capture_activations
 from sigreport.analysis import compute_metrics
-from sigreport.config import load_config
+from sigreport.config import ignored_training_keys, load_config
 from sigreport.data import load_raw, prepare_dataset
 from sigreport.errors import ConfigError
 from sigreport.onnx_model import looks_like_probabilities, open_onnx, pool_channels
@@ -206,13 +206,22 @@ def test_bad_files_fail_in_one_line_naming_the_problem(trained, tmp_path):
     (['model.path="x.onnx"'], 'no path unless model.source is "onnx"'),
     (['model.layers=["a"]'], 'model.source = "onnx"'),
     (['model.source="onnx"', 'model.path="x.onnx"', 'model.kind="cnn"'], "no model.kind"),
-    (['model.source="onnx"', 'model.path="x.onnx"', "seeds=[0, 1]"], "one seed"),
     (['model.pool="max"'], 'model.source = "onnx" or model.kind = "cnn"'),
 ])
 def test_keys_that_cannot_go_together_are_refused(overrides, needle):
     with pytest.raises(ConfigError, match=None) as err:
         load_config("mnist-1-7", overrides)
     assert needle in str(err.value)
+
+
+def test_an_outside_network_is_measured_once_whatever_the_seeds():
+    """The default preset trains three seeds; a network from outside is measured once, its
+    control drawn with the first seed."""
+    config = load_config("mnist-1-7", ['model.source="onnx"', 'model.path="x.onnx"'])
+    assert config.seeds == (0, 1, 2) and config.all_seeds == (0,)
+    assert "seeds" not in " ".join(ignored_training_keys(config))
+    one = load_config("mnist-1-7", ['model.source="onnx"', 'model.path="x.onnx"', "seeds=[4, 5]"])
+    assert one.all_seeds == (4,)
 
 
 def test_a_run_on_an_onnx_file_measures_it(trained, tmp_path):

@@ -217,12 +217,13 @@ def test_sweep_help_names_the_limit(capsys):
     assert f"run a grid of more than {MAX_RUNS} runs" in out and "--scheduler ADDRESS" in out
 
 
-def test_a_seed_axis_over_a_base_that_trains_several_seeds_is_refused(tmp_path):
+def test_a_seed_axis_replaces_the_seeds_of_its_base(tmp_path):
     base = write_sweep(tmp_path, "seeds = [0, 1]\n", "several.toml")
     path = write_sweep(tmp_path, f'base = "{base.name}"\nseeds = [2, 3]\n')
-    with pytest.raises(ConfigError, match=r"seeds = \[2, 3\]: expected a base experiment "
-                                          r"without seeds \(it sets seeds = \[0, 1\]"):
-        load_sweep(str(path))
+    assert [run.config.all_seeds for run in load_sweep(str(path)).runs] == [(2,), (3,)]
+    both = write_sweep(tmp_path, 'seeds = [2, 3]\n[set]\nseeds = [0, 1]\n', "both.toml")
+    with pytest.raises(ConfigError, match=r"seeds = \[2, 3\]: expected either seeds or a seed"):
+        load_sweep(str(both))
 
 
 @pytest.mark.parametrize("text", [

@@ -8,6 +8,7 @@ One module per question, assembled here:
   samples are routed like another class;
 - :mod:`.unseen` (Q3): what a class the network never saw looks like inside it;
 - :mod:`.detection`: novelty scores by family (input, network, signature);
+- :mod:`.spread`: the headline answers of every seed's network, and their spread;
 - :mod:`.paths`, :mod:`.layers`, :mod:`.stability`, :mod:`.snapshots`: the
   tables the report shows beside the answers.
 
@@ -44,6 +45,7 @@ from sigreport.analysis.separation import (
     answer_separation,
 )
 from sigreport.analysis.snapshots import describe_snapshots
+from sigreport.analysis.spread import seed_spread_jobs
 from sigreport.analysis.stability import compute_stability
 from sigreport.analysis.unseen import Controls, describe_unseen, unassigned_jobs
 from sigreport.config import Config
@@ -215,8 +217,9 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
     if control:
         nets.append((control[0], control[1], tuple(control[1].path_layers)))
     sweep_jobs, sweep_done = unassigned_jobs(nets, scfg) if len(acts.probe.y) else ([], None)
-    found, detected, (differ, cka, *noisy_paths), swept = run_jobs(
-        align_jobs, detect_jobs, other_jobs, sweep_jobs)
+    spread_jobs, spread_done = seed_spread_jobs(config, names, res, seed, probes, other_seeds)
+    found, detected, (differ, cka, *noisy_paths), swept, spread_found = run_jobs(
+        align_jobs, detect_jobs, other_jobs, sweep_jobs, spread_jobs)
     found = align_done(found)
     trained, control_al = found[0], (found[1] if control else None)
     point = dict(zip(input_of, found[2 if control else 1:]))
@@ -279,7 +282,9 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
         "paths": paths,
         "ood": ood_rows,
         "stability": compute_stability(acts, sigs, ps, seed, scfg, probes, other_seeds),
+        "seed_spread": None,
         "snapshots": describe_snapshots(history, snapshots, alignment_of, scfg, probes),
         "subsampling": subsampling,
     }
+    metrics["seed_spread"] = spread_done(spread_found, metrics, trained, control_al)
     return plain(metrics)

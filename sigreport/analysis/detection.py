@@ -335,6 +335,17 @@ def _held_out_best(scores: list[Score], mask: np.ndarray, halves: tuple[np.ndarr
             "n_known": int(known.sum()), "n_unknown": int(unknown.sum())}
 
 
+def held_out_best_of_families(scores: list[Score], y_test: np.ndarray, y_probe: np.ndarray,
+                              families: tuple[str, ...], n_boot: int, seed: int
+                              ) -> dict[str, DetectionPick | None]:
+    """Each of ``families``' best score over every probe sample, chosen and quoted as the
+    headline's are (:func:`selection_halves` of ``seed``, then :func:`_held_out_best`)."""
+    halves = selection_halves(y_test, y_probe, seed)
+    every = np.ones(len(y_probe), dtype=bool)
+    return {f: _held_out_best([s for s in scores if s.family == f], every, halves, n_boot, seed)
+            for f in families}
+
+
 def _best_per_family(scores: list[Score], groups: list[tuple[Any, np.ndarray]],
                      halves: tuple[np.ndarray, np.ndarray], families: tuple[str, ...],
                      n_boot: int, seed: int) -> dict[str, dict[str, DetectionPick | None]]:
@@ -363,7 +374,8 @@ def novelty_jobs(acts: Activations, sigs: Signatures, ps: PathStats, config: Con
                  ) -> tuple[list[Job], Callable[[list[Any]], tuple[list[Score], dict[str, str]]]]:
     """The fits and neighbour searches behind :func:`novelty_scores`, as independent jobs
     (the input's scores, each hidden layer's Mahalanobis fit and neighbour search), and what
-    turns their results into its answer."""
+    turns their results into its answer. ``with_input`` False leaves out the input family
+    (the pixels' scores do not depend on the network)."""
     cfg = config.analysis
     n_train = len(acts.train.y)
     bank_rows = seeded_subset(n_train, cfg.knn_reference, seed, salt=3)

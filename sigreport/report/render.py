@@ -90,6 +90,7 @@ def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activat
     sections = [
         S.build_answers(ctx, metrics, detection.values["ood"]),
         S.build_glance(ctx, metrics),
+        S.build_seed_spread(ctx, metrics),
         S.build_paths(ctx, metrics, acts, sigs),
         S.build_projections(ctx, metrics, acts, sigs, dataset, config),
         S.build_layers(ctx, metrics),

@@ -11,6 +11,7 @@ from sigreport.report.sections.paths import build_paths
 from sigreport.report.sections.probes import build_probes
 from sigreport.report.sections.projections import build_projections
 from sigreport.report.sections.reproducibility import build_reproducibility
+from sigreport.report.sections.spread import build_seed_spread
 from sigreport.report.sections.training import build_training
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "build_probes",
     "build_projections",
     "build_reproducibility",
+    "build_seed_spread",
     "build_training",
     "format_path",
 ]

@@ -56,6 +56,14 @@ def _prefix(sigs: Signatures, upto: int) -> np.ndarray:
     return ids["test"]
 
 
+def path_js(acts: Activations, sigs: Signatures, res: Resamples) -> float | None:
+    """The JS divergence of the classes' whole hidden-layer paths on the test split (the
+    last row of Q2's per-layer table); None without hidden layers."""
+    if not sigs.path_layers:
+        return None
+    return _js(_prefix(sigs, len(sigs.path_layers)), acts, res)[0]
+
+
 def lda_input_signature(acts: Activations, cfg: SignaturesConfig, seed: int
                         ) -> LayerSignature:
     """The supervised input baseline: the pixels' clusters in a linear-discriminant

@@ -25,7 +25,7 @@ from sigreport._threads import Job
 from sigreport.activations import Activations
 from sigreport.analysis._common import Resamples
 from sigreport.analysis.detection import held_out_best_of_families, novelty_jobs
-from sigreport.analysis.differ import answer_signatures_differ
+from sigreport.analysis.differ import path_js
 from sigreport.analysis.measures import accuracy_samples
 from sigreport.analysis.paths import compute_path_stats
 from sigreport.analysis.separation import (
@@ -49,7 +49,7 @@ Finish = Callable[[list[Any], dict[str, Any], dict[str, Alignment], dict[str, Al
                   dict[str, Any] | None]
 
 
-def _answers_of(seed: int, accuracy: float, sep: dict[str, Any], differ: dict[str, Any],
+def _answers_of(seed: int, accuracy: float, sep: dict[str, Any], js: float | None,
                 unseen: list[dict[str, Any]], best: dict[str, Any] | None) -> dict[str, Any]:
     """One seed's headline values, read from its answers as ``compute_metrics`` shapes them."""
     rows = {r["layer"]: r for r in sep["per_layer"] if r["kind"] == "post"}
@@ -59,7 +59,7 @@ def _answers_of(seed: int, accuracy: float, sep: dict[str, Any], differ: dict[st
         "separation_layer": sep["separation_layer"],
         "layers": [{"layer": name, **{m: r["value"][m] for m in MEASURES}}
                    for name, r in rows.items()],
-        "path_js": differ["per_layer"][-1]["js"] if differ["per_layer"] else None,
+        "path_js": js,
         "unassigned_rate": {str(u["class"]): {lay["layer"]: lay["unassigned_rate"]
                                               for lay in u["layers"]} for u in unseen},
         "best_auroc": {f: ({"auroc": b["auroc"], "method": b["method"], "layer": b["layer"]}
@@ -146,7 +146,7 @@ def seed_spread_jobs(config: Config, names: tuple[str, ...], res: Resamples, see
          for _, acts, sigs in other_seeds], cfg.cka_subsample, seed)
     detect, detect_done = [], []
     point = Resamples(np.zeros((0, res.weights.shape[1])))
-    differ = [Job(partial(answer_signatures_differ, acts, sigs, ps, point, None),
+    differ = [Job(partial(path_js, acts, sigs, point),
                   len(acts.test.y) * len(acts.hidden))
               for (_, acts, sigs), ps in zip(other_seeds, stats)]
     with_probes = [len(acts.probe.y) > 0 and len(acts.test.y) > 0 and bool(probes)
@@ -168,8 +168,9 @@ def seed_spread_jobs(config: Config, names: tuple[str, ...], res: Resamples, see
         differs = results[n_align:n_align + n_differ]
         rest = iter(results[n_align + n_differ:])
         best_main = (answers["unseen_detection"] or {}).get("best_per_family")
+        rows = answers["signatures_differ"]["per_layer"]
         per_seed = [_answers_of(seed, metrics["model"]["test_accuracy"], main_sep,
-                                answers["signatures_differ"], answers["unseen"], best_main)]
+                                rows[-1]["js"] if rows else None, answers["unseen"], best_main)]
         for (s, acts, sigs), ps, al, dif, jobs, done in zip(other_seeds, stats, aligned, differs,
                                                            detect, detect_done):
             sep = answer_separation(layers, {names[0]: trained[names[0]], **al}, control,

@@ -50,7 +50,8 @@ def _whole_runs(seeds: tuple[int, ...], rounds: int, quick: bool, out: Path) -> 
               f"  | stages (s): {times}")
     one, many = best["1 seed"], best[f"{len(seeds)} seeds"]
     ratio = many.wall_s / one.wall_s
-    print(f"  ratio {len(seeds)} seeds / 1 seed: wall {ratio:.2f}x, CPU {many.cpu_s / one.cpu_s:.2f}x;"
+    cpu_ratio = many.cpu_s / one.cpu_s
+    print(f"  ratio {len(seeds)} seeds / 1 seed: wall {ratio:.2f}x, CPU {cpu_ratio:.2f}x;"
           f" goal within {GOAL_RATIO}x: {'met' if ratio <= GOAL_RATIO else 'not met'}")
     for stage, seconds in many.stage_s.items():
         was = one.stage_s.get(stage)
@@ -94,7 +95,8 @@ def _training(seeds: tuple[int, ...], rounds: int, quick: bool) -> float:
         print(f"  {label:<9} first call {first[label]:6.2f} s (compilation included),"
               f" best of {rounds} later {best[label]:6.2f} s")
     ratio = best["in turn"] / best["together"]
-    print(f"  in turn / together: {ratio:.2f}x (first calls {first['in turn'] / first['together']:.2f}x)")
+    first_ratio = first["in turn"] / first["together"]
+    print(f"  in turn / together: {ratio:.2f}x (first calls {first_ratio:.2f}x)")
     worst = max(float(np.max(np.abs(a - b)))
                 for t, s in zip(results["together"], results["in turn"])
                 for (wa, ba), (wb, bb) in zip(t.params, s.params) for a, b in ((wa, wb), (ba, bb)))

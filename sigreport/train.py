@@ -371,7 +371,8 @@ class _NoProgress:
 
 def fit_model(dataset: Dataset, model: ModelConfig, train: TrainConfig, seed: int,
               progress: bool = False) -> TrainResult:
-    """Train an MLP or a CNN (``model.kind``) on the dataset's train split; evaluate on its test split each epoch.
+    """Train an MLP or a CNN (``model.kind``) on the dataset's train split; evaluate on its
+    test split each epoch.
 
     Parameters
     ----------

@@ -54,7 +54,8 @@ def _split(rng: np.random.Generator, y: np.ndarray, offset: int, style: np.ndarr
     """Activations of samples of classes ``y``, each drawn like class ``style``."""
     style = y if style is None else style
     n = len(y)
-    layers = {"input": (rng.normal(size=(n, 8)) + input_shift * (y == 7)[:, None]).astype(np.float32)}
+    shifted = rng.normal(size=(n, 8)) + input_shift * (y == 7)[:, None]
+    layers = {"input": shifted.astype(np.float32)}
     for name, centres in PRE.items():
         pre = np.array([centres[c] for c in style], dtype=np.float64)
         pre += rng.normal(scale=0.3, size=pre.shape)

@@ -162,11 +162,12 @@ def separation_verdict(first: dict[str, str | None], measure: str) -> dict[str, 
 VERDICT_RULE = (
     "A hidden layer beats a control on a measure when the 95% percentile interval of the "
     "difference (layer minus control), taken resample by resample over the same bootstrap "
-    "resamples of the test samples (a paired bootstrap), lies above 0. A measure's separation layer is the first "
-    "hidden layer that beats both the input and the untrained network's same layer (the input "
-    "alone without an untrained network). The separation layer is the deciding measure's; the "
-    "verdict is separated when at least one other measure finds the same layer, separated by "
-    "one measure when none does, and not separated when the deciding measure finds no layer.")
+    "resamples of the test samples (a paired bootstrap), lies above 0. A measure's separation "
+    "layer is the first hidden layer that beats both the input and the untrained network's "
+    "same layer (the input alone without an untrained network). The separation layer is the "
+    "deciding measure's; the verdict is separated when at least one other measure finds the "
+    "same layer, separated by one measure when none does, and not separated when the deciding "
+    "measure finds no layer.")
 
 
 def answer_separation(layers: list[dict[str, Any]], trained: dict[str, Alignment],

@@ -25,8 +25,8 @@ from bokeh.models import (
     BasicTicker,
     BoxAnnotation,
     ColumnDataSource,
-    Grid,
     CustomJS,
+    Grid,
     HBar,
     HoverTool,
     LabelSet,
@@ -145,7 +145,7 @@ def cluster_palette(dominant: Sequence[int | None], colors: dict[int, str]) -> l
     for k, cls in enumerate(dominant):
         groups.setdefault(cls, []).append(k)
     shade = {}
-    for cls, members in groups.items():
+    for members in groups.values():
         n = len(members)
         for rank, k in enumerate(members):
             shade[k] = -0.35 + 0.8 * rank / (n - 1) if n > 1 else 0.0
@@ -663,7 +663,7 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
     source = ColumnDataSource(data)
     point = {"size": 6, "line_color": "white", "line_width": 0.4, "marker": "marker"}
     panels = []
-    for i, (layer, title) in enumerate(zip(layers, titles)):
+    for i, title in enumerate(titles):
         # Pan is the default drag with a mouse (a swipe never selects by accident); the page
         # script makes a one-finger drag scroll the page on a touch screen, and its buttons
         # above the panels switch the drag between scrolling, panning, box and lasso.
@@ -932,7 +932,8 @@ def path_share_figure(rows: Sequence[str], segments: Sequence[dict], height: int
 
 
 def roc_figure(curves: Sequence[dict], size: int = 400):
-    """ROC curves, one line per detection method; ``curves`` have ``label``, ``fpr``, ``tpr``, ``auroc``.
+    """ROC curves, one line per detection method; ``curves`` have ``label``, ``fpr``, ``tpr``,
+    ``auroc``.
 
     The false positive rate is on a log axis, so curves that differ only at the low
     rates a detector is used at stand apart; it starts at half the smallest non-zero

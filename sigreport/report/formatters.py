@@ -13,7 +13,8 @@ import numpy as np
 
 from sigreport.report.assets import templates_dir
 
-__all__ = ["FILTERS", "and_list", "ci", "count", "num", "pct", "seconds", "signed_pct", "template_env"]
+__all__ = ["FILTERS", "and_list", "ci", "count", "num", "pct", "seconds", "signed_pct",
+           "template_env"]
 
 
 def pct(value: Any, digits: int = 1) -> str:
@@ -77,7 +78,8 @@ def and_list(items: Any) -> str:
     return " and ".join(items) if len(items) <= 2 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-FILTERS = {"and_list": and_list, "ci": ci, "pct": pct, "signed_pct": signed_pct, "num": num, "count": count, "seconds": seconds}
+FILTERS = {"and_list": and_list, "ci": ci, "pct": pct, "signed_pct": signed_pct, "num": num,
+           "count": count, "seconds": seconds}
 
 
 def template_env(bytecode_cache: jinja2.BytecodeCache | None = None) -> jinja2.Environment:

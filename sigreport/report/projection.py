@@ -202,10 +202,12 @@ def compute_projections(acts: Activations, layers: tuple[str, ...], cfg: ReportC
                        random_state=seed).fit_transform(shown)
         else:
             umap = import_umap()  # checked above
+            from sigreport.report._umap_kernels import compiled_small_data
 
             # A seed makes UMAP deterministic and single-threaded; n_jobs says so, quietly.
-            reducer = umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit(fit)
-            out = reducer.transform(shown)
+            with compiled_small_data():
+                reducer = umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit(fit)
+                out = reducer.transform(shown)
         out = np.asarray(out, dtype=np.float32)
         if out.shape[1] == 1:
             out = np.concatenate([out, np.zeros_like(out)], axis=1)

@@ -12,8 +12,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -75,10 +78,12 @@ def import_umap() -> ModuleType:
     Unless ``NUMBA_CACHE_DIR`` is set already, numba's cache is pointed at
     ``<cache folder>/numba`` before numba is imported, and every numba function of
     umap and pynndescent caches what it compiles there (numba's own ``cache=True``;
-    most of theirs lack it). The first projection on a machine compiles and saves;
-    later processes load the machine code. The cached code is what numba compiled,
-    so the coordinates are the same either way. Without a writable cache folder
-    every process compiles, as before.
+    most of theirs lack it): those decorated while umap is imported get it as they
+    are decorated, since a few are compiled right then (about 0.5 s), the others
+    (umap imported before) once it is imported. The first projection on a machine
+    compiles and saves; later processes load the machine code. The cached code is
+    what numba compiled, so the coordinates are the same either way. Without a
+    writable cache folder every process compiles, as before.
     """
     from sigreport.store import cache_problem, cache_root
 
@@ -86,11 +91,36 @@ def import_umap() -> ModuleType:
         os.environ["NUMBA_CACHE_DIR"] = str(cache_root() / "numba")
         if "numba" in sys.modules:  # imported by someone else: read the setting again
             sys.modules["numba"].config.reload_config()
-    import umap
+    packages = ("umap", "pynndescent")
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        import umap
 
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        _cache_numba_functions(("umap", "pynndescent"))
+        return umap
+    with _cached_decorations(packages):
+        import umap
+    _cache_numba_functions(packages)
     return umap
+
+
+@contextmanager
+def _cached_decorations(packages: tuple[str, ...]) -> Iterator[None]:
+    """While inside, ``numba.njit`` called from a module of ``packages`` caches on disk
+    (``cache=True`` unless the call says otherwise), eagerly compiled functions too."""
+    import numba
+
+    original = numba.njit
+
+    def njit(*args: Any, **kws: Any) -> Any:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller.split(".")[0] in packages:
+            kws.setdefault("cache", True)
+        return original(*args, **kws)
+
+    numba.njit = njit
+    try:
+        yield
+    finally:
+        numba.njit = original
 
 
 def _cache_numba_functions(packages: tuple[str, ...]) -> None:

@@ -8,10 +8,7 @@ its neighbours' weighted mean in a Python loop over rows (``init_graph_transform
 Here both are numba loops doing the same arithmetic in the same order (the
 same ``euclidean``, the same float32 sums), so the numbers are the same to the
 bit (tests/test_projection.py compares them with umap's own). They are cached
-in numba's cache folder like the rest of UMAP.
-
-Import this module only after ``NUMBA_CACHE_DIR`` is set
-(``projection.import_umap``): numba reads it once.
+in numba's cache folder like the rest of UMAP (``projection.import_umap``).
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from umap.distances import euclidean
 __all__ = ["compiled_small_data", "init_graph_transform", "pairwise_euclidean"]
 
 
-@numba.njit(cache=True)
+@numba.njit
 def pairwise_euclidean(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """float32 (n_x, n_y): umap's ``euclidean`` of every row of ``x`` and of ``y``
     (both float32, C-ordered, of one width), rounded to float32 as scikit-learn does."""
@@ -39,7 +36,7 @@ def pairwise_euclidean(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _numpy_sum(a: np.ndarray) -> np.float32:
     """numpy's ``a.sum()`` of float32 ``a``, to the bit: its pairwise summation
     (eight running sums in blocks of up to 128, halves above), in float32."""
@@ -66,7 +63,7 @@ def _numpy_sum(a: np.ndarray) -> np.float32:
     return _numpy_sum(a[:half]) + _numpy_sum(a[half:])
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _init_graph_transform(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
                           embedding: np.ndarray) -> np.ndarray:
     result = np.zeros((indptr.shape[0] - 1, embedding.shape[1]), np.float32)

@@ -98,7 +98,9 @@ def import_umap() -> ModuleType:
         return umap
     with _cached_decorations(packages):
         import umap
-    _cache_numba_functions(packages)
+    import sigreport.report._umap_kernels  # noqa: F401  (its functions cached below)
+
+    _cache_numba_functions((*packages, "sigreport.report._umap_kernels"))
     return umap
 
 
@@ -125,12 +127,13 @@ def _cached_decorations(packages: tuple[str, ...]) -> Iterator[None]:
 
 def _cache_numba_functions(packages: tuple[str, ...]) -> None:
     """Turn on numba's on-disk cache for every jitted function of the imported
-    modules of ``packages`` (what they compile from now on is saved and reused)."""
+    modules of ``packages`` (dotted names; what they compile from now on is saved and
+    reused)."""
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
 
     for name, module in list(sys.modules.items()):
-        if module is None or name.split(".")[0] not in packages:
+        if module is None or not any(name == p or name.startswith(p + ".") for p in packages):
             continue
         for value in list(vars(module).values()):
             # numba keeps a dispatcher's cache private; NullCache is "no cache set".
@@ -232,7 +235,7 @@ def compute_projections(acts: Activations, layers: tuple[str, ...], cfg: ReportC
                        random_state=seed).fit_transform(shown)
         else:
             umap = import_umap()  # checked above
-            from sigreport.report._umap_kernels import compiled_small_data
+            from sigreport.report._umap_kernels import compiled_small_data  # imported there
 
             # A seed makes UMAP deterministic and single-threaded; n_jobs says so, quietly.
             with compiled_small_data():

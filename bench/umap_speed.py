@@ -14,8 +14,10 @@ the machine may be shared, so wall time says little) of those two steps. The
 first run of each tree has an empty cache folder, so numba compiles and saves;
 the later runs (``--later``, default 2, the fastest kept) load from it. The
 baseline is the source tree of a commit (``git archive``) with the same
-interpreter and packages. Prints each tree's seconds, whether both trees gave
-the very same coordinates, and the ratios (baseline / this tree: above 1 means
+interpreter and packages. Prints each tree's seconds, whether the first and
+later runs (and the baseline) gave the very same coordinates, how well each
+layer's picture keeps the shown points' neighbourhoods (trustworthiness at 15
+neighbours) in both trees, and the ratios (baseline / this tree: above 1 means
 faster now). Goal: a later run under 2 s.
 """
 
@@ -59,7 +61,9 @@ import_umap()
 imported = time.process_time()
 proj = compute_projections(acts, names, cfg, seed)
 done = time.process_time()
-np.savez(sys.argv[2], **proj.xy)
+from sigreport.report.projection import _gather
+shown = {f"shown:{k}": _gather(acts, k, proj.split, proj.row) for k in names}
+np.savez(sys.argv[2], **proj.xy, **shown)
 print(json.dumps({"import_s": imported - start, "project_s": done - imported}))
 """
 
@@ -103,6 +107,17 @@ def _same(a: Path, b: Path) -> bool:
         return x.files == y.files and all(np.array_equal(x[k], y[k]) for k in x.files)
 
 
+def _trustworthiness(path: Path) -> dict[str, float]:
+    """Per layer, how well the 2-D picture keeps each shown point's 15 nearest neighbours
+    (scikit-learn's trustworthiness: 1 when no point gains a false neighbour)."""
+    import numpy as np
+    from sklearn.manifold import trustworthiness
+
+    with np.load(path) as npz:
+        return {k: float(trustworthiness(npz[f"shown:{k}"], npz[k], n_neighbors=15))
+                for k in npz.files if not k.startswith("shown:")}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("preset", nargs="?", default="original-2021")
@@ -127,10 +142,14 @@ def main() -> int:
             print(f"  {label:<9} first run {f['total_s']:6.1f} ({f['import_s']:.1f} + "
                   f"{f['project_s']:.1f})   later run {la['total_s']:5.2f} "
                   f"({la['import_s']:.2f} + {la['project_s']:.2f}), best of {args.later}")
-        same = _same(tmp / "baseline-later.npz", tmp / "current-later.npz") and \
-            _same(tmp / "current-first.npz", tmp / "current-later.npz")
-        print(f"  same coordinates (baseline and this tree, first and later run): "
-              f"{'yes' if same else 'NO'}")
+        print(f"  same coordinates in the first and the later run: "
+              f"{'yes' if _same(tmp / 'current-first.npz', tmp / 'current-later.npz') else 'NO'}"
+              f"; as the baseline's: "
+              f"{'yes' if _same(tmp / 'baseline-later.npz', tmp / 'current-later.npz') else 'no'}")
+        trust = {label: _trustworthiness(tmp / f"{label}-later.npz") for label in trees}
+        print("  trustworthiness (15 neighbours) of each layer's picture, baseline -> this tree: "
+              + ", ".join(f"{k} {v:.3f} -> {trust['current'][k]:.3f}"
+                          for k, v in trust["baseline"].items()))
         first_ratio = first["baseline"]["total_s"] / first["current"]["total_s"]
         later_ratio = later["baseline"]["total_s"] / later["current"]["total_s"]
         now = later["current"]["total_s"]

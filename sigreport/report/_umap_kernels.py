@@ -106,7 +106,8 @@ def _pairwise_distances(original: Any, X: Any, Y: Any = None, metric: Any = "euc
 
 @contextmanager
 def compiled_small_data() -> Iterator[None]:
-    """While inside, umap's small-data distances and transform initialisation run compiled."""
+    """While inside, umap's small-data distances and transform initialisation run
+    compiled, and numba's parallel loops on one thread."""
     saved = umap_impl.pairwise_distances, umap_impl.init_graph_transform
     original = saved[0]
 
@@ -114,9 +115,14 @@ def compiled_small_data() -> Iterator[None]:
                            **kwds: Any) -> np.ndarray:
         return _pairwise_distances(original, X, Y, metric, **kwds)
 
+    threads = numba.get_num_threads()
     umap_impl.pairwise_distances = pairwise_distances
     umap_impl.init_graph_transform = init_graph_transform
+    # transform's parallel gathers (``submatrix``) on one thread too, as fit runs them
+    # with a seed: on busy cores a second thread only waits its turn.
+    numba.set_num_threads(1)
     try:
         yield
     finally:
+        numba.set_num_threads(threads)
         umap_impl.pairwise_distances, umap_impl.init_graph_transform = saved

@@ -28,6 +28,7 @@ from sigreport.errors import ConfigError
 __all__ = ["Projections", "check_projection", "compute_projections", "select_points"]
 
 _FIT_ROWS = 5000
+_UMAP_EPOCHS = 200
 
 
 @dataclass(frozen=True)
@@ -238,8 +239,13 @@ def compute_projections(acts: Activations, layers: tuple[str, ...], cfg: ReportC
             from sigreport.report._umap_kernels import compiled_small_data  # imported there
 
             # A seed makes UMAP deterministic and single-threaded; n_jobs says so, quietly.
+            # 200 epochs (transform: a third), umap's own choice above 10,000 rows, rather
+            # than its 500 for small data: the layout's SGD was two thirds of the time
+            # left, and the shown points' neighbourhoods are kept as well (trustworthiness
+            # at 15 neighbours within 0.01 on every layer of the original-2021 presets).
             with compiled_small_data():
-                reducer = umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit(fit)
+                reducer = umap.UMAP(n_components=2, n_epochs=_UMAP_EPOCHS, random_state=seed,
+                                    n_jobs=1).fit(fit)
                 out = reducer.transform(shown)
         out = np.asarray(out, dtype=np.float32)
         if out.shape[1] == 1:

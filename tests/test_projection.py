@@ -1,4 +1,5 @@
-"""The UMAP projection keeps numba's compiled code in the cache folder, with the same numbers."""
+"""The UMAP projection keeps numba's compiled code in the cache folder, with the same numbers,
+and its compiled small-data steps match umap's own to the bit."""
 
 from __future__ import annotations
 
@@ -8,30 +9,38 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 # Projects a small seeded set of activations with UMAP as the report does, saves the
-# coordinates, and counts what numba compiled (misses) and loaded (hits) for umap's
-# and pynndescent's functions while projecting.
+# coordinates, and counts what numba compiled in the whole process (numba's compile
+# events, which a load from the cache does not raise) and what umap's, pynndescent's and
+# sigreport's numba functions loaded from the cache (hits).
 _SCRIPT = r"""
 import sys
 import numpy as np
+from numba.core import event
+from numba.core.dispatcher import Dispatcher
+
+compiled = []
+class Compiles(event.Listener):
+    def on_start(self, ev):
+        pass
+    def on_end(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+event.register("numba:compile", Compiles())
+
 from sigreport.activations import Activations, LayerInfo, SplitActivations
 from sigreport.config import ReportConfig
-from numba.core.dispatcher import Dispatcher
-from sigreport.report.projection import compute_projections, import_umap
+from sigreport.report.projection import compute_projections
 
-def counts():
-    hits = misses = 0
+def hits():
+    n = 0
     for name, module in list(sys.modules.items()):
-        if module is not None and name.split(".")[0] in ("umap", "pynndescent"):
+        if module is not None and name.split(".")[0] in ("umap", "pynndescent", "sigreport"):
             for value in vars(module).values():
                 if isinstance(value, Dispatcher):
-                    hits += sum(value.stats.cache_hits.values())
-                    misses += sum(value.stats.cache_misses.values())
-    return np.array([hits, misses])
-
-import_umap()
-at_import = counts()  # a few tiny functions compile as umap is imported, before caching is on
+                    n += sum(value.stats.cache_hits.values())
+    return n
 
 rng = np.random.default_rng(7)
 def split(n):
@@ -44,8 +53,7 @@ probe = SplitActivations({"hidden1": rng.normal(size=(20, 12)).astype(np.float32
                          np.full(20, 1, np.int64))
 acts = Activations((LayerInfo("hidden1", "post", 1, 12),), (1, 7), train, test, probe)
 proj = compute_projections(acts, ("hidden1",), ReportConfig(projection="umap", max_points=80), 0)
-hits, misses = counts() - at_import
-np.savez(sys.argv[1], xy=proj.xy["hidden1"], hits=hits, misses=misses)
+np.savez(sys.argv[1], xy=proj.xy["hidden1"], hits=hits(), compiled=np.array(compiled, str))
 """
 
 
@@ -65,9 +73,53 @@ def _project(tmp_path: Path, name: str, cache: Path) -> dict[str, np.ndarray]:
 def test_umap_compiles_once_per_machine_and_projects_the_same(tmp_path):
     cache = tmp_path / "cache"
     first = _project(tmp_path, "first", cache)    # compiles, saves into the cache folder
-    assert first["misses"] > 0
-    assert list((cache / "numba").rglob("*.nbi")), "no numba index in the cache folder"
+    assert len(first["compiled"]) > 0
+    index = sorted((cache / "numba").rglob("*.nbi"))
+    assert index, "no numba index in the cache folder"
     later = _project(tmp_path, "later", cache)    # a fresh process: loads, compiles nothing
-    assert later["misses"] == 0 and later["hits"] > 0
+    assert later["compiled"].tolist() == [] and later["hits"] > 0
+    assert sorted((cache / "numba").rglob("*.nbi")) == index
     assert later["xy"].shape == (80, 2)
     np.testing.assert_array_equal(later["xy"], first["xy"])
+
+
+def test_compiled_small_data_steps_match_umaps_own():
+    """The compiled distances and starting places give umap's numbers to the bit, and a
+    projection made with them is the one umap makes without them."""
+    umap = pytest.importorskip("umap")
+    from sklearn.metrics import pairwise_distances
+    from umap.distances import euclidean
+    from umap.umap_ import init_graph_transform
+
+    from sigreport.report import _umap_kernels as kernels
+
+    rng = np.random.default_rng(3)
+    for width in (1, 7, 33):  # below, at and past a vector's width
+        fit = rng.normal(size=(90, width)).astype(np.float32)
+        new = rng.normal(size=(40, width)).astype(np.float32)
+        np.testing.assert_array_equal(kernels.pairwise_euclidean(fit, fit),
+                                      pairwise_distances(fit, metric=euclidean))
+        np.testing.assert_array_equal(kernels.pairwise_euclidean(new, fit),
+                                      pairwise_distances(new, fit, metric=euclidean))
+        reducer = umap.UMAP(n_components=2, random_state=0, n_jobs=1, n_epochs=20).fit(fit)
+        plain = reducer.transform(new)
+        reducer.transform_mode = "graph"
+        # Points of the fit too: a neighbour of strength 1 places them where it is.
+        graph = reducer.transform(np.concatenate([new, fit[:3]])).tocsr()
+        graph.eliminate_zeros()  # as transform does
+        np.testing.assert_array_equal(kernels.init_graph_transform(graph, reducer.embedding_),
+                                      init_graph_transform(graph, reducer.embedding_))
+        with kernels.compiled_small_data():
+            again = umap.UMAP(n_components=2, random_state=0, n_jobs=1, n_epochs=20).fit(fit)
+            np.testing.assert_array_equal(again.embedding_, reducer.embedding_)
+            np.testing.assert_array_equal(again.transform(new), plain)
+
+
+def test_numpy_sum_is_numpys_to_the_bit():
+    pytest.importorskip("umap")
+    from sigreport.report._umap_kernels import _numpy_sum
+
+    rng = np.random.default_rng(5)
+    for n in [*range(0, 140), 257, 1000]:  # each branch: under 8, blocks of 8, halves
+        a = (rng.random(n) * 1000).astype(np.float32)
+        assert _numpy_sum(a) == a.sum(), n

@@ -2,7 +2,8 @@
 
 Keep the chosen classes, a fixed number of images per class (a seeded draw, or
 the first ones in file order as the original code took them; or every image of
-each class for "all"), scale pixels to [0, 1], flatten each image (28x28 to 784), and
+each class for "all"), scale pixels to [0, 1], flatten each image (H x W x C values, 784
+for MNIST's 28x28), and
 one-hot the labels over the SORTED kept classes. Probe classes come from the
 test split (or, as in the original code, from the training split) and are
 never part of training.
@@ -154,7 +155,8 @@ def _split(images: np.ndarray, labels: np.ndarray, rows: np.ndarray,
            classes: tuple[int, ...], source: str) -> Split:
     y = labels[rows].astype(np.int64)
     x = images[rows].reshape(len(rows), -1 if len(rows) else int(np.prod(images.shape[1:])))
-    x = x.astype(np.float32) / np.float32(255.0)
+    # uint8 pixels are scaled to [0, 1]; float pixels (an .npz file's) are in it already.
+    x = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32)
     onehot = (y[:, None] == np.asarray(classes)[None, :]).astype(np.float32)
     return Split(x=x, y=y, onehot=onehot, index=rows, source=source,
                  image_shape=tuple(images.shape[1:]))

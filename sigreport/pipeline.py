@@ -142,7 +142,7 @@ def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
     from sigreport.train import snapshot_epochs
 
     size = run_size(config, dataset.train.n_samples, dataset.test.n_samples,
-                    dataset.probe.n_samples, snapshot_epochs(config.train))
+                    dataset.probe.n_samples, snapshot_epochs(config.train), dataset.image_shape)
     monitor.estimate_s = estimate_seconds(size)
     memory = estimate_bytes(size)
     peak = sum(memory.values())

@@ -48,7 +48,8 @@ class Split:
     index: np.ndarray
     source: str
     # The shape of one image as the source holds it (H, W) or (H, W, C); x is it flattened.
-    image_shape: tuple[int, ...] = (28, 28)
+    # None: the inputs are no images (vectors from an activations file).
+    image_shape: tuple[int, ...] | None = (28, 28)
 
     @property
     def n_samples(self) -> int:
@@ -56,6 +57,8 @@ class Split:
 
     def images(self) -> np.ndarray:
         """uint8 images, shape (n_samples, *image_shape), recovered from ``x``."""
+        if self.image_shape is None:
+            raise ValueError("this split's inputs are no images")
         out = np.empty((self.n_samples, int(np.prod(self.image_shape))), np.uint8)
         # In blocks: two float32 copies of a whole training split would double its memory.
         for start in range(0, self.n_samples, _IMAGE_BLOCK):
@@ -81,8 +84,8 @@ class Dataset:
     probe: Split
     sha256: str
     licence: str
-    # (H, W, C) of the images; x holds them flattened in that order.
-    image_shape: tuple[int, int, int] = (28, 28, 1)
+    # (H, W, C) of the images; x holds them flattened in that order. None: no images.
+    image_shape: tuple[int, int, int] | None = (28, 28, 1)
 
     @property
     def class_map(self) -> dict[int, int]:

@@ -273,4 +273,5 @@ def open_activations_file(config: Config) -> RecordedNetwork:
     acts, kind = recorded("")
     control = recorded("control_")[0] if has_control else None
     return RecordedNetwork(path=path, layer_names=names, output_kind=kind, dataset=dataset,
-                           recorded=acts, control_recorded=control, inputs=inputs_kind or "")
+                           recorded=acts, control_recorded=control,
+                           inputs="images" if inputs_kind == "images" else "vectors")

@@ -4,6 +4,7 @@ model.source = "activations", measures as that run did; bad files fail in one li
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -221,3 +222,35 @@ def test_the_source_keys_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="one seed"):
         load_config("mnist-1-7", ['model.source="activations"', 'model.path="a.npz"',
                                   "seeds=[0, 1]"])
+
+
+def _guide_examples() -> list[str]:
+    """The Python blocks of the guide's section on .npz files."""
+    text = (Path(__file__).resolve().parent.parent / "site" / "own-network.md").read_text()
+    section = text.split("## Activations and images from .npz files", 1)[1].split("\n## ")[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def test_the_guides_examples_write_files_that_run(recorded, tmp_path, monkeypatch, capsys):
+    from sigreport.cli import main
+    from sigreport.config import DataConfig
+    from sigreport.data import load_raw
+
+    _, _, dataset = recorded
+    acts_example, images_example = _guide_examples()
+    monkeypatch.chdir(tmp_path)
+    splits = {s: (getattr(dataset, s).images(), getattr(dataset, s).y) for s in SPLITS}
+    exec(compile(acts_example, "own-network.md", "exec"), {"splits": splits})
+    status = main(_args(tmp_path / "acts.npz", tmp_path / "out", "guide"))
+    assert status == 0, capsys.readouterr().err
+    metrics = json.loads((tmp_path / "out" / "guide" / "metrics.json").read_text())
+    assert metrics["experiment"]["network"]["layers"] == ["dense1", "dense2"]
+    assert metrics["experiment"]["network"]["control"] is True
+    assert [lay["width"] for lay in metrics["layers"]] == [784, 32, 16, 2]
+    images = np.concatenate([splits[s][0] for s in SPLITS])
+    labels = np.concatenate([splits[s][1] for s in SPLITS])
+    exec(compile(images_example, "own-network.md", "exec"),
+         {"np": np, "images": images, "labels": labels})
+    raw = load_raw(DataConfig(path=str(tmp_path / "images.npz")))
+    assert len(raw.train_labels) + len(raw.test_labels) == len(labels)
+    assert raw.train_images.shape[1:] == (28, 28)

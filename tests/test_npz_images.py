@@ -181,3 +181,26 @@ def test_bad_image_files_fail_in_one_line(digits, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
     one_error_line(run_cli("run", "mnist-1-7", "--out", str(tmp_path / "out"), "--set",
                            f'data.path="{cases[2][0]}"'), cases[2][1])
+
+
+def test_colour_images_encode_as_rgb_pngs_and_tile_uninverted():
+    import zlib
+
+    from sigreport.report.images import as_shown, build_mosaic, encode_pngs
+
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, size=(3, 12, 16, 3), dtype=np.uint8)
+    for img, png in zip(imgs, encode_pngs(imgs, bits=4)):   # colour stays 8 bits a channel
+        width, height, depth, colour = struct.unpack(">IIBB", png[16:26])
+        assert (width, height, depth, colour) == (16, 12, 8, 2)
+        start = png.index(b"IDAT") + 4
+        length = struct.unpack(">I", png[start - 8:start - 4])[0]
+        rows = np.frombuffer(zlib.decompress(png[start:start + length]), np.uint8)
+        rows = rows.reshape(12, 1 + 16 * 3)
+        assert not rows[:, 0].any()
+        np.testing.assert_array_equal(rows[:, 1:].reshape(12, 16, 3), img)
+    np.testing.assert_array_equal(as_shown(imgs), imgs)               # colour as it is
+    np.testing.assert_array_equal(as_shown(imgs[..., 0]), 255 - imgs[..., 0])  # grey inverted
+    grid = build_mosaic(imgs, n_cols=2, pad=1, background=0)
+    assert grid.shape == (2 * 13 + 1, 2 * 17 + 1, 3)
+    np.testing.assert_array_equal(grid[1:13, 18:34], imgs[1])

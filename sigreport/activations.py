@@ -5,7 +5,7 @@ Everything downstream of this module is numpy and scikit-learn only.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # the dataclasses stay importable without JAX
     from sigreport.network import Network
 
 __all__ = ["LAYER_KINDS", "Activations", "LayerInfo", "SplitActivations", "capture_activations",
-           "capture_network", "capture_split", "keep_layers", "network_split", "noisy_test"]
+           "capture_network", "capture_split", "keep_layers", "network_split", "noisy_test",
+           "recorded_activations", "recorded_split"]
 
 SPLITS = ("train", "test", "probe")
 LAYER_KINDS = ("input", "pre", "post", "logits", "probs")
@@ -173,6 +174,9 @@ def capture_activations(params: Params | Network, dataset: Dataset, activation: 
         hidden layer, "logits" and "probs" (those of ``kinds``); with the int64
         labels, source indices and predicted original class ids.
     """
+    recorded = getattr(params, "recorded", None)
+    if recorded is not None:  # layers read from a file (sigreport.activations_file)
+        return keep_layers(recorded, kinds)
     if not isinstance(params, tuple):  # a Network from outside (sigreport.network)
         return capture_network(params, dataset, kinds)
     n_outputs = params[-1][0].shape[1]
@@ -206,7 +210,17 @@ def _network_split(network: Network, x: np.ndarray, y: np.ndarray, index: np.nda
 
     out = network.layer_outputs(x)
     scores = out.pop(OUTPUT)
-    if network.output_kind == "probabilities":
+    return recorded_split(x, out, scores, network.output_kind, y, index, split_name, classes,
+                          names)
+
+
+def recorded_split(x: np.ndarray, layers: dict[str, np.ndarray], scores: np.ndarray,
+                   output_kind: str, y: np.ndarray, index: np.ndarray, split_name: str,
+                   classes: np.ndarray, names: Collection[str] | None = None) -> SplitActivations:
+    """One split of a network's recorded layers, from its inputs ``x``, its layers' outputs
+    float32 (n_samples, width) in order and its ``scores`` float32 (n_samples, n_classes):
+    "logits" or "probabilities" by ``output_kind``, the other computed from them."""
+    if output_kind == "probabilities":
         probs = scores
         logits = np.log(np.maximum(scores, np.float32(1e-30))).astype(np.float32)
     else:
@@ -214,13 +228,27 @@ def _network_split(network: Network, x: np.ndarray, y: np.ndarray, index: np.nda
         shifted = scores - scores.max(axis=1, keepdims=True) if len(scores) else scores
         probs = np.exp(shifted)
         probs /= probs.sum(axis=1, keepdims=True)
-    layers = {"input": x, **out, "logits": logits, "probs": probs.astype(np.float32)}
+    layers = {"input": x, **layers, "logits": logits, "probs": probs.astype(np.float32)}
     _check_finite(layers, split_name, "network", "check the model file")
     return SplitActivations(
         layers={k: v for k, v in layers.items() if names is None or k in names},
         y=y, index=index,
         predicted=classes[np.argmax(logits, axis=1)].astype(np.int64) if len(y)
         else np.zeros(0, np.int64))
+
+
+def recorded_activations(layer_names: Sequence[str], classes: Sequence[int],
+                         splits: dict[str, SplitActivations]) -> Activations:
+    """:class:`Activations` of splits made by :func:`recorded_split`: the input, the recorded
+    layers as hidden layers (kind "post", in order), then "logits" and "probs"."""
+    widths = {name: layer.shape[1] for name, layer in splits["train"].layers.items()}
+    infos = [LayerInfo("input", "input", 0, widths["input"])]
+    infos += [LayerInfo(name, "post", i, widths[name])
+              for i, name in enumerate(layer_names, start=1)]
+    n_out = len(layer_names) + 1
+    infos += [LayerInfo("logits", "logits", n_out, widths["logits"]),
+              LayerInfo("probs", "probs", n_out, widths["probs"])]
+    return Activations(layers=tuple(infos), classes=tuple(classes), **splits)
 
 
 def capture_network(network: Network, dataset: Dataset,
@@ -240,14 +268,7 @@ def capture_network(network: Network, dataset: Dataset,
     splits = {name: _network_split(network, getattr(dataset, name).x, getattr(dataset, name).y,
                                    getattr(dataset, name).index, name, classes, None)
               for name in SPLITS}
-    widths = {name: layer.shape[1] for name, layer in splits["train"].layers.items()}
-    infos = [LayerInfo("input", "input", 0, widths["input"])]
-    infos += [LayerInfo(name, "post", i, widths[name])
-              for i, name in enumerate(network.layer_names, start=1)]
-    n_out = len(network.layer_names) + 1
-    infos += [LayerInfo("logits", "logits", n_out, widths["logits"]),
-              LayerInfo("probs", "probs", n_out, widths["probs"])]
-    acts = Activations(layers=tuple(infos), classes=tuple(dataset.classes), **splits)
+    acts = recorded_activations(network.layer_names, dataset.classes, splits)
     return keep_layers(acts, kinds)
 
 

@@ -109,6 +109,8 @@ class DataConfig(_Checked):
     _section: ClassVar[str] = "data"
 
     dataset: str = _field(C.choice(*DATASETS), "mnist")
+    # A folder of the four IDX files, or an .npz file of images x and labels y
+    # (sigreport/data/npz.py); None: data.dataset's own source.
     path: str | None = _field(C.string, None)
     download: bool = _field(C.boolean, False)
     classes: tuple[int, ...] = _field(_CLASS_IDS, (1, 7))
@@ -383,15 +385,29 @@ def _check_model(model: ModelConfig) -> None:
         raise C.invalid("model.pool", model.pool, 'model.source = "onnx" or model.kind = "cnn"')
 
 
+# Keys that choose and sample images: an activations file brings its own rows. (Its labels
+# are checked against data.classes and data.probe_classes; data.dataset names the classes.)
+SAMPLING_DATA_KEYS = ("path", "download", "n_per_class", "n_test_per_class", "selection",
+                      "probe_split", "n_probe_per_class")
+
+
 def ignored_training_keys(config: Config) -> list[str]:
     """The training keys ``config`` sets to something other than their defaults while its
-    network comes from outside (they are ignored; the run warns about them)."""
-    if config.model.network_source == "train":
+    network comes from outside (they are ignored; the run warns about them). For recorded
+    activations (model.source = "activations") also the keys that sample images, and
+    analysis.path_noise (noisy images need the network itself)."""
+    source = config.model.network_source
+    if source == "train":
         return []
     keys = [f"model.{k}" for k in TRAINING_MODEL_KEYS
             if getattr(config.model, k) != getattr(ModelConfig(), k)]
     keys += [f"train.{f.name}" for f in dataclasses.fields(TrainConfig)
              if getattr(config.train, f.name) != getattr(TrainConfig(), f.name)]
+    if source == "activations":
+        keys += [f"data.{k}" for k in SAMPLING_DATA_KEYS
+                 if getattr(config.data, k) != getattr(DataConfig(), k)]
+        if config.analysis.path_noise != AnalysisConfig().path_noise:
+            keys.append("analysis.path_noise")
     return keys
 
 

@@ -27,7 +27,6 @@ __all__ = ["CALIBRATION", "MEMORY_LIMIT_ENV", "STAGES", "RunSize", "available_by
            "estimate_bytes", "estimate_seconds", "memory_limit", "run_size", "stage_features"]
 
 STAGES = ("data", "train", "activations", "signatures", "analysis", "report")
-N_PIXELS = 28 * 28
 # Training samples a snapshot epoch is measured on (pipeline.SNAPSHOT_TRAIN_CAP).
 SNAPSHOT_TRAIN_CAP = 10000
 
@@ -48,9 +47,12 @@ CALIBRATION: dict[str, dict[str, float]] = {
 class RunSize:
     """What a run's cost depends on.
 
-    ``sizes`` are the layer widths from input to output (784, hidden..., classes);
+    ``sizes`` are the recorded layer widths from input to output (the image's
+    H*W*C values, a convolutional block's channels, hidden..., classes);
     ``n_snapshots`` counts the snapshot epochs other than the last, which are
     captured and clustered on at most ``SNAPSHOT_TRAIN_CAP`` training images.
+    ``multiply_adds`` and ``n_params`` are one image's forward pass and the network's
+    parameters; 0: those of dense layers between consecutive ``sizes`` (an MLP).
     """
 
     n_train: int
@@ -65,20 +67,60 @@ class RunSize:
     optimizer_states: int = 2
     cka_subsample: int = 2000
     knn_reference: int = 30000
+    multiply_adds: int = 0
+    n_params: int = 0
+
+    @property
+    def weights(self) -> int:
+        """Multiply-adds of one image's forward pass."""
+        return self.multiply_adds or sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    @property
+    def parameters(self) -> int:
+        """The network's parameters (weights and biases)."""
+        return self.n_params or sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+
+def _network_size(config: Config, image_shape: tuple[int, int, int]
+                  ) -> tuple[tuple[int, ...], int, int]:
+    """(recorded widths, multiply-adds per image, parameters) of ``config``'s network on
+    images of ``image_shape``: a CNN's 3x3 convolutions at each block's resolution (halved
+    by each 2x2 pool), then the dense layers."""
+    h, w, c = image_shape
+    n_in = h * w * c
+    hidden, n_out = tuple(config.model.hidden), len(config.data.classes)
+    mult = params = 0
+    conv: tuple[int, ...] = ()
+    if config.model.network_kind == "cnn":
+        conv = tuple(config.model.conv or ())
+        channels = c
+        for out in conv:
+            mult += h * w * 9 * channels * out
+            params += 9 * channels * out + out
+            channels, h, w = out, h // 2, w // 2
+        dense = (h * w * channels, *hidden, n_out)
+    else:
+        dense = (n_in, *hidden, n_out)
+    mult += sum(a * b for a, b in zip(dense[:-1], dense[1:]))
+    params += sum(a * b + b for a, b in zip(dense[:-1], dense[1:]))
+    return (n_in, *conv, *hidden, n_out), mult, params
 
 
 def run_size(config: Config, n_train: int, n_test: int, n_probe: int,
-             snapshot_epochs: Sequence[int]) -> RunSize:
-    """The size of ``config``'s run on a data set with these split sizes.
+             snapshot_epochs: Sequence[int],
+             image_shape: tuple[int, int, int] = (28, 28, 1)) -> RunSize:
+    """The size of ``config``'s run on a data set with these split sizes and images of
+    ``image_shape`` (H, W, C).
 
     ``snapshot_epochs``: the epochs whose networks are measured
     (:func:`sigreport.train.snapshot_epochs`).
     """
     snaps = [e for e in snapshot_epochs if e != config.train.epochs]
+    sizes, mult, params = _network_size(config, image_shape)
     return RunSize(n_train=n_train, n_test=n_test, n_probe=n_probe,
                    epochs=config.train.epochs, batch_size=config.train.batch_size,
                    n_seeds=len(config.all_seeds), n_snapshots=len(snaps),
-                   sizes=(N_PIXELS, *config.model.hidden, len(config.data.classes)),
+                   sizes=sizes, multiply_adds=mult, n_params=params,
                    optimizer_states=0 if config.train.optimizer == "sgd"
                    and config.train.momentum == 0 else 1 if config.train.optimizer == "sgd" else 2,
                    cka_subsample=config.analysis.cka_subsample,
@@ -96,12 +138,12 @@ def stage_features(size: RunSize) -> dict[str, dict[str, float]]:
     n_eval = size.n_test + size.n_probe
     n_snap = min(size.n_train, SNAPSHOT_TRAIN_CAP) + n_eval
     rows = size.n_seeds * (size.n_train + n_eval) + size.n_snapshots * n_snap
-    weights = sum(a * b for a, b in zip(size.sizes[:-1], size.sizes[1:]))
+    weights = size.weights
     values = rows * sum(size.sizes)
     layer_fits = (size.n_seeds + size.n_snapshots) * len(size.sizes)
     steps = size.n_seeds * size.epochs * -(-size.n_train // size.batch_size)
     return {
-        "data": {"fixed": 1.0, "pixels": float((size.n_train + n_eval) * N_PIXELS)},
+        "data": {"fixed": 1.0, "pixels": float((size.n_train + n_eval) * size.sizes[0])},
         "train": {"fixed": 1.0,
                   "weight_updates": float(size.n_seeds * size.epochs * size.n_train * weights),
                   "steps": float(steps)},
@@ -144,11 +186,11 @@ def estimate_bytes(size: RunSize) -> dict[str, float]:
     n_rows = size.n_train + n_eval
     n_snap = min(size.n_train, SNAPSHOT_TRAIN_CAP) + n_eval
     rows = size.n_seeds * n_rows + size.n_snapshots * n_snap
-    params = float(sum(a * b + b for a, b in zip(size.sizes[:-1], size.sizes[1:])))
+    params = float(size.parameters)
     widest = max(size.sizes)
     return {
         "base": BASE_BYTES,
-        "data": float(n_rows * N_PIXELS * (1 + _F32)),
+        "data": float(n_rows * size.sizes[0] * (1 + _F32)),
         "parameters": params * _F32 * (size.n_seeds * (1 + size.n_snapshots)
                                        + 2 * (1 + size.optimizer_states)),
         "activations": float(rows * sum(size.sizes[1:]) * 2 * _F32

@@ -24,6 +24,7 @@ import numpy as np
 from sigreport.activations import Activations
 from sigreport.config import Config, config_to_dict, ignored_training_keys
 from sigreport.data import Dataset, Split, check_data, load_raw, prepare_dataset
+from sigreport.data.sources import image_shape
 from sigreport.errors import ConfigError, OutputError
 from sigreport.estimate import (
     MEMORY_LIMIT_ENV,
@@ -99,19 +100,40 @@ def _git_commit() -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def _snapshot_data(dataset: Dataset, seed: int) -> Dataset:
-    """What a snapshot epoch is measured on, small enough to hold several at once.
+def _snapshot_rows(n_train: int, seed: int) -> np.ndarray | None:
+    """The training rows a snapshot epoch is measured on: a seeded subsample of
+    ``SNAPSHOT_TRAIN_CAP`` rows, or None (all of them) when there are no more."""
+    if n_train <= SNAPSHOT_TRAIN_CAP:
+        return None
+    return seeded_subset(n_train, SNAPSHOT_TRAIN_CAP, seed, salt=0x5A1)
 
-    The train split is cut to a seeded subsample of ``SNAPSHOT_TRAIN_CAP``
-    samples (the clusterings of a snapshot are fitted on it), made once and
-    shared by every snapshot; test and probe splits stay whole.
-    """
-    train = dataset.train
-    if train.n_samples <= SNAPSHOT_TRAIN_CAP:
+
+def _snapshot_data(dataset: Dataset, seed: int) -> Dataset:
+    """What a snapshot epoch is measured on, small enough to hold several at once: the
+    train split cut to :func:`_snapshot_rows`, made once and shared by every snapshot;
+    test and probe splits stay whole."""
+    rows = _snapshot_rows(dataset.train.n_samples, seed)
+    if rows is None:
         return dataset
-    rows = seeded_subset(train.n_samples, SNAPSHOT_TRAIN_CAP, seed, salt=0x5A1)
+    train = dataset.train
     return replace(dataset, train=replace(train, x=train.x[rows], y=train.y[rows],
                                           onehot=train.onehot[rows], index=train.index[rows]))
+
+
+def _snapshot_acts(params: Any, snap_data: Dataset, rows: np.ndarray | None,
+                   config: Config) -> Activations:
+    """The clustered layers of a snapshot epoch's network on ``snap_data``; activations read
+    from a file are cut to the same training ``rows``."""
+    from sigreport.activations import capture_activations
+
+    acts = capture_activations(params, snap_data, config.model.activation,
+                               pool=config.model.pooling, kinds=CLUSTERED_KINDS)
+    if getattr(params, "recorded", None) is None or rows is None:
+        return acts
+    train = acts.train
+    return replace(acts, train=replace(train, layers={k: v[rows] for k, v in train.layers.items()},
+                                       y=train.y[rows], index=train.index[rows],
+                                       predicted=train.predicted[rows]))
 
 
 def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
@@ -120,7 +142,7 @@ def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
     from sigreport.train import snapshot_epochs
 
     size = run_size(config, dataset.train.n_samples, dataset.test.n_samples,
-                    dataset.probe.n_samples, snapshot_epochs(config.train))
+                    dataset.probe.n_samples, snapshot_epochs(config.train), dataset.image_shape)
     monitor.estimate_s = estimate_seconds(size)
     memory = estimate_bytes(size)
     peak = sum(memory.values())
@@ -218,24 +240,33 @@ class OutsideResult:
 
 def _open_outside(config: Config, log: Callable[[str], None]):
     """The outside network ``config.model`` names, checked before any work, or None when
-    the network is trained here. Training keys the config sets are warned about and ignored."""
-    if config.model.network_source == "train":
+    the network is trained here: an ONNX classifier, or activations read from a file
+    (:class:`~sigreport.activations_file.RecordedNetwork`, which brings its data too).
+    Training keys the config sets are warned about and ignored."""
+    source = config.model.network_source
+    if source == "train":
         return None
     ignored = ignored_training_keys(config)
     if ignored:
         log(f"warning: {', '.join(ignored)} do not apply to a network from "
-            f"model.source = \"{config.model.network_source}\" and are ignored")
+            f"model.source = \"{source}\" and are ignored")
+    if source == "activations":
+        from sigreport.activations_file import open_activations_file
+
+        return open_activations_file(config)
     from sigreport.onnx_model import open_onnx
 
-    # Every data set sigreport reads holds 28x28 grey images.
-    return open_onnx(config.model, (28, 28, 1), len(config.data.classes))
+    return open_onnx(config.model, image_shape(config.data), len(config.data.classes))
 
 
 def _outside_result(network, dataset: Dataset, seed: int, last_epoch: int) -> OutsideResult:
-    """The outside network with its output kind decided and its untrained control drawn."""
-    network = network.with_output_kind(dataset.train.x[:1024])
-    return OutsideResult(params=network, snapshots={0: network.control(seed),
-                                                    last_epoch: network}, seed=seed)
+    """The outside network with its output kind decided and its untrained control, when it
+    has one (an activations file may give none), at epoch 0."""
+    if getattr(network, "recorded", None) is None:
+        network = network.with_output_kind(dataset.train.x[:1024])
+    control = network.control(seed)
+    snapshots = {last_epoch: network} if control is None else {0: control, last_epoch: network}
+    return OutsideResult(params=network, snapshots=snapshots, seed=seed)
 
 
 def _describe_outside(metrics: dict, network) -> None:
@@ -361,7 +392,9 @@ def measure(config: Config, force: bool = False, progress: bool = False,
         For bad input (data, config) or a training run that diverged.
     """
     # Before anything heavy is imported or loaded: a count the data cannot give fails at once.
-    check_data(config.data)
+    recorded = config.model.network_source == "activations"
+    if not recorded:
+        check_data(config.data)
     outside = _open_outside(config, log)
     from sigreport.activations import capture_activations, capture_split, keep_layers, noisy_test
     from sigreport.analysis import compute_metrics
@@ -375,8 +408,11 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     cache_hits: dict[str, bool] = {}
 
     with monitor.stage("data"):
-        raw = load_raw(config.data)
-        dataset = prepare_dataset(raw, config.data, config.seed)
+        if recorded:  # the file holds the data: its labels and inputs
+            dataset, location = outside.dataset, str(Path(outside.path).expanduser().resolve())
+        else:
+            raw = load_raw(config.data)
+            dataset, location = prepare_dataset(raw, config.data, config.seed), raw.location
 
     trained = {}
     # Training shows its own progress bar on a terminal.
@@ -398,17 +434,19 @@ def measure(config: Config, force: bool = False, progress: bool = False,
         acts = {seed: capture_activations(t.params, dataset, config.model.activation, pool=pool)
                 for seed, t in trained.items()}
         last_epoch = config.train.epochs
+        snap_rows = _snapshot_rows(dataset.train.n_samples, main_seed)
         snap_data = _snapshot_data(dataset, main_seed)
         # The last snapshot is the trained network itself: reuse its activations.
         snap_acts = {epoch: acts[main_seed] if epoch == last_epoch else
-                     capture_activations(params, snap_data, config.model.activation, pool=pool,
-                                         kinds=CLUSTERED_KINDS)
+                     _snapshot_acts(params, snap_data, snap_rows, config)
                      for epoch, params in sorted(main.snapshots.items())}
         del snap_data
+        # Noisy inputs need the network itself; recorded activations have none to run.
         noisy = (capture_split(main.params, noisy_test(dataset.test.x, config.analysis.path_noise,
                                                         main_seed),
                                dataset, config.model.activation, pool=pool)
-                 if config.analysis.path_noise > 0 and len(dataset.test.y) else None)
+                 if config.analysis.path_noise > 0 and len(dataset.test.y) and not recorded
+                 else None)
     # Only now is the network known not to have diverged (its outputs are checked above).
     _save_trained(pending or [], log)
 
@@ -466,7 +504,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
         "seed": config.seed,
         "seeds": list(config.all_seeds),
         "versions": _versions(),
-        "data": {"dataset": dataset.name, "location": raw.location, "licence": dataset.licence},
+        "data": {"dataset": dataset.name, "location": location, "licence": dataset.licence},
         "data_sha256": dataset.sha256,
         "git_commit": _git_commit(),
         "cache_hits": cache_hits,

@@ -103,3 +103,28 @@ def test_the_default_run_is_not_refused_on_this_machine():
 
     available = available_bytes()
     assert available is not None and _memory(n_train=10000) < available
+
+
+def test_the_estimate_counts_the_data_image_size_and_a_cnns_convolutions():
+    """Not 784 inputs whatever the data: the image's own H x W x C, and for a CNN the 3x3
+    convolutions at each block's resolution beside its dense layers."""
+    from sigreport.estimate import estimate_bytes
+
+    config = load_config("mnist-1-7", [])
+    grey = run_size(config, 10000, 2163, 1010, snapshot_epochs(config.train))
+    colour = run_size(config, 10000, 2163, 1010, snapshot_epochs(config.train), (32, 32, 3))
+    assert grey.sizes == (784, 64, 32, 16, 2) and colour.sizes[0] == 3072
+    assert grey.weights == 784 * 64 + 64 * 32 + 32 * 16 + 16 * 2
+    assert sum(estimate_bytes(colour).values()) > sum(estimate_bytes(grey).values())
+    cnn = load_config("mnist-1-7", ['model.kind="cnn"', "model.conv=[8, 16]", "model.hidden=[32]"])
+    size = run_size(cnn, 10000, 2163, 1010, snapshot_epochs(cnn.train))
+    assert size.sizes == (784, 8, 16, 32, 2)
+    convs = 28 * 28 * 9 * 1 * 8 + 14 * 14 * 9 * 8 * 16
+    assert size.weights == convs + 7 * 7 * 16 * 32 + 32 * 2
+    # The parameters the trainer builds (its own shapes, not a second count).
+    from math import prod
+
+    from sigreport.model import architecture, param_shapes
+
+    shapes = param_shapes(architecture("cnn", (28, 28, 1), (8, 16), (32,), 2))
+    assert size.parameters == sum(prod(w) + prod(b) for w, b in shapes)

@@ -2,7 +2,8 @@
 
 Keep the chosen classes, a fixed number of images per class (a seeded draw, or
 the first ones in file order as the original code took them; or every image of
-each class for "all"), scale pixels to [0, 1], flatten each image (28x28 to 784), and
+each class for "all"), scale pixels to [0, 1], flatten each image (H x W x C values, 784
+for MNIST's 28x28), and
 one-hot the labels over the SORTED kept classes. Probe classes come from the
 test split (or, as in the original code, from the training split) and are
 never part of training.
@@ -47,7 +48,8 @@ class Split:
     index: np.ndarray
     source: str
     # The shape of one image as the source holds it (H, W) or (H, W, C); x is it flattened.
-    image_shape: tuple[int, ...] = (28, 28)
+    # None: the inputs are no images (vectors from an activations file).
+    image_shape: tuple[int, ...] | None = (28, 28)
 
     @property
     def n_samples(self) -> int:
@@ -55,6 +57,8 @@ class Split:
 
     def images(self) -> np.ndarray:
         """uint8 images, shape (n_samples, *image_shape), recovered from ``x``."""
+        if self.image_shape is None:
+            raise ValueError("this split's inputs are no images")
         out = np.empty((self.n_samples, int(np.prod(self.image_shape))), np.uint8)
         # In blocks: two float32 copies of a whole training split would double its memory.
         for start in range(0, self.n_samples, _IMAGE_BLOCK):
@@ -80,8 +84,8 @@ class Dataset:
     probe: Split
     sha256: str
     licence: str
-    # (H, W, C) of the images; x holds them flattened in that order.
-    image_shape: tuple[int, int, int] = (28, 28, 1)
+    # (H, W, C) of the images; x holds them flattened in that order. None: no images.
+    image_shape: tuple[int, int, int] | None = (28, 28, 1)
 
     @property
     def class_map(self) -> dict[int, int]:
@@ -154,7 +158,8 @@ def _split(images: np.ndarray, labels: np.ndarray, rows: np.ndarray,
            classes: tuple[int, ...], source: str) -> Split:
     y = labels[rows].astype(np.int64)
     x = images[rows].reshape(len(rows), -1 if len(rows) else int(np.prod(images.shape[1:])))
-    x = x.astype(np.float32) / np.float32(255.0)
+    # uint8 pixels are scaled to [0, 1]; float pixels (an .npz file's) are in it already.
+    x = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32)
     onehot = (y[:, None] == np.asarray(classes)[None, :]).astype(np.float32)
     return Split(x=x, y=y, onehot=onehot, index=rows, source=source,
                  image_shape=tuple(images.shape[1:]))

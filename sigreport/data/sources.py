@@ -1,6 +1,7 @@
-"""Where the images come from: the embedded MNIST, Fashion-MNIST, any IDX folder.
+"""Where the images come from: the embedded MNIST, Fashion-MNIST, any IDX folder, or a
+user's .npz file of images (:mod:`sigreport.data.npz`).
 
-Every source is the four standard IDX files (train and test images and labels).
+Every named source is the four standard IDX files (train and test images and labels).
 The embedded MNIST's checksums are verified when it is first loaded in a process.
 """
 
@@ -17,11 +18,12 @@ import numpy as np
 from sigreport.config import DataConfig
 from sigreport.data.download import fetch
 from sigreport.data.idx import read_idx
+from sigreport.data.npz import is_npz, read_npz_images
 from sigreport.errors import DataError
 from sigreport.store import cache_root
 
-__all__ = ["FILES", "SOURCES", "RawData", "Source", "describe_sources", "label_counts",
-           "load_raw"]
+__all__ = ["FILES", "SOURCES", "RawData", "Source", "describe_sources", "image_shape",
+           "label_counts", "load_raw"]
 
 # The four files, in the order train images, train labels, test images, test labels.
 FILES = (
@@ -99,9 +101,10 @@ class RawData:
     Attributes
     ----------
     train_images, test_images:
-        uint8 arrays of shape (n_samples, 28, 28).
+        uint8 arrays of shape (n_samples, 28, 28) for IDX files; an .npz file's are
+        (n_samples, H, W) or (n_samples, H, W, C), uint8 or float32 in [0, 1].
     train_labels, test_labels:
-        uint8 arrays of shape (n_samples,).
+        integer arrays of shape (n_samples,).
     sha256:
         One digest over the four files' decompressed checksums.
     """
@@ -210,12 +213,33 @@ def _read_folder(folder: Path, name: str) -> RawData:
 
 
 def load_raw(cfg: DataConfig) -> RawData:
-    """Find and read the data set a config asks for.
+    """Find and read the data set a config asks for: ``data.path`` as a folder of IDX files
+    or an .npz file of images (:mod:`sigreport.data.npz`), else ``data.dataset``'s source.
 
     Raises :class:`DataError` when it is missing, corrupt or inconsistent.
     """
+    if cfg.path is not None and is_npz(cfg.path):
+        path = Path(cfg.path).expanduser()
+        stat = path.stat() if path.is_file() else None
+        return _read_npz_cached(cfg.path, stat.st_mtime_ns if stat else 0,
+                                stat.st_size if stat else 0)
     source = SOURCES[cfg.dataset]
     return _read_folder(_locate(source, cfg).resolve(), source.name)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_npz_cached(path: str, _mtime_ns: int, _size: int) -> RawData:
+    # Keyed by the file's time and size too, so a file written again is read again.
+    return read_npz_images(path)
+
+
+def image_shape(cfg: DataConfig) -> tuple[int, int, int]:
+    """(H, W, C) of the images ``cfg`` names: an .npz file's own, else 28x28 grey (every IDX
+    source sigreport reads)."""
+    if cfg.path is not None and is_npz(cfg.path):
+        shape = load_raw(cfg).train_images.shape[1:]
+        return (shape[0], shape[1], shape[2] if len(shape) > 2 else 1)
+    return (28, 28, 1)
 
 
 @functools.lru_cache(maxsize=1)

@@ -628,8 +628,8 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
 def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: Sequence[str],
                       point_color: Sequence[str], point_marker: Sequence[str],
                       point_info: dict[str, Sequence[str]], cluster_label: dict[str, Sequence[str]],
-                      cluster_color: dict[str, Sequence[str]], thumbs: Sequence[str],
-                      size: int = 300) -> list:
+                      cluster_color: dict[str, Sequence[str]], thumbs: Sequence[str] | None,
+                      size: int = 300, thumb_shape: tuple[int, int] = (28, 28)) -> list:
     """Small multiples of 2-D projections, one per layer, sharing one data source.
 
     Sharing the ColumnDataSource links selection: points picked with the box or
@@ -649,11 +649,19 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
     cluster_label, cluster_color:
         layer -> (n_points,) cluster ("cluster c3", "unassigned") and colour.
     thumbs:
-        (n_points,) PNG data URIs of each point's image.
+        (n_points,) PNG data URIs of each point's image, or None (inputs that are no images).
+    thumb_shape:
+        (height, width) of those images; the hover shows them 56 px on the longer side.
     """
     # numpy string arrays, not lists: Bokeh walks lists item by item looking for models.
-    data: dict[str, object] = {"color": _strings(point_color), "marker": _strings(point_marker),
-                               "thumb": _strings(thumbs)}
+    data: dict[str, object] = {"color": _strings(point_color), "marker": _strings(point_marker)}
+    image = ""
+    if thumbs is not None:
+        data["thumb"] = _strings(thumbs)
+        scale = 56 / max(thumb_shape)
+        image = (f'<img src="@thumb" width="{round(thumb_shape[1] * scale)}" '
+                 f'height="{round(thumb_shape[0] * scale)}" alt="digit" '
+                 'style="image-rendering:pixelated;border:1px solid #ddd">')
     data.update({k: _strings(v) for k, v in point_info.items()})
     for i, layer in enumerate(layers):
         data[f"x{i}"] = np.asarray(xy[layer][:, 0], np.float32)
@@ -681,9 +689,7 @@ def projection_figure(xy: dict[str, np.ndarray], layers: Sequence[str], titles: 
             name=f"proj-cluster-{i}", visible=False)
         tooltip = (
             '<div style="display:flex;gap:8px;align-items:center;font:12px ' + _FONT + '">'
-            '<img src="@thumb" width="56" height="56" alt="digit" '
-            'style="image-rendering:pixelated;border:1px solid #ddd">'
-            "<div><b>@label</b><br>predicted @pred<br>"
+            + image + "<div><b>@label</b><br>predicted @pred<br>"
             f"@c{i}<br><span style=\"color:{_MUTED}\">path @path</span></div></div>"
         )
         hover = HoverTool(renderers=[by_class, by_cluster], tooltips=tooltip)

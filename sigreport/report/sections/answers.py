@@ -157,6 +157,11 @@ def _experiment_line(metrics: dict, ctx: Context) -> dict:
     arch = " \u2192 ".join(str(w) for w in widths)
     return {
         "arch": arch, "activation": exp.get("activation"), "network": exp.get("network"),
+        # recorded activations given without their untrained network's: the input is the
+        # only control of every verdict
+        "no_control": (exp.get("network") or {}).get("control") is False,
+        # "images", or "vectors" (an activations file's inputs that are no images)
+        "inputs": (exp.get("network") or {}).get("inputs", "images"),
         "conv": exp.get("conv"), "pool": exp.get("pool"),
         "loss": str(exp.get("loss") or "").replace("_", "-"),
         "dataset": _DATASET_NAMES.get(exp.get("dataset"), exp.get("dataset")),

@@ -44,9 +44,12 @@ class Context:
     specific: dict[tuple, dict]  # path -> {"letter", "dominant", "total", "purity", "row"}
     _images: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False)
 
-    def images(self, dataset: Dataset, split: str) -> np.ndarray:
-        """uint8 (n_samples, 28, 28) images of ``dataset``'s ``split``, recovered from its
-        float inputs once per report however many sections show some."""
+    def images(self, dataset: Dataset, split: str) -> np.ndarray | None:
+        """uint8 (n_samples, *image_shape) images of ``dataset``'s ``split`` ((H, W) grey or
+        (H, W, C)), recovered from its float inputs once per report however many sections
+        show some; None when the inputs are no images (vectors from an activations file)."""
+        if getattr(dataset, split).image_shape is None:
+            return None
         if split not in self._images:
             self._images[split] = getattr(dataset, split).images()
         return self._images[split]
@@ -99,8 +102,11 @@ def pick(rows: np.ndarray, n: int, seed: int) -> np.ndarray:
     return rows[seeded_subset(len(rows), n, seed, salt=len(rows))]
 
 
-def mosaic(images: np.ndarray, n_cols: int) -> dict:
-    """A grid of digits as a data URI with its natural size, so every grid shows digits alike."""
+def mosaic(images: np.ndarray | None, n_cols: int) -> dict | None:
+    """A grid of digits as a data URI with its natural size, so every grid shows digits alike;
+    None without images."""
+    if images is None:
+        return None
     grid = build_mosaic(images, n_cols)
     return {"src": png_data_uri(grid), "width": round(grid.shape[1] * _DIGIT_SCALE),
             "height": round(grid.shape[0] * _DIGIT_SCALE)}

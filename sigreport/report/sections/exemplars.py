@@ -8,7 +8,7 @@ import numpy as np
 
 from sigreport.data import Dataset
 from sigreport.report import figures as F
-from sigreport.report.images import png_data_uri
+from sigreport.report.images import as_shown, png_data_uri
 from sigreport.report.sections.common import Context, Section, format_path, mosaic, pick
 
 __all__ = ["build_exemplars"]
@@ -24,8 +24,8 @@ def _exemplars(ctx: Context, dataset: Dataset, sigs: Any, seed: int) -> list[dic
         rows = np.flatnonzero(np.all(train_paths == np.asarray(path)[None, :], axis=1))
         if not len(rows):
             continue
-        mean = np.rint(images[rows].astype(np.float32).mean(0)).astype(np.uint8)
-        members = images[pick(rows, 12, seed)]
+        mean = (None if images is None
+                else np.rint(images[rows].astype(np.float32).mean(0)).astype(np.uint8))
         row = info["row"]
         out.append({
             "letter": info["letter"], "path": format_path(path),
@@ -33,8 +33,8 @@ def _exemplars(ctx: Context, dataset: Dataset, sigs: Any, seed: int) -> list[dic
             "color": F.tag_color(ctx.colors.get(info["dominant"], "#888888")),
             "purity": info["purity"], "total": info["total"], "n_train": len(rows),
             "counts": [(ctx.label[int(c)], n) for c, n in row.get("counts", {}).items()],
-            "mean": png_data_uri(255 - mean),
-            "grid": mosaic(members, 6),
+            "mean": png_data_uri(as_shown(mean[None])[0]) if mean is not None else None,
+            "grid": mosaic(None if images is None else images[pick(rows, 12, seed)], 6),
         })
     return out
 
@@ -53,7 +53,8 @@ def _atypical(ctx: Context, metrics: dict, dataset: Dataset, seed: int) -> list[
                         dtype=np.int64)
         grid = None
         if len(rows):
-            grid = mosaic(ctx.images(dataset, part)[pick(rows, 24, seed)], 12)
+            images = ctx.images(dataset, part)
+            grid = mosaic(None if images is None else images[pick(rows, 24, seed)], 12)
         out.append({"cls": ctx.label.get(int(entry["class"]), str(entry["class"])),
                     "like": ctx.label.get(int(entry["looks_like"]), str(entry["looks_like"])),
                     "count": entry["count"], "fraction": entry["fraction"],

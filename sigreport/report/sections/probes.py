@@ -105,7 +105,8 @@ def _probe_groups(ctx: Context, acts: Activations, dataset: Dataset, sigs: Any,
                 "training_support": train_support.get(path, 0),
                 "like": ctx.label.get(info["dominant"]) if info else None,
                 "color": F.tag_color(ctx.colors.get(info["dominant"], "#555555")) if info else None,
-                "grid": mosaic(images[pick(np.asarray(rows), 12, seed)], 6),
+                "grid": mosaic(None if images is None
+                               else images[pick(np.asarray(rows), 12, seed)], 6),
             })
         rest = sum(len(v) for _, v in ranked[n_groups:])
         out.append({"cls": ctx.label[c], "color": ctx.colors[c], "n": len(rows_c),

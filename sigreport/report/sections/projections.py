@@ -11,7 +11,7 @@ from sigreport.config import Config
 from sigreport.data import Dataset
 from sigreport.report import figures as F
 from sigreport.report.formatters import pct
-from sigreport.report.images import png_data_uris
+from sigreport.report.images import as_shown, png_data_uris
 from sigreport.report.projection import compute_projections
 from sigreport.report.sections.common import Context, Section, format_path
 
@@ -29,7 +29,9 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
     n = len(proj.row)
     y = np.zeros(n, np.int64)
     pred = np.zeros(n, np.int64)
-    imgs = np.zeros((n, *dataset.test.image_shape), np.uint8)  # thumbnails, the data's shape
+    shape = dataset.test.image_shape
+    # thumbnails in the data's image shape; none for inputs that are no images
+    imgs = np.zeros((n, *shape), np.uint8) if shape is not None else None
     paths: list[str] = [""] * n
     for split in ("test", "probe"):
         mask = proj.split == split
@@ -38,12 +40,13 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
         rows = proj.row[mask]
         y[mask] = acts.split(split).y[rows]
         pred[mask] = acts.split(split).predicted[rows]
-        imgs[mask] = ctx.images(dataset, split)[rows]
+        if imgs is not None:
+            imgs[mask] = ctx.images(dataset, split)[rows]
         split_paths = np.asarray(sigs.paths[split])[rows]
         for i, p in zip(np.flatnonzero(mask), split_paths.tolist()):
             info = ctx.specific.get(tuple(p))
             paths[i] = format_path(p) + (f" (path {info['letter']})" if info else "")
-    thumbs = png_data_uris(255 - imgs, bits=4)
+    thumbs = png_data_uris(as_shown(imgs), bits=4) if imgs is not None else None
     cluster_label, cluster_color, cluster_legend = {}, {}, []
     layer_metrics = {lay["name"]: lay for lay in metrics.get("layers", [])}
     for name in names:
@@ -72,7 +75,8 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
         point_marker=["triangle" if int(c) in ctx.probes else "circle" for c in y],
         point_info={"label": [ctx.label[int(c)] for c in y],
                     "pred": [ctx.name.get(int(p), str(p)) for p in pred], "path": paths},
-        cluster_label=cluster_label, cluster_color=cluster_color, thumbs=thumbs)
+        cluster_label=cluster_label, cluster_color=cluster_color, thumbs=thumbs,
+        thumb_shape=tuple(shape[:2]) if shape is not None else (28, 28))
     counts = {ctx.label[int(c)]: int(k) for c, k in zip(*np.unique(y, return_counts=True))}
     return fig, {"method": proj.method, "n_points": n, "counts": counts,
                  "n_layers": len(names), "layers": names, "cluster_legend": cluster_legend,

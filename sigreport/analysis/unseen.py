@@ -242,9 +242,9 @@ def unseen_verdict(rows: list[UnseenControlRow], predicted_as: dict[str, float],
     apart = [r for r in hidden if r["excess_ci"] and r["excess_ci"][0] > 0]
     # a layer that leaves out no more of them than of the test images sets nothing apart,
     # however much worse its controls do
-    layer: str | None
     beyond = [r for r in apart if r["over_input"] and r["over_input"]["above"]
               and (not has_control or (r["over_untrained"] and r["over_untrained"]["above"]))]
+    layer: str | None
     if beyond:
         verdict, layer = ("beyond_controls" if has_control else "beyond_input"), \
             _largest(beyond, "excess")["layer"]

@@ -190,9 +190,9 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
         twin = next((e for e in sorted(set(input_of.values()))
                      if _same_input(snapshots[e], snapshots[epoch])), None)
         input_of[epoch] = epoch if twin is None else twin
-        layers = (names[:1] if twin is None else ()) + (() if epoch == control_epoch
-                                                          else names[1:])
-        requests.append(AlignmentRequest(*snapshots[epoch], layers, None,
+        measured = (names[:1] if twin is None else ()) + (() if epoch == control_epoch
+                                                            else names[1:])
+        requests.append(AlignmentRequest(*snapshots[epoch], measured, None,
                                          min(cfg.probe_subsample, _SNAPSHOT_PROBE_SUBSAMPLE)))
     # The heavy parts are independent jobs: every layer's alignment, the detection scores'
     # fits and neighbour searches, the path divergences and the CKA between layers. They
@@ -228,7 +228,9 @@ def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations
         if epoch == last:
             return trained
         al = {**point[epoch], names[0]: point[input_of[epoch]][names[0]]}
-        return {**al, **control_al} if epoch == control_epoch else al
+        if epoch == control_epoch and control_al is not None:
+            return {**al, **control_al}
+        return al
 
     layers = describe_layers(acts, sigs, trained, probes)
     ood_rows, ood_summary, ood_notes = detect_done(detected)

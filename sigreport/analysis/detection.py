@@ -38,7 +38,13 @@ from sigreport._threads import Job, parallel_map, run_jobs
 from sigreport.activations import Activations, SplitActivations
 from sigreport.analysis._common import class_index, interval
 from sigreport.analysis.paths import PathStats, compute_path_stats
-from sigreport.analysis.types import DetectionBest, DetectionPick, DetectionRow, DetectionSummary
+from sigreport.analysis.types import (
+    DetectionBest,
+    DetectionControl,
+    DetectionPick,
+    DetectionRow,
+    DetectionSummary,
+)
 from sigreport.config import Config
 from sigreport.sampling import seeded_subset
 from sigreport.signatures import BOUNDARY_DIM, UNASSIGNED, Signatures
@@ -224,7 +230,8 @@ def _path_likelihood(acts: Activations, sigs: Signatures, min_support: int) -> S
     if paths.shape[1] == 0 or len(paths) == 0:
         return None
     unique, ids = np.unique(paths, axis=0, return_inverse=True)
-    ids = np.where((unique >= 0).all(axis=1)[ids.ravel()], ids.ravel(), -1)
+    # unique[ids] is paths: a sample keeps its id where no layer of its path is unassigned
+    ids = np.where((paths >= 0).all(axis=1), ids.ravel(), -1)
     model = novelty.fit_gaussian_mixture(_region_space(sigs, acts.train), ids, min_support)
     if model is None:
         return None
@@ -480,13 +487,14 @@ def _detection(acts: Activations, config: Config, seed: int, probes: tuple[int, 
     cfg = config.analysis
     n_train = len(acts.train.y)
     y_probe = acts.probe.y
-    groups = [(c, y_probe == c) for c in probes if np.any(y_probe == c)]
+    groups: list[tuple[int | str, np.ndarray]] = [(c, y_probe == c) for c in probes
+                                                   if np.any(y_probe == c)]
     groups.append(("all", np.ones(len(y_probe), dtype=bool)))
     per_score = parallel_map(lambda s: _rows(s, groups, cfg.n_bootstrap, seed), scores)
     rows = [r[g] for g in range(len(groups)) for r in per_score]      # by group, then score
     halves = selection_halves(acts.test.y, y_probe, seed)
     best = _best_per_family(scores, groups, halves, tuple(FAMILIES), cfg.n_bootstrap, seed)
-    untrained = None
+    untrained: DetectionControl | None = None
     if control_scores is not None:
         c_best = _best_per_family(control_scores, groups, halves, ("network", "signature"),
                                   cfg.n_bootstrap, seed)

@@ -15,7 +15,7 @@ other seeds whose value falls outside it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -49,7 +49,7 @@ Finish = Callable[[list[Any], dict[str, Any], dict[str, Alignment], dict[str, Al
                   dict[str, Any] | None]
 
 
-def _answers_of(seed: int, accuracy: float, sep: dict[str, Any], js: float | None,
+def _answers_of(seed: int, accuracy: float, sep: Mapping[str, Any], js: float | None,
                 unseen: list[dict[str, Any]], best: dict[str, Any] | None) -> dict[str, Any]:
     """One seed's headline values, read from its answers as ``compute_metrics`` shapes them."""
     rows = {r["layer"]: r for r in sep["per_layer"] if r["kind"] == "post"}

@@ -8,7 +8,7 @@ a test instead of printing "n/a".
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 Interval = list[float] | None
 
@@ -200,3 +200,4 @@ class Share(TypedDict):
     value: float | None
     ci: Interval
     n: int
+    coverage: NotRequired[float | None]     # faithfulness only: test share on non-novel paths

@@ -16,10 +16,10 @@ of :func:`unseen_verdict`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from sigreport.analysis._common import (
     weighted_mean_samples,
 )
 from sigreport.analysis.paths import PathStats
-from sigreport.analysis.types import UnseenControlRow, UnseenLayer, UnseenVerdict
+from sigreport.analysis.types import UnseenControlRow, UnseenLayer, UnseenRates, UnseenVerdict
 from sigreport.config import SignaturesConfig
 from sigreport.signatures import (
     UNASSIGNED,
@@ -173,7 +173,7 @@ def _layer(sigs: Signatures, acts: Activations, name: str, mine: np.ndarray,
 
 
 def _rates(u: Unassigned, qi: int, mine: np.ndarray, w_probe: np.ndarray, w_test: np.ndarray
-           ) -> tuple[dict[str, Any], np.ndarray]:
+           ) -> tuple[UnseenRates, np.ndarray]:
     """Unseen and test images' unassigned rates at quantile ``u.quantiles[qi]``, their excess,
     with intervals; and the excess's bootstrap samples (n_boot,)."""
     probe, test = u.probe[qi][mine], u.test[qi]
@@ -203,11 +203,14 @@ def _controls(ctl: Controls, names: tuple[str, ...], mine: np.ndarray, c: int
     for name in names[1:]:
         own, own_s = _rates(ctl.trained[name], qi, mine, w_probe, w_test)
         base = ctl.untrained.get(name) if ctl.untrained else None
-        unt, unt_s = _rates(base, qi, mine, w_probe, w_test) if base else (None, None)
+        unt: UnseenRates | None = None
+        over_untrained: dict[str, Any] | None = None
+        if base:
+            unt, unt_s = _rates(base, qi, mine, w_probe, w_test)
+            over_untrained = _difference(own_s, unt_s, own["excess"] - unt["excess"])
         rows.append({"layer": name, "kind": "post", **own, "untrained": unt,
                      "over_input": _difference(own_s, inp_s, own["excess"] - inp["excess"]),
-                     "over_untrained": _difference(own_s, unt_s, own["excess"] - unt["excess"])
-                     if unt else None})
+                     "over_untrained": over_untrained})
     sweep = [{"network": network, "layer": name,
               "probe": [float(np.mean(u.probe[i][mine])) for i in range(len(qs))],
               "test": [float(np.mean(u.test[i])) for i in range(len(qs))]}
@@ -216,12 +219,13 @@ def _controls(ctl: Controls, names: tuple[str, ...], mine: np.ndarray, c: int
     return rows, {"quantiles": list(qs), "quantile": ctl.quantile, "rows": sweep}
 
 
-def _largest(rows: list[UnseenControlRow], key: str) -> UnseenControlRow:
+def _largest(rows: list[UnseenControlRow], key: Literal["excess", "probe"]
+             ) -> UnseenControlRow:
     return max(rows, key=lambda r: (r[key], -rows.index(r)))
 
 
 def unseen_verdict(rows: list[UnseenControlRow], predicted_as: dict[str, float],
-                   best: dict[str, Any] | None) -> UnseenVerdict:
+                   best: Mapping[str, Any] | None) -> UnseenVerdict:
     """The Q3 verdict, chosen from the control rows by the rule ``RULE``.
 
     Parameters
@@ -240,6 +244,7 @@ def unseen_verdict(rows: list[UnseenControlRow], predicted_as: dict[str, float],
     # however much worse its controls do
     beyond = [r for r in apart if r["over_input"] and r["over_input"]["above"]
               and (not has_control or (r["over_untrained"] and r["over_untrained"]["above"]))]
+    layer: str | None
     if beyond:
         verdict, layer = ("beyond_controls" if has_control else "beyond_input"), \
             _largest(beyond, "excess")["layer"]
@@ -253,10 +258,13 @@ def unseen_verdict(rows: list[UnseenControlRow], predicted_as: dict[str, float],
     most = _largest(hidden, "probe") if hidden else None
     families = best or {}
     top_in = families.get("input")
-    others = [families.get(f) for f in ("network", "signature")]
+    top_ci = top_in.get("auroc_ci") if top_in else None
+    other_cis = [o.get("auroc_ci") if o else None for o in
+                 (families.get(f) for f in ("network", "signature"))]
+    measured = [ci for ci in other_cis if ci]
     wins = None
-    if top_in and top_in.get("auroc_ci") and all(o and o.get("auroc_ci") for o in others):
-        wins = bool(all(top_in["auroc_ci"][0] > o["auroc_ci"][1] for o in others))
+    if top_ci and len(measured) == len(other_cis):
+        wins = bool(all(top_ci[0] > ci[1] for ci in measured))
     return {
         "verdict": verdict,
         "statement": VERDICTS[verdict],
@@ -274,7 +282,7 @@ def unseen_verdict(rows: list[UnseenControlRow], predicted_as: dict[str, float],
 
 def describe_unseen(acts: Activations, sigs: Signatures, ps: PathStats,
                     probes: tuple[int, ...], controls: Controls | None = None,
-                    detection: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                    detection: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """One :class:`~sigreport.analysis.types.Unseen` (key "class") per probe class present.
 
     ``controls`` adds each class's control rows, quantile sweep and verdict; ``detection``

@@ -19,6 +19,7 @@ import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -120,8 +121,9 @@ class _Group:
     members: list[_Member]
 
     @property
-    def measured(self) -> list[_Member]:
-        return [m for m in self.members if m.measures is not None]
+    def measured(self) -> list[tuple[_Member, RunMeasures]]:
+        """The members that have measures, each with them."""
+        return [(m, m.measures) for m in self.members if m.measures is not None]
 
 
 def _fmt() -> tuple[Callable[..., str], Callable[..., str]]:
@@ -158,9 +160,10 @@ def _groups(index: dict, metrics: dict[str, dict], report_href: Callable[[str], 
         name, values = str(entry["name"]), entry.get("values") or {}
         label = _group_label(values, keys)
         classes = values.get("data.classes")
-        pair = (tuple(sorted(int(c) for c in classes))
-                if keys == ["data.classes"] and isinstance(classes, list) and len(classes) == 2
-                else None)
+        pair = None
+        if keys == ["data.classes"] and isinstance(classes, list) and len(classes) == 2:
+            first, second = sorted(int(c) for c in classes)
+            pair = (first, second)
         m = metrics.get(name)
         problem = None
         if m is None:
@@ -198,8 +201,8 @@ def _numeric_cell(row: str, col: str, group: _Group, get: Callable[[RunMeasures]
                   interval: Callable[[RunMeasures], Any] = lambda _m: None
                   ) -> tuple[Cell, float | None]:
     """A cell of a number measured per run, and the group's value (mean over seeds)."""
-    got = [(m, get(m.measures)) for m in group.measured]
-    got = [(m, float(v)) for m, v in got if v is not NOT_MEASURED and v is not None]
+    got = [(r, get(r)) for _, r in group.measured]
+    got = [(r, float(v)) for r, v in got if v is not NOT_MEASURED and v is not None]
     values = [v for _, v in got]
     if not values:
         return _empty_cell(row, col, group, what), None
@@ -207,7 +210,7 @@ def _numeric_cell(row: str, col: str, group: _Group, get: Callable[[RunMeasures]
     if len(values) > 1:
         detail = f"{long(mean)} ({_spread(values, long)})"
     else:
-        ci = interval(got[0][0].measures)
+        ci = interval(got[0][0])
         detail = long(mean) + (f" (95% interval {long(ci[0])} to {long(ci[1])})" if ci else "")
     return Cell(row, col, mean, short(mean), detail, _links(group)), mean
 
@@ -246,14 +249,14 @@ class _Layout:
 def _separation(groups: list[_Group], layout: _Layout) -> tuple[Heatmap, dict | None]:
     """(a) The separation layer per group: its latest over seeds, "separated from there on in
     every seed"; the range over seeds in the cell's text."""
-    n_hidden = max((m.measures.n_hidden for g in groups for m in g.measured
-                    if isinstance(m.measures.n_hidden, int)), default=0)
+    n_hidden = max((r.n_hidden for g in groups for _, r in g.measured
+                    if isinstance(r.n_hidden, int)), default=0)
     order = lambda t: math.inf if t[1] is None else t[1]  # noqa: E731 -- "none" is last
     cells, latest_index = [], {}
     for g in groups:
         row, col = layout.place(g)
-        got = [(m, m.measures.separation_layer_index, m.measures.separation_layer)
-               for m in g.measured if m.measures.separation_layer_index is not NOT_MEASURED]
+        got = [(m, r.separation_layer_index, r.separation_layer)
+               for m, r in g.measured if r.separation_layer_index is not NOT_MEASURED]
         if not got:
             cells.append(_empty_cell(row, col, g, field_name("separation_layer_index")))
             continue
@@ -301,18 +304,19 @@ def _per_group(groups: list[_Group], layout: _Layout, key: str, title: str, lead
 def _detection_heatmap(groups: list[_Group]) -> tuple[Heatmap, list[dict]]:
     """(c) The best signature-family AUROC per (group, unseen class)."""
     _, num = _fmt()
-    probes = sorted({p for g in groups for m in g.measured for p in m.measures.probe_classes})
-    cells, per_probe = [], {}
+    probes = sorted({p for g in groups for _, r in g.measured for p in r.probe_classes})
+    cells: list[Cell] = []
+    per_probe: dict[int, list[tuple[str, float]]] = {}
     for g in groups:
         for p in probes:
             # A group without a report gets a cell wherever its classes leave room for it.
-            if (not any(p in m.measures.probe_classes for m in g.measured)
+            if (not any(p in r.probe_classes for _, r in g.measured)
                     and (g.measured or p in (g.pair or ()))):
                 continue
             cell, v = _numeric_cell(
-                g.label, str(p), g, lambda r, p=p: _detection(r, p, "auroc"),
+                g.label, str(p), g, partial(_detection, probe=p, what="auroc"),
                 f"{field_name('ood')}[] rows with a family", lambda x: num(x, 2).removeprefix("0"),
-                lambda x: num(x, 3), lambda r, p=p: _detection(r, p, "auroc_ci"))
+                lambda x: num(x, 3), partial(_detection, probe=p, what="auroc_ci"))
             cells.append(cell)
             if v is not None:
                 per_probe.setdefault(p, []).append((g.label, v))
@@ -324,9 +328,10 @@ def _detection_heatmap(groups: list[_Group]) -> tuple[Heatmap, list[dict]]:
         [str(p) for p in probes], cells, tuple(RdYlBu11[2:-2][::-1]), 0.5, 1.0,
         bar_format="0.00")
     # Hardest first: the lowest mean over the groups probed with it.
-    findings = sorted(({"probe": p, "mean": float(np.mean([v for _, v in got])), "n": len(got),
-                        "worst": min(got, key=lambda t: t[1])} for p, got in per_probe.items()),
-                      key=lambda d: d["mean"])
+    means = {p: float(np.mean([v for _, v in got])) for p, got in per_probe.items()}
+    findings = [{"probe": p, "mean": means[p], "n": len(got),
+                 "worst": min(got, key=lambda t: t[1])}
+                for p, got in sorted(per_probe.items(), key=lambda item: means[item[0]])]
     return heatmap, findings
 
 
@@ -401,7 +406,8 @@ def atlas_figure(heatmap: Heatmap, cell_px: int | None = None):
     cw = cell_px or (42 if wide else 40 if heatmap.key == "detection" else 64)
     ch = 34 if wide else 20 if len(heatmap.rows) > 20 else 26
     label_w = max((len(r) for r in heatmap.rows), default=4) * 7 + 40
-    data = {"x": [c.col for c in heatmap.cells], "y": [c.row for c in heatmap.cells],
+    data: dict[str, list[Any] | np.ndarray] = {
+            "x": [c.col for c in heatmap.cells], "y": [c.row for c in heatmap.cells],
             "value": np.asarray([c.value for c in heatmap.cells], dtype=np.float64),
             "text": [c.text for c in heatmap.cells], "detail": [c.detail for c in heatmap.cells],
             "href": [c.links[0][1] if c.links else "" for c in heatmap.cells]}

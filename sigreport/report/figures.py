@@ -292,9 +292,8 @@ def layout_alluvial(node_ids: np.ndarray, sample_class: np.ndarray, class_order:
     """
     node_ids = np.asarray(node_ids, dtype=np.int64)
     n, n_cols = node_ids.shape
-    if path_label is None:
-        path_label = np.full(n, "", dtype=object)
-    path_label = np.asarray(path_label, dtype=object)
+    labels = (np.full(n, "", dtype=object) if path_label is None
+              else np.asarray(path_label, dtype=object))
     rank_of_class = {c: i for i, c in enumerate(class_order)}
     g = max(1.0, gap * n)
 
@@ -333,7 +332,7 @@ def layout_alluvial(node_ids: np.ndarray, sample_class: np.ndarray, class_order:
         fwd = {k: (a + b) / 2 for k, (a, b) in pos[col].items()}
         back_keys = bary_order(col, col + 1, pos[col + 1])
         back = {k: i for i, k in enumerate(back_keys)}
-        fwd_rank = {k: i for i, k in enumerate(sorted(fwd, key=fwd.get))}
+        fwd_rank = {k: i for i, k in enumerate(sorted(fwd, key=lambda k: fwd[k]))}
         orders[col] = sorted(orders[col], key=lambda k: (k < 0, fwd_rank[k] + back[k], k))
         pos[col] = place(orders[col], col)
     height = max(max(b for _a, b in p.values()) for p in pos if p)
@@ -354,10 +353,10 @@ def layout_alluvial(node_ids: np.ndarray, sample_class: np.ndarray, class_order:
                                  "by_class": {int(c): int(k) for c, k in zip(classes, counts)}})
 
     curve = _smooth(n_curve)
-    labels_sorted = sorted({str(p) for p in path_label if p})
+    labels_sorted = sorted({str(p) for p in labels if p})
     label_rank = {p: i for i, p in enumerate(labels_sorted)}
     # Each sample's label as its rank (-1: none), so ribbons are counted in numpy.
-    label_id = np.array([label_rank[str(p)] if p else -1 for p in path_label.tolist()],
+    label_id = np.array([label_rank[str(p)] if p else -1 for p in labels.tolist()],
                         dtype=np.int64)
     for col in range(n_cols - 1):
         src, dst = node_ids[:, col], node_ids[:, col + 1]
@@ -464,7 +463,7 @@ def alluvial_figure(layout: AlluvialLayout, colors: dict[int, str], class_label:
     if width is not None:
         _fit(fig)
 
-    per_total = {}
+    per_total: dict[int, int] = {}
     for node in layout.nodes:
         if node["col"] == 0:
             for c, k in node["by_class"].items():

@@ -83,7 +83,7 @@ def build_context(metrics: dict, dataset: Dataset) -> Context:
     names = _class_names(metrics, dataset)
     label = {c: names.get(c, str(c)) for c in classes}
     label.update({c: f"{names.get(c, str(c))} (unseen)" for c in probes})
-    specific = {}
+    specific: dict[tuple, dict] = {}
     for row in metrics.get("paths", {}).get("table", []):
         if row.get("specific"):
             key = tuple(int(p) for p in row["path"])

@@ -24,8 +24,8 @@ def _ood_rows(ctx: Context, metrics: dict) -> tuple[list[dict], list[dict], str 
     chosen = [r for r in rows if r["probe_class"] == target and r.get("roc")][:8]
     curves = [{"label": f"{r['method']} ({r['layer']}, {r['family']})", "fpr": r["roc"]["fpr"],
                "tpr": r["roc"]["tpr"], "auroc": r["auroc"] or 0.0} for r in chosen]
-    who = chosen[0]["probe"] if chosen else None
-    best_auroc = {}
+    shown: str | None = chosen[0]["probe"] if chosen else None
+    best_auroc: dict[int | str, float] = {}
     for r in rows:
         key = r["probe_class"]
         if r["auroc"] is not None and (key not in best_auroc or r["auroc"] > best_auroc[key]):
@@ -37,7 +37,7 @@ def _ood_rows(ctx: Context, metrics: dict) -> tuple[list[dict], list[dict], str 
         key = (str(r["probe_class"]), r["family"], r["method"])
         r["top"] = key not in seen_method
         seen_method.add(key)
-    return rows, curves, who
+    return rows, curves, shown
 
 
 

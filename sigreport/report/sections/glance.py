@@ -3,6 +3,8 @@ entries the card's sentences read, and the glossary entries of the terms the car
 
 from __future__ import annotations
 
+from typing import Any
+
 from sigreport.report import figures as F
 from sigreport.report.sections.common import Context, Section
 from sigreport.report.sections.glossary import GLOSSARY, anchor
@@ -43,7 +45,7 @@ def _q2(ctx: Context, metrics: dict) -> tuple[object, dict]:
         own.append(a)
         other_class.append(b)
         rest.append(None if a is None else max(0.0, 1.0 - a - b))
-    segments = [
+    segments: list[dict[str, Any]] = [
         {"name": "a path specific to its own class", "color": _OWN, "shares": own},
         {"name": "a path specific to another class", "color": _ROUTED, "hatch": True,
          "shares": other_class},
@@ -70,7 +72,7 @@ def _q3(ctx: Context, metrics: dict) -> tuple[object, dict] | None:
     if not unseen or not unseen[0]["layers"]:
         return None
     layers = [lay["layer"] for lay in unseen[0]["layers"]]
-    lines = []
+    lines: list[dict[str, Any]] = []
     for u in unseen:
         by_layer = {lay["layer"]: lay["unassigned_rate"] for lay in u["layers"]}
         c = int(u["class"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,9 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
             info = ctx.specific.get(tuple(p))
             paths[i] = format_path(p) + (f" (path {info['letter']})" if info else "")
     thumbs = png_data_uris(as_shown(imgs), bits=4) if imgs is not None else None
-    cluster_label, cluster_color, cluster_legend = {}, {}, []
+    cluster_label: dict[str, Sequence[str]] = {}
+    cluster_color: dict[str, Sequence[str]] = {}
+    cluster_legend = []
     layer_metrics = {lay["name"]: lay for lay in metrics.get("layers", [])}
     for name in names:
         sig = sigs.layer(name)

@@ -320,7 +320,8 @@ def open_onnx(cfg: ModelConfig, image_shape: tuple[int, int, int],
     last = producer.get(output_name)
     kind = "probabilities" if last is not None and last.op_type == "Softmax" else (
         "logits" if last is not None and last.op_type == "LogSoftmax" else "unknown")
-    fixed = dims[0] is not None and dims[0] > 0
+    batch = dims[0]
+    fixed = batch is not None and batch > 0
     net = OnnxNetwork(
         model_bytes=model.SerializeToString(), input_name=graph_input.name,
         input_dtype=dtypes[elem], layout=layout, image_shape=image_shape,
@@ -328,7 +329,8 @@ def open_onnx(cfg: ModelConfig, image_shape: tuple[int, int, int],
         channels_last=tuple(_channels_last(n, producer, graph_input.name, layout)
                             for n in names),
         output_name=output_name, output_kind=kind, pool=cfg.pooling,
-        batch_size=int(dims[0]) if fixed else _DEFAULT_BATCH, fixed_batch=fixed,
+        batch_size=batch if batch is not None and batch > 0 else _DEFAULT_BATCH,
+        fixed_batch=fixed,
         op_types=tuple(producer[n].op_type for n in names), path=path)
     return replace(net, pooled=_trial(net, n_classes))
 

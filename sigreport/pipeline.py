@@ -17,13 +17,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sigreport.activations import Activations
 from sigreport.config import Config, config_to_dict, ignored_training_keys
-from sigreport.data import Dataset, Split, check_data, load_raw, prepare_dataset
+from sigreport.data import Dataset, check_data, load_raw, prepare_dataset
 from sigreport.data.sources import image_shape
 from sigreport.errors import ConfigError, OutputError
 from sigreport.estimate import (
@@ -47,6 +47,9 @@ from sigreport.store import (
     save_cached,
     write_folder_atomic,
 )
+
+if TYPE_CHECKING:
+    from sigreport.train import TrainResult
 
 __all__ = ["DEFAULT_OUT", "BuiltRun", "Measured", "RunResult", "build_run", "check_output",
            "measure", "report_files", "run", "write_report"]
@@ -142,7 +145,7 @@ def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
     from sigreport.train import snapshot_epochs
 
     size = run_size(config, dataset.train.n_samples, dataset.test.n_samples,
-                    dataset.probe.n_samples, snapshot_epochs(config.train), dataset.image_shape)
+                    dataset.probe.n_samples, snapshot_epochs(config.train), dataset.images_hwc)
     monitor.estimate_s = estimate_seconds(size)
     memory = estimate_bytes(size)
     peak = sum(memory.values())
@@ -152,15 +155,15 @@ def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
     if limit is not None and peak > limit:
         parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in memory.items() if k != "base")
         raise ConfigError(f"the run needs an estimated {peak / 1e9:.1f} GB of memory "
-                          f"({parts} GB), more than {limit / 1e9:.1f} GB ({where}); make it smaller "
-                          f"(model.hidden, data.n_per_class) or set {MEMORY_LIMIT_ENV}=GB "
-                          "(0: no check)")
+                          f"({parts} GB), more than {limit / 1e9:.1f} GB ({where}); make it "
+                          f"smaller (model.hidden, data.n_per_class) or set "
+                          f"{MEMORY_LIMIT_ENV}=GB (0: no check)")
 
 
 def _train_cached(config: Config, dataset: Dataset, seeds: tuple[int, ...], force: bool,
                   progress: bool, pending: list | None,
                   log: Callable[[str], None] = lambda _msg: None
-                  ) -> dict[int, tuple[object, bool]]:
+                  ) -> dict[int, tuple[TrainResult, bool]]:
     """The trained network of each seed and whether it came from the cache.
 
     Each seed has its own cache entry; the seeds without a valid one are trained
@@ -172,13 +175,14 @@ def _train_cached(config: Config, dataset: Dataset, seeds: tuple[int, ...], forc
     from sigreport import train
 
     keys = {seed: _train_key(config, dataset, seed) for seed in seeds}
-    out: dict[int, tuple[object, bool]] = {}
+    out: dict[int, tuple[TrainResult, bool]] = {}
     if pending is not None and not force:
         for seed, key in keys.items():
             hit = _load_trained(key, config, dataset, seed, log)
             if hit is not None:
                 out[seed] = (hit, True)
     missing = tuple(seed for seed in seeds if seed not in out)
+    fresh: tuple[TrainResult, ...]
     if len(missing) == 1:
         fresh = (train.fit_model(dataset, config.model, config.train, missing[0],
                                  progress=progress),)
@@ -200,7 +204,7 @@ def _train_key(config: Config, dataset: Dataset, seed: int) -> str:
 
 
 def _load_trained(key: str, config: Config, dataset: Dataset, seed: int,
-                  log: Callable[[str], None] = lambda _msg: None):
+                  log: Callable[[str], None] = lambda _msg: None) -> TrainResult | None:
     """The cached training result under ``key`` if it is exactly what training would
     return here (content hash, layer shapes, snapshot epochs, history length, finite
     values), else None; an entry whose content hash does not match is noted in ``log``."""
@@ -403,7 +407,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
 
     # Checked before any work, so a missing optional package does not cost a training run.
     check_projection(config.report.projection)
-    pending = [] if _cache_usable(log) else None
+    pending: list[tuple[str, TrainResult]] | None = [] if _cache_usable(log) else None
     monitor = StageMonitor(STAGES, log, display=progress)
     cache_hits: dict[str, bool] = {}
 
@@ -414,7 +418,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
             raw = load_raw(config.data)
             dataset, location = prepare_dataset(raw, config.data, config.seed), raw.location
 
-    trained = {}
+    trained: dict[int, TrainResult | OutsideResult] = {}
     # Training shows its own progress bar on a terminal.
     with monitor.stage("train", own_display=True):
         if outside is None:
@@ -455,7 +459,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
         # per layer, so the untrained control and the trained network are compared like
         # for like; the input is the same at every epoch: its clusters are fitted once.
         earlier = [epoch for epoch in snap_acts if epoch != last_epoch]
-        main_sigs, fitted = fit_signatures_with_epochs(
+        main_sigs, epoch_sigs = fit_signatures_with_epochs(
             acts[main_seed], [snap_acts[e] for e in earlier], config.signatures, main_seed)
         # Every seed sees the same pixels: the other seeds reuse the input's clusters, and
         # their layers get the headline network's number of clusters (like for like, as
@@ -465,7 +469,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
         sigs = {seed: main_sigs if seed == main_seed else
                 fit_signatures(acts[seed], config.signatures, seed, k=k_main, reuse=reuse,
                                reuse_of=acts[main_seed]) for seed in trained}
-        fitted = dict(zip(earlier, fitted))
+        fitted = dict(zip(earlier, epoch_sigs))
         snapshots = {epoch: (a, fitted.get(epoch, sigs[main_seed]))
                      for epoch, a in snap_acts.items()}
     del snap_acts

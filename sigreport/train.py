@@ -122,7 +122,7 @@ def _params_from(layers: dict[int, dict[str, np.ndarray]]) -> Params:
 
 def network_architecture(model: ModelConfig, dataset: Dataset) -> Architecture:
     """The shapes of the network ``model`` trains on ``dataset`` (an MLP or a CNN)."""
-    return architecture(model.network_kind, dataset.image_shape, model.conv, model.hidden,
+    return architecture(model.network_kind, dataset.images_hwc, model.conv, model.hidden,
                         dataset.n_classes, model.pooling)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from sigreport.config import ALL, DataConfig
 from sigreport.data.sources import RawData, label_counts
-from sigreport.errors import ConfigError
+from sigreport.errors import ConfigError, DataError
 
 __all__ = ["Dataset", "Split", "check_counts", "check_data", "prepare_dataset", "takes_all"]
 
@@ -88,6 +88,20 @@ class Dataset:
     image_shape: tuple[int, int, int] | None = (28, 28, 1)
 
     @property
+    def images_hwc(self) -> tuple[int, int, int]:
+        """(H, W, C) of the images, for the stages that need images (training, the estimate).
+
+        Raises
+        ------
+        DataError
+            When the inputs are no images (vectors from an activations file).
+        """
+        if self.image_shape is None:
+            raise DataError("these inputs are vectors, not images: a network can be trained "
+                            "and measured on images only")
+        return self.image_shape
+
+    @property
     def class_map(self) -> dict[int, int]:
         return {c: j for j, c in enumerate(self.classes)}
 
@@ -122,7 +136,8 @@ def check_counts(cfg: DataConfig, train_counts: np.ndarray, test_counts: np.ndar
             if have == 0:
                 raise ConfigError(
                     f"{key}: class {c} has no images in the {split} split of this data set")
-            if not takes_all(n_per_class) and n_per_class > have:
+            count = per_class_count(n_per_class)
+            if count is not None and count > have:
                 raise ConfigError(
                     f"{n_key} = {n_per_class}: expected at most {have}, "
                     f"the number of {split} images of class {c}"
@@ -132,6 +147,11 @@ def check_counts(cfg: DataConfig, train_counts: np.ndarray, test_counts: np.ndar
 def takes_all(n_per_class: int | str | None) -> bool:
     """Whether a per-class count means every image of the class (``"all"``, or unset)."""
     return n_per_class is None or n_per_class == ALL
+
+
+def per_class_count(n_per_class: int | str | None) -> int | None:
+    """The number of images a per-class count asks for; None for every image."""
+    return None if n_per_class is None or isinstance(n_per_class, str) else n_per_class
 
 
 def _pick(labels: np.ndarray, wanted: tuple[int, ...], n_per_class: int | str | None,
@@ -145,9 +165,10 @@ def _pick(labels: np.ndarray, wanted: tuple[int, ...], n_per_class: int | str | 
     chosen = []
     for c in wanted:
         rows = np.flatnonzero(labels == c)
-        if not takes_all(n_per_class):
-            rows = (rows[:n_per_class] if selection == "first"
-                    else np.sort(rng.choice(rows, size=n_per_class, replace=False)))
+        count = per_class_count(n_per_class)
+        if count is not None:
+            rows = (rows[:count] if selection == "first"
+                    else np.sort(rng.choice(rows, size=count, replace=False)))
         chosen.append(rows)
     if not chosen:
         return np.zeros(0, dtype=np.int64)

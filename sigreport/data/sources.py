@@ -68,10 +68,10 @@ SOURCES: dict[str, Source] = {
             "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
         },
         sha256={
-            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",  # noqa: E501 (a digest)
+            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",  # noqa: E501 (a digest)
+            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",  # noqa: E501 (a digest)
+            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",  # noqa: E501 (a digest)
         },
     ),
     "fashion-mnist": Source(
@@ -147,7 +147,8 @@ def _locate(source: Source, cfg: DataConfig) -> Path:
             raise DataError(f"data.path = {cfg.path!r}: no such folder")
         missing = [s for s in FILES if _find(folder, s) is None]
         if missing:
-            raise DataError(f"data.path = {cfg.path!r}: missing {', '.join(missing)} (.gz or plain)")
+            raise DataError(f"data.path = {cfg.path!r}: missing {', '.join(missing)} "
+                            "(.gz or plain)")
         return folder
     if source.name == "mnist":
         return _embedded_dir()

@@ -41,8 +41,9 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
         rows = proj.row[mask]
         y[mask] = acts.split(split).y[rows]
         pred[mask] = acts.split(split).predicted[rows]
-        if imgs is not None:
-            imgs[mask] = ctx.images(dataset, split)[rows]
+        shown = ctx.images(dataset, split)
+        if imgs is not None and shown is not None:
+            imgs[mask] = shown[rows]
         split_paths = np.asarray(sigs.paths[split])[rows]
         for i, p in zip(np.flatnonzero(mask), split_paths.tolist()):
             info = ctx.specific.get(tuple(p))
@@ -64,9 +65,9 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
         shades = F.cluster_palette(dominant, ctx.colors)
         cluster_label[name] = ["unassigned" if k < 0 else f"cluster c{k}" for k in lab.tolist()]
         cluster_color[name] = [_UNASSIGNED if k < 0 else shades[k] for k in lab.tolist()]
-        shown = sorted(set(lab.tolist()))
+        present = sorted(set(lab.tolist()))
         cluster_legend.append((name, [("unassigned" if k < 0 else f"c{k}",
-                                       _UNASSIGNED if k < 0 else shades[k]) for k in shown]))
+                                       _UNASSIGNED if k < 0 else shades[k]) for k in present]))
     titles = []
     for name in names:
         ev = proj.explained.get(name)
@@ -79,7 +80,7 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
         point_info={"label": [ctx.label[int(c)] for c in y],
                     "pred": [ctx.name.get(int(p), str(p)) for p in pred], "path": paths},
         cluster_label=cluster_label, cluster_color=cluster_color, thumbs=thumbs,
-        thumb_shape=tuple(shape[:2]) if shape is not None else (28, 28))
+        thumb_shape=(shape[0], shape[1]) if shape is not None else (28, 28))
     counts = {ctx.label[int(c)]: int(k) for c, k in zip(*np.unique(y, return_counts=True))}
     return fig, {"method": proj.method, "n_points": n, "counts": counts,
                  "n_layers": len(names), "layers": names, "cluster_legend": cluster_legend,

@@ -213,11 +213,12 @@
   });
 
   // --- a link to each section, beside its heading ---------------------------------------------------
+  // Its "#" is drawn by the stylesheet, so the heading's text stays the heading's words (as
+  // copied, and as printed, where the link is hidden).
   document.querySelectorAll("main section[id] > h2").forEach(function (h) {
     var a = document.createElement("a");
     a.className = "self-link";
     a.href = "#" + h.parentNode.id;
-    a.textContent = "#";
     a.setAttribute("aria-label", "Link to this section");
     h.appendChild(a);
   });

@@ -186,6 +186,13 @@ def _no_grid(fig) -> None:
 
 
 LEGEND_ROW = 18  # pixels per row of a legend drawn below a plot
+# A legend below a plot is no wider than the plot: on a narrow screen a long label wraps
+# onto a second line (Bokeh lays the legend out as HTML, each label on one line otherwise).
+_WRAP_LEGEND = (":host { max-width: calc(100% - 4px); }"
+                " .bk-grid { width: auto; max-width: 100%;"
+                "   grid-template-columns: repeat(var(--ncols), minmax(0, max-content)); }"
+                " .bk-item, .bk-label { min-width: 0; }"
+                " .bk-label { white-space: pre-wrap; width: auto; }")
 
 
 def _legend(fig, items: list[tuple[str, list] | LegendItem], location: str = "top_left",
@@ -202,6 +209,7 @@ def _legend(fig, items: list[tuple[str, list] | LegendItem], location: str = "to
     if below:
         legend.location = "top_left"
         legend.ncols = ncols
+        legend.stylesheets = [_WRAP_LEGEND]
         fig.add_layout(legend, "below")
     else:
         fig.add_layout(legend)
@@ -946,8 +954,10 @@ def roc_figure(curves: Sequence[dict], size: int = 400):
     """
     positive = [float(f) for c in curves for f in c["fpr"] if f > 0]
     floor = min(positive) / 2 if positive else 1e-3
-    fig = _fit(figure(width=size + 160, height=size + LEGEND_ROW * len(curves), tools="",
-                      toolbar_location=None, x_axis_type="log", x_range=Range1d(floor, 1),
+    # Two legend rows a curve: room for each entry to wrap once where the figure is scaled
+    # down to a phone's width, with the plot still tall enough for its axis label.
+    fig = _fit(figure(width=size + 160, height=size + 2 * LEGEND_ROW * len(curves),
+                      tools="", toolbar_location=None, x_axis_type="log", x_range=Range1d(floor, 1),
                       y_range=Range1d(0, 1.01)))
     # Short labels that fit a phone's width; the page says what each rate counts.
     fig.xaxis.axis_label = "false positive rate (log scale)"

@@ -1,13 +1,14 @@
 # The two commands of the README, plus what they need.
 #   make report   set up .venv, run the default experiment, build the site
-#   make test     set up .venv with the test extras (and Debian's chromium), run the tests
+#   make test     set up .venv with the test extras (and Debian's chromium), lint and type-check
+#                 (ruff, mypy), run the tests
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: report test install install-test chromium bench clean
+.PHONY: report test lint install install-test chromium bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +38,12 @@ report: install
 	@echo "Report: file://$(CURDIR)/public/reports/mnist-1-7/index.html"
 	@echo "Site:   file://$(CURDIR)/public/index.html"
 
-test: install-test chromium
+# Lint and types first: a finding fails the run before the long tests start.
+lint: install-test
+	$(BIN)/ruff check sigreport tests bench
+	$(BIN)/mypy
+
+test: install-test chromium lint
 	$(BIN)/python -m pytest
 
 # Every script runs even when one before it is over its budget (exit status 1);

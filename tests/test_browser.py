@@ -56,7 +56,10 @@ _POINT_JS = """(name) => {
 _CONTRAST_JS = """(selector) => {
   function rgb(s) { return s.match(/[\\d.]+/g).map(Number); }
   function lum(c) {
-    const v = c.slice(0, 3).map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
+    const v = c.slice(0, 3).map(x => {
+      x /= 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+    });
     return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
   }
   const out = [];
@@ -209,7 +212,9 @@ def test_pan_is_the_default_drag_and_selection_is_linked_across_layers(built_sit
       const doc = Bokeh.documents.find(d => d.get_model_by_name('proj-class-0'));
       const plots = doc.roots();
       const drags = plots.map(p => p.toolbar.active_drag && p.toolbar.active_drag.type);
-      plots.forEach(p => { p.toolbar.active_drag = p.toolbar.tools.find(x => x.type === 'BoxSelectTool'); });
+      plots.forEach(p => {
+        p.toolbar.active_drag = p.toolbar.tools.find(x => x.type === 'BoxSelectTool');
+      });
       return drags;
     }""")
     assert set(active) == {"PanTool"}
@@ -253,7 +258,10 @@ def test_standalone_report_renders_alone(built_site, tab, tmp_path):
 def test_home_page_sorts_and_links_both_ways(built_site, tab, tmp_path):
     t = tab(width=1280)
     page = t.open(built_site.public / "index.html")
-    names = lambda: page.locator("table.sortable tbody tr td:first-child a").all_inner_texts()
+
+    def names() -> list[str]:
+        return page.locator("table.sortable tbody tr td:first-child a").all_inner_texts()
+
     assert sorted(names()) == sorted([built_site.site_run, built_site.alone_run])
     page.locator("table.sortable th", has_text="name").click()
     assert names() == sorted(names())
@@ -308,8 +316,11 @@ def test_at_phone_width_nothing_scrolls_sideways(built_site, tab, tmp_path):
       const fig = p.closest('figure').getBoundingClientRect();
       const box = p.getBoundingClientRect();
       let right = box.right;
-      p.querySelectorAll('*').forEach(el => { right = Math.max(right, el.getBoundingClientRect().right); });
-      return {id: p.closest('section, [id]').id, over: Math.max(right - box.right, box.right - fig.right)};
+      p.querySelectorAll('*').forEach(el => {
+        right = Math.max(right, el.getBoundingClientRect().right);
+      });
+      return {id: p.closest('section, [id]').id,
+              over: Math.max(right - box.right, box.right - fig.right)};
     }).filter(x => x.over > 1)""")
     assert not overflow, overflow
     save_shot(page, tmp_path, "report-phone")

@@ -9,26 +9,18 @@ import json
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
-from test_analysis import CONFIG, DATASET, TRAIN, make_acts, with_control
+from test_analysis import (  # noqa: F401 -- metrics and toy: fixtures shared with it
+    CONFIG,
+    DATASET,
+    TRAIN,
+    metrics,
+    toy,
+    with_control,
+)
 
 from sigreport import ood
 from sigreport.analysis import compute_metrics, compute_path_stats, detection
 from sigreport.analysis.detection import Score
-from sigreport.signatures import fit_signatures
-
-
-@pytest.fixture(scope="module")
-def toy():
-    acts = make_acts()
-    sigs = fit_signatures(acts, CONFIG.signatures, seed=0)
-    return acts, sigs
-
-
-@pytest.fixture(scope="module")
-def metrics(toy):
-    acts, sigs = toy
-    return compute_metrics(CONFIG, DATASET, TRAIN, acts, sigs, snapshots=with_control(acts, sigs))
-
 
 # --- the half-split ------------------------------------------------------------------
 

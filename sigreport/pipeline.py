@@ -352,11 +352,22 @@ def _write_with_bokeh(out: Path, folder: Path, files: dict) -> None:
 
 
 def _log_answers(metrics: dict, log: Callable[[str], None]) -> None:
-    """The answers in a few terminal lines: separation layer, best detector per family."""
-    sep = metrics["answers"]["separation"]
+    """The answers in a few terminal lines: separation layer, each question's verdict (the
+    names stored in metrics.json), best detector per family."""
+    answers = metrics["answers"]
+    sep = answers["separation"]
     log(f"answer 1     separation layer: {sep['separation_layer'] or 'none'} "
         f"({sep['measure']} against the input and the untrained network)")
-    detection = metrics["answers"]["unseen_detection"]
+    log(f"answer 1     verdict: {sep['verdict']} ({sep['n_measures_agree']} of "
+        f"{len(sep['measures'])} measures find the layer)")
+    log(f"answer 2     verdict: {answers['signatures_differ']['verdict']}")
+    for unseen in answers["unseen"]:
+        verdict = unseen.get("verdict")
+        if verdict:
+            log(f"answer 3     class {unseen['class']}: {verdict['verdict']}"
+                + ("; the best detector uses only the pixels"
+                   if verdict.get("input_detector_wins") else ""))
+    detection = answers["unseen_detection"]
     if not detection:
         return
     for family, best in detection["best_per_family"].items():

@@ -26,6 +26,8 @@ GLOSSARY = (
     ("Linear probe accuracy", "$defs.linear_probe_accuracy"),
     ("95% interval", "$defs.interval"),
     ("JS divergence of paths", "answers.signatures_differ.per_layer.[].js"),
+    ("Linear-discriminant clusters", "answers.signatures_differ.input_lda"),
+    ("Paired bootstrap difference", "$defs.js_difference"),
     ("Routed like another class", "answers.signatures_differ.routed_like"),
     ("Faithfulness", "paths.faithfulness"),
     ("Path agreement under noise", "paths.noise"),
@@ -61,6 +63,12 @@ PLAIN = {
                     "repeated on other images like these.",
     "JS divergence of paths": "How differently the classes spread over the routes through the "
                               "layers: 0 when alike, 1 when they never share a route.",
+    "Linear-discriminant clusters": "Groups of the raw pixels made after a projection that "
+                                    "is fitted to tell the trained classes apart: a baseline "
+                                    "that already knows the labels.",
+    "Paired bootstrap difference": "The difference of two numbers measured again and again on "
+                                   "the same resampled test images, so that what both share "
+                                   "cancels out; it counts when its 95% interval lies above 0.",
     "Routed like another class": "Images of one class that take the route typical of another "
                                  "class.",
     "Faithfulness": "How often an image's route names the class the network decides on.",

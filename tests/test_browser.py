@@ -94,10 +94,13 @@ def browser():
 
 
 class _Page:
-    """A page with outside requests aborted and console errors recorded."""
+    """A page in its own context (a phone's touch screen where asked), outside requests
+    aborted and console errors recorded."""
 
-    def __init__(self, browser, width: int = 1400, height: int = 900):
-        self.page = browser.new_page(viewport={"width": width, "height": height})
+    def __init__(self, browser, width: int = 1400, height: int = 900, touch: bool = False):
+        self.context = browser.new_context(viewport={"width": width, "height": height},
+                                           has_touch=touch, is_mobile=touch)
+        self.page = self.context.new_page()
         self.errors: list[str] = []
         self.outside: list[str] = []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
@@ -106,7 +109,7 @@ class _Page:
 
     def _route(self, route):
         url = route.request.url
-        if url.startswith("file://"):
+        if url.startswith(("file://", "data:")):
             route.continue_()
         else:
             self.outside.append(url)
@@ -126,13 +129,13 @@ class _Page:
 def tab(browser):
     pages = []
 
-    def make(width: int = 1400, height: int = 900) -> _Page:
-        pages.append(_Page(browser, width, height))
+    def make(width: int = 1400, height: int = 900, touch: bool = False) -> _Page:
+        pages.append(_Page(browser, width, height, touch))
         return pages[-1]
 
     yield make
     for p in pages:
-        p.page.close()
+        p.context.close()
 
 
 def _n_roots(page) -> int:

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 import pytest
 from browser_fixtures import CHROMIUM, build_test_site, copy_run, save_shot
-from test_browser import _POINT_JS, browser  # noqa: F401 -- fixtures
+from test_browser import _POINT_JS, browser, tab  # noqa: F401 -- fixtures
 
 pytestmark = [
     pytest.mark.browser,
@@ -151,50 +151,6 @@ def atlas(tmp_path_factory, tiny_run) -> Path:
     written = write_atlas_pages(reports, metrics, root)
     assert [w["n_runs"] for w in written] == [45]
     return root / "atlas" / f"{ATLAS}.html"
-
-
-class _Tab:
-    """A page in its own context (a phone's touch screen where asked), outside requests
-    aborted and console errors recorded."""
-
-    def __init__(self, browser, width: int, height: int, touch: bool):  # noqa: F811
-        self.context = browser.new_context(viewport={"width": width, "height": height},
-                                           has_touch=touch, is_mobile=touch)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.outside: list[str] = []
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.route("**/*", self._route)
-
-    def _route(self, route):
-        if route.request.url.startswith(("file://", "data:")):
-            route.continue_()
-        else:
-            self.outside.append(route.request.url)
-            route.abort()
-
-    def open(self, path: Path):
-        self.page.goto(path.as_uri())
-        self.page.wait_for_load_state("load")
-        return self.page
-
-    def clean(self) -> None:
-        assert not self.outside, self.outside
-        assert not self.errors, self.errors
-
-
-@pytest.fixture
-def tab(browser):  # noqa: F811 -- the browser fixture
-    tabs = []
-
-    def make(width: int = 1400, height: int = 900, touch: bool = False) -> _Tab:
-        tabs.append(_Tab(browser, width, height, touch))
-        return tabs[-1]
-
-    yield make
-    for t in tabs:
-        t.context.close()
 
 
 def _draw_all(page) -> None:

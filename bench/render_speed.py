@@ -75,8 +75,7 @@ def _as_before():
 
 def _render(m) -> tuple[float, float, str]:
     wall, cpu = time.perf_counter(), time.process_time()
-    files = render.render_report(m.metrics, m.manifest, m.dataset, m.acts, m.sigs, m.config,
-                                 snapshots=m.snapshots)
+    files = render.render_report(m.metrics, m.manifest, m.arrays, m.config)
     return time.perf_counter() - wall, time.process_time() - cpu, files["index.html"]
 
 

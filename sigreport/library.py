@@ -8,7 +8,9 @@
 
 :func:`report` measures without writing (the same stages, cache and process
 setup as ``sigreport run``); the page is rendered when first asked for, once per
-mode. :meth:`Report.from_folder` re-opens a saved report folder.
+mode. :meth:`Report.from_folder` re-opens a saved report folder; from the arrays saved
+beside its page (``figures.npz``) it draws the page again, in the other mode or, with
+``redraw=True``, with this sigreport's figures, without the network or the data.
 """
 
 from __future__ import annotations
@@ -126,6 +128,8 @@ class Report:
     # standalone flag -> the folder's files in that mode (index.html, metrics.json, ...)
     _files: dict[bool, dict[str, str | bytes]] = field(default_factory=dict, repr=False)
     _folder: Path | None = field(default=None, repr=False)
+    # A saved folder's figures.npz: what its page is drawn again from.
+    _arrays: Path | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         title = self.config.title or self.config.name
@@ -134,21 +138,37 @@ class Report:
 
     def _files_in(self, standalone: bool) -> dict[str, str | bytes]:
         if standalone not in self._files:
-            if self._measured is None:
-                raise OutputError(self._mode_missing(standalone))
-            from sigreport.pipeline import report_files
+            if self._measured is not None:
+                from sigreport.pipeline import report_files
 
-            self._files[standalone] = report_files(self._measured, standalone=standalone)
-            self.manifest = json.loads(self._files[standalone]["manifest.json"])
+                self._files[standalone] = report_files(self._measured, standalone=standalone)
+                self.manifest = json.loads(self._files[standalone]["manifest.json"])
+            elif self._arrays is not None:
+                self._files[standalone] = self._drawn_again(self._arrays, standalone)
+            else:
+                raise OutputError(self._no_arrays())
         return self._files[standalone]
 
-    def _mode_missing(self, standalone: bool) -> str:
+    def _no_arrays(self) -> str:
         folder = self._folder or Path(".")
-        saved = "site mode" if standalone else "standalone"
-        wanted = "standalone" if standalone else "site mode"
-        return (f"report folder {folder}: it was saved {saved}; a {wanted} page needs "
-                f"the run again (sigreport run {folder / 'config.toml'}"
-                f"{' --standalone' if standalone else ''})")
+        return (f"report folder {folder}: figures.npz is missing, so its page cannot be "
+                f"drawn again without the run (sigreport run {folder / 'config.toml'})")
+
+    def _drawn_again(self, arrays_file: Path, standalone: bool) -> dict[str, str | bytes]:
+        """The folder's files with its page drawn by this sigreport from metrics.json and
+        figures.npz (its numbers, config and manifest are the saved ones)."""
+        from sigreport.report import render_report
+        from sigreport.report.arrays import ARRAYS_FILE, load_arrays
+
+        if "projection" not in self.metrics:
+            raise OutputError(f"report folder {self._folder}: its metrics.json predates "
+                              "figures.npz (no projection section); run it again")
+        packed = _read_bytes(arrays_file)
+        files = dict(render_report(self.metrics, self.manifest, load_arrays(arrays_file),
+                                   self.config, standalone=standalone))
+        files[ARRAYS_FILE] = packed
+        files["manifest.json"] = json.dumps(self.manifest, indent=1) + "\n"
+        return files
 
     def to_html(self, standalone: bool = True) -> str:
         """The report page. ``standalone``: BokehJS inlined, one self-contained file;
@@ -193,14 +213,19 @@ class Report:
         return inline_vendored_bokeh(self.to_html(standalone=False), folder.parent / BOKEH_DIR)
 
     @classmethod
-    def from_folder(cls, path: Path | str) -> Report:
+    def from_folder(cls, path: Path | str, redraw: bool = False) -> Report:
         """Re-open a report folder that ``sigreport run`` or :meth:`save` wrote.
+
+        Its page is the saved one; the other mode's page (standalone or site mode) is
+        drawn from the folder's ``figures.npz``. ``redraw``: every page is drawn again by
+        this sigreport from metrics.json and figures.npz, so an archived report gets
+        this version's figures without the network or the data.
 
         Raises
         ------
         OutputError
             When a file of the folder is missing or unreadable, or does not follow its
-            schema.
+            schema; with ``redraw``, when it has no readable figures.npz.
         """
         folder = Path(path)
         texts = {}
@@ -219,9 +244,27 @@ class Report:
         metrics = read_report_json(folder / "metrics.json", "metrics.schema.json")
         manifest = read_report_json(folder / "manifest.json", "manifest.schema.json")
         config = load_config(str(folder / "config.toml"))
+        from sigreport.report.arrays import ARRAYS_FILE
         from sigreport.report.assets import referenced_bokeh
 
         standalone = not referenced_bokeh(texts["index.html"])
         files: dict[str, str | bytes] = dict(texts)
-        return cls(config=config, metrics=metrics, manifest=manifest,
-                   _files={standalone: files}, _folder=folder)
+        arrays: Path | None = folder / ARRAYS_FILE
+        if arrays is not None and arrays.is_file() and not arrays.is_symlink():
+            files[ARRAYS_FILE] = _read_bytes(arrays)
+        else:
+            arrays = None
+        rep = cls(config=config, metrics=metrics, manifest=manifest,
+                  _files={} if redraw else {standalone: files}, _folder=folder,
+                  _arrays=arrays)
+        if redraw:
+            rep._files_in(standalone)  # fails now, in one line, when it cannot be drawn
+        return rep
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise OutputError(f"report folder {path.parent}: {path.name} cannot be read: "
+                          f"{exc}") from None

@@ -49,6 +49,7 @@ from sigreport.store import (
 )
 
 if TYPE_CHECKING:
+    from sigreport.report.arrays import FigureArrays
     from sigreport.train import TrainResult
 
 __all__ = ["DEFAULT_OUT", "BuiltRun", "Measured", "RunResult", "build_run", "check_output",
@@ -381,17 +382,16 @@ def _log_answers(metrics: dict, log: Callable[[str], None]) -> None:
 class Measured:
     """Everything a run measured, before its report is rendered.
 
-    ``acts`` (the clustered layers) and ``sigs`` are the main seed's;
-    ``snapshots`` maps each recorded epoch to its (Activations, Signatures),
-    other epochs keeping only labels and predictions; ``monitor`` goes on
-    timing the report.
+    ``acts`` (the clustered layers) and ``sigs`` are the main seed's; ``arrays``
+    what the report's figures are drawn from (saved as ``figures.npz``); ``monitor``
+    goes on timing the report.
     """
 
     config: Config
     dataset: Dataset
     acts: Activations
     sigs: Any
-    snapshots: dict
+    arrays: FigureArrays
     metrics: dict
     manifest: dict
     monitor: StageMonitor
@@ -414,6 +414,7 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     from sigreport.activations import capture_activations, capture_split, keep_layers, noisy_test
     from sigreport.analysis import compute_metrics
     from sigreport.report import check_projection
+    from sigreport.report.arrays import figure_arrays, projection_metrics
     from sigreport.signatures import fit_signatures, fit_signatures_with_epochs
 
     # Checked before any work, so a missing optional package does not cost a training run.
@@ -510,6 +511,10 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     elif config.model.network_kind == "cnn":
         metrics["experiment"]["conv"] = list(config.model.conv or ())
         metrics["experiment"]["pool"] = config.model.pooling
+    with monitor.stage("projection"):
+        arrays = figure_arrays(dataset, main_acts, sigs[main_seed], snapshots, config, metrics)
+        metrics["projection"] = projection_metrics(arrays)
+    del snapshots
     _log_answers(metrics, log)
     manifest = {
         "name": config.name,
@@ -529,19 +534,21 @@ def measure(config: Config, force: bool = False, progress: bool = False,
         "estimate_s": {k: round(v, 1) for k, v in monitor.estimate_s.items()},
     }
 
-    return Measured(config, dataset, main_acts, sigs[main_seed], snapshots, metrics, manifest,
+    return Measured(config, dataset, main_acts, sigs[main_seed], arrays, metrics, manifest,
                     monitor)
 
 
 def report_files(measured: Measured, standalone: bool = False) -> dict[str, str | bytes]:
-    """The report folder's files of a measured run: index.html, metrics.json and
-    config.toml (from the report stage), manifest.json (with the report stage's time)."""
+    """The report folder's files of a measured run: index.html, metrics.json, config.toml
+    and figures.npz (from the report stage), manifest.json (with the report stage's time)."""
     from sigreport.report import render_report
+    from sigreport.report.arrays import ARRAYS_FILE, arrays_bytes
 
     m = measured
     with m.monitor.stage("report"):
-        files = dict(render_report(m.metrics, m.manifest, m.dataset, m.acts, m.sigs, m.config,
-                                   standalone=standalone, snapshots=m.snapshots))
+        files = dict(render_report(m.metrics, m.manifest, m.arrays, m.config,
+                                   standalone=standalone))
+        files[ARRAYS_FILE] = arrays_bytes(m.arrays)
     m.manifest["timings_s"] = dict(m.monitor.timings)
     m.manifest["peak_rss_mb"] = dict(m.monitor.peak_rss_mb)
     files["manifest.json"] = json.dumps(m.manifest, indent=1) + "\n"

@@ -81,14 +81,15 @@ def tiny_standalone_run(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path
 @dataclasses.dataclass(frozen=True)
 class Stages:
     """The tiny run's stage outputs in memory, for tests that call ``render_report`` directly:
-    the same config, data, trained network (from the run's cache), activations and
-    signatures as ``tiny_run``, with the metrics and manifest it wrote."""
+    the same config, data, trained network (from the run's cache), activations,
+    signatures and figures' arrays as ``tiny_run``, with the metrics and manifest it wrote."""
 
     metrics: dict
     manifest: dict
     dataset: object
     acts: object
     sigs: object
+    arrays: object
     config: object
 
 
@@ -114,4 +115,4 @@ def tiny_stages(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Sta
     # The numbers as the run wrote them (what its pages show), the arrays as measured again.
     return Stages(json.loads((folder / "metrics.json").read_text("utf-8")),
                   json.loads((folder / "manifest.json").read_text("utf-8")),
-                  m.dataset, m.acts, m.sigs, m.config)
+                  m.dataset, m.acts, m.sigs, m.arrays, m.config)

@@ -83,14 +83,86 @@ def test_repr_html_is_a_sandboxed_iframe_of_the_standalone_page(tiny_report):
     assert html.unescape(match.group(2)) == tiny_report.config.title
 
 
-def test_a_site_mode_folder_shows_inline_and_refuses_the_other_mode(tiny_report, tmp_path):
+def _same_drawing(page: str) -> str:
+    """A page less what differs between two drawings of the same numbers: Bokeh's ids and
+    the report stage's own time (and the total it is part of)."""
+    page = re.sub(r"\bp\d{4,}\b", "ID", page)
+    page = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "UUID", page)
+    return re.sub(r"report [\d.]+ s \(total [\d.]+ s", "report T s (total T s", page)
+
+
+def test_a_site_mode_folder_shows_inline_and_draws_the_other_mode(tiny_report, tmp_path):
     folder = tmp_path / "reports" / "tiny"
     tiny_report.save(folder)
     again = sigreport.Report.from_folder(folder)
     srcdoc = html.unescape(re.search(r'srcdoc="([^"]*)"', again._repr_html_()).group(1))
     assert '<script src="../_bokeh/' not in srcdoc and len(srcdoc) > 1_000_000
-    with pytest.raises(OutputError, match="saved site mode; a standalone page needs the run"):
-        again.to_html(standalone=True)
+    # The standalone page is drawn from metrics.json and figures.npz: the run's own page.
+    drawn = again.to_html(standalone=True)
+    assert _same_drawing(drawn) == _same_drawing(tiny_report.to_html(standalone=True))
+    assert drawn != tiny_report.to_html(standalone=True)  # drawn again, not copied
+
+
+def test_redraw_draws_an_archived_report_again_without_the_run(tiny_report, tmp_path):
+    folder = tmp_path / "archive" / "tiny"
+    tiny_report.save(folder)
+    saved = {p.name: p.read_bytes() for p in folder.iterdir()}
+    again = sigreport.Report.from_folder(folder, redraw=True)
+    page = again.to_html(standalone=False)
+    assert page != saved["index.html"].decode("utf-8")
+    assert _same_drawing(page) == _same_drawing(saved["index.html"].decode("utf-8"))
+    # Saved elsewhere: the same files, figures.npz and the numbers byte for byte.
+    out = again.save(tmp_path / "elsewhere" / "tiny").parent
+    assert sorted(p.name for p in out.iterdir()) == sorted(saved)
+    for name in ("metrics.json", "config.toml", "figures.npz", "manifest.json"):
+        assert (out / name).read_bytes() == saved[name], name
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == saved  # the archive untouched
+
+
+def test_redraw_names_a_missing_or_broken_figures_file(tiny_report, tmp_path):
+    folder = tmp_path / "no-arrays"
+    tiny_report.save(folder, standalone=True)
+    (folder / "figures.npz").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(OutputError, match=r"figures.npz: not a readable figures file"):
+        sigreport.Report.from_folder(folder, redraw=True)
+    (folder / "figures.npz").unlink()
+    with pytest.raises(OutputError, match=r"figures.npz is missing, so its page cannot be drawn"):
+        sigreport.Report.from_folder(folder, redraw=True)
+    # Without it the saved page still opens; the other mode cannot be drawn.
+    again = sigreport.Report.from_folder(folder)
+    assert again.to_html(standalone=True) == (folder / "index.html").read_text("utf-8")
+    with pytest.raises(OutputError, match=r"figures.npz is missing"):
+        again.to_html(standalone=False)
+
+
+def test_figures_file_holds_the_arrays_it_was_made_from(tiny_stages):
+    import dataclasses
+
+    import numpy as np
+
+    from sigreport.report.arrays import arrays_bytes, load_arrays
+
+    made = tiny_stages.arrays
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"figures-{os.getpid()}.npz"
+    path.write_bytes(arrays_bytes(made))
+    try:
+        read = load_arrays(path)
+    finally:
+        path.unlink()
+
+    def plain(value):
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, np.ndarray):
+            return (str(value.dtype), value.shape, value.tobytes())
+        return value
+
+    assert plain(read) == plain(made)
+    assert made.exemplars and made.test.images is not None and made.train.images is None
 
 
 def test_from_folder_names_a_missing_or_malformed_file(tiny_report, tmp_path):

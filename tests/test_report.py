@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import html
 import itertools
 import re
@@ -398,8 +399,8 @@ def test_answers_follow_the_metrics_they_are_given(small_run):
     metrics["answers"]["separation"]["verdict"] = "not_separated"
     metrics["answers"]["separation"]["reason"] = "no hidden layer's marker-reason"
     metrics["answers"]["unseen"][0]["novel_path_fraction"] = 0.4321
-    page = render_report(metrics, small_run.manifest, small_run.dataset, small_run.acts,
-                         small_run.sigs, small_run.config, standalone=False)["index.html"]
+    page = render_report(metrics, small_run.manifest, small_run.arrays, small_run.config,
+                         standalone=False)["index.html"]
     text = _text(page)
     assert "12.35%" in text
     assert "No hidden layer stands out from the controls" in text
@@ -408,12 +409,10 @@ def test_answers_follow_the_metrics_they_are_given(small_run):
 
 
 def test_config_strings_are_escaped(small_run):
-    import dataclasses
-
     evil = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
     config = dataclasses.replace(small_run.config, title=evil)
-    page = render_report(small_run.metrics, small_run.manifest, small_run.dataset,
-                         small_run.acts, small_run.sigs, config)["index.html"]
+    page = render_report(small_run.metrics, small_run.manifest, small_run.arrays,
+                         config)["index.html"]
     assert "<script>window.__xss" not in page
     assert "<img src=x" not in page
     assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page
@@ -430,7 +429,7 @@ def test_report_without_probe_classes_or_optional_metrics():
     metrics["stability"] = None
     metrics["snapshots"] = []
     metrics["ood"] = []
-    page = render_report(metrics, m.manifest, m.dataset, m.acts, m.sigs, config)["index.html"]
+    page = render_report(metrics, m.manifest, m.arrays, config)["index.html"]
     assert "holds out no class" in page
     assert "One seed was trained" in page
     assert "No snapshot was recorded" in page
@@ -499,8 +498,9 @@ def test_training_section_draws_one_path_diagram_per_snapshot(tiny_run, small_ru
         assert (f'<td class="r">{s["epoch"]}</td><td class="r">{100 * s["test_accuracy"]:.2f}%'
                 f'</td> <td class="r">{s["n_distinct_paths"]:,}</td>') in section
     # Without snapshot arrays the section keeps its curves only.
-    page = render_report(small_run.metrics, small_run.manifest, small_run.dataset,
-                         small_run.acts, small_run.sigs, small_run.config)["index.html"]
+    arrays = dataclasses.replace(small_run.arrays, snapshots={})
+    page = render_report(small_run.metrics, small_run.manifest, arrays,
+                         small_run.config)["index.html"]
     assert "snapshot-alluvial" not in page and "Paths at the recorded epochs" not in page
 
 
@@ -545,7 +545,7 @@ def test_each_answer_gets_a_glance_drawn_from_the_metrics_its_card_reads(small_r
     from sigreport.report.sections import build_context, build_glance
 
     metrics = small_run.metrics
-    ctx = build_context(metrics, small_run.dataset)
+    ctx = build_context(metrics, small_run.arrays)
     glance = build_glance(ctx, metrics)
     assert sorted(glance.figures) == ["glance_q1", "glance_q2", "glance_q3"]
     # Q1: the chosen measure per layer, trained and untrained, as in the card.
@@ -627,3 +627,24 @@ def test_one_unseen_class_is_named_once_not_in_every_row(pages):
         in _text(section)
     tables = re.findall(r"Each score at its best layer.*?</table>", section, flags=re.DOTALL)
     assert tables and "<th>unseen</th>" not in tables[0] and "<th>family</th>" in tables[0]
+
+
+def test_projection_metrics_are_the_pca_of_the_training_layers_and_the_page_states_them(
+        small_run, tiny_run):
+    """Every number the projection section shows is in metrics.json: the variance the two
+    axes explain, re-derived here from the training activations by an SVD (the tiny run
+    has fewer than 5,000 training samples, so PCA is fitted on all of them)."""
+    proj = small_run.metrics["projection"]
+    assert proj["method"] == "pca" and len(small_run.acts.train.y) < 5000
+    for layer in proj["layers"]:
+        x = small_run.acts.train.layers[layer["name"]].astype(np.float64)
+        s = np.linalg.svd(x - x.mean(0), compute_uv=False) ** 2
+        assert layer["explained_variance"] == pytest.approx(s[:2].sum() / s.sum(), abs=2e-6)
+    shown = small_run.arrays.projection
+    assert proj["n_points"] == len(shown.row) == sum(proj["per_class"].values())
+    from sigreport.report.formatters import pct
+
+    text = _text((tiny_run / "tiny" / "index.html").read_text("utf-8"))
+    table = text[text.index("variance explained by the 2 axes"):]
+    for layer in proj["layers"]:
+        assert f"{layer['name']} {pct(layer['explained_variance'])}" in table, layer

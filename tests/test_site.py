@@ -295,7 +295,8 @@ def test_regression_publishing_never_follows_a_link(hostile_site):
     # /etc copied /etc into public/ and failed with a traceback.
     public = hostile_site.public
     published = sorted(p.name for p in (public / "reports" / "with-links").iterdir())
-    assert published == ["config.toml", "index.html", "manifest.json", "metrics.json", "notes.txt"]
+    assert published == ["config.toml", "figures.npz", "index.html", "manifest.json",
+                         "metrics.json", "notes.txt"]
     for path in public.rglob("*"):
         assert not path.is_symlink(), path
         if path.is_file():

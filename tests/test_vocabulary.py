@@ -48,7 +48,7 @@ def unseen(tiny_stages) -> dict:
 
 @pytest.fixture(scope="module")
 def ctx(tiny_stages):
-    return S.build_context(tiny_stages.metrics, tiny_stages.dataset)
+    return S.build_context(tiny_stages.metrics, tiny_stages.arrays)
 
 
 # --- the glossary ------------------------------------------------------------------------
@@ -83,8 +83,7 @@ def test_regression_the_path_bar_splits_novel_paths_as_the_metrics_count_them(
     """The path bar called 3.5% "paths never seen in training" while 82.1% were novel: its
     two novel segments now add up to the metrics' novel share, each part named."""
     m = tiny_stages.metrics
-    probes = S.build_probes(ctx, m, tiny_stages.acts, tiny_stages.dataset, tiny_stages.sigs,
-                            int(tiny_stages.config.seed))
+    probes = S.build_probes(ctx, m, tiny_stages.arrays, int(tiny_stages.config.seed))
     shares = probes.data["paths"]
     names = [seg["name"] for seg in shares["segments"]]
     assert "paths never seen in training" not in names
@@ -203,8 +202,7 @@ def test_the_heatmap_has_a_none_column_holding_every_image(tiny_stages, ctx, pag
 
 
 def test_the_hover_says_unassigned_never_noise(tiny_stages, ctx, page):
-    sec = S.build_projections(ctx, tiny_stages.metrics, tiny_stages.acts, tiny_stages.sigs,
-                              tiny_stages.dataset, tiny_stages.config)
+    sec = S.build_projections(ctx, tiny_stages.metrics, tiny_stages.arrays)
     panels = sec.figures["projection"]
     source = panels[0].renderers[0].data_source.data
     labels = {v for k, v_list in source.items() if re.fullmatch(r"c\d+", k) for v in v_list}
@@ -269,10 +267,10 @@ def test_a_training_from_the_cache_says_so(tiny_run, tiny_standalone_run):
 def test_some_seeds_from_the_cache_are_named(tiny_stages):
     manifest = {**tiny_stages.manifest,
                 "cache_hits": {"train_seed_0": False, "train_seed_1": True}}
-    page = render_report(tiny_stages.metrics, manifest, tiny_stages.dataset, tiny_stages.acts,
-                         tiny_stages.sigs, tiny_stages.config)["index.html"]
+    page = render_report(tiny_stages.metrics, manifest, tiny_stages.arrays,
+                         tiny_stages.config)["index.html"]
     assert "(seed 1 from the cache)" in _timings(page)
     manifest["cache_hits"] = {"train_seed_0": False}
-    page = render_report(tiny_stages.metrics, manifest, tiny_stages.dataset, tiny_stages.acts,
-                         tiny_stages.sigs, tiny_stages.config)["index.html"]
+    page = render_report(tiny_stages.metrics, manifest, tiny_stages.arrays,
+                         tiny_stages.config)["index.html"]
     assert "from the cache" not in _timings(page)

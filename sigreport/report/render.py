@@ -14,7 +14,7 @@ import functools
 import html
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import bokeh
 import jinja2
@@ -24,16 +24,12 @@ from bokeh.embed.util import RenderItem
 from bokeh.util.serialization import make_globally_unique_css_safe_id, make_globally_unique_id
 from markupsafe import Markup
 
-from sigreport.activations import Activations
 from sigreport.config import Config, config_to_toml
-from sigreport.data import Dataset
 from sigreport.report import figures as F
 from sigreport.report import sections as S
+from sigreport.report.arrays import FigureArrays
 from sigreport.report.assets import BOKEH_DIR, script_tags
 from sigreport.report.formatters import template_env
-
-if TYPE_CHECKING:
-    from sigreport.signatures import Signatures
 
 __all__ = ["BOKEH_CHECKED", "render_report"]
 
@@ -44,10 +40,8 @@ __all__ = ["BOKEH_CHECKED", "render_report"]
 BOKEH_CHECKED = ("3.9",)
 
 
-def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activations, sigs: Any,
-                  config: Config, standalone: bool = False,
-                  snapshots: dict[int, tuple[Activations, Signatures]] | None = None
-                  ) -> dict[str, str | bytes]:
+def render_report(metrics: dict, manifest: dict, arrays: FigureArrays, config: Config,
+                  standalone: bool = False) -> dict[str, str | bytes]:
     """Render one run's report page.
 
     Parameters
@@ -57,47 +51,40 @@ def render_report(metrics: dict, manifest: dict, dataset: Dataset, acts: Activat
         every number the page states comes from it.
     manifest:
         "config", "seed", "versions", "data_sha256", "git_commit", "timings_s", "created".
-    dataset, acts, sigs:
-        The arrays behind the figures: images, per-layer activations (float32
-        (n_samples, width)), cluster labels and paths (int64). Scatter plots are
-        subsampled to ``config.report.max_points``; every count shown is exact.
+    arrays:
+        The arrays behind the figures (:func:`sigreport.report.arrays.figure_arrays`):
+        images, classes, predictions, clusters and paths per split, each layer's 2-D
+        projection of the shown points (subsampled to ``config.report.max_points``;
+        every count shown is exact), and per recorded epoch the paths that its small
+        alluvial diagram draws (none: the training section shows the curves only).
     config:
-        The resolved run config (``report.projection``, ``report.max_points``, ``seed``).
+        The resolved run config (``seed``, ``title``).
     standalone:
         Inline BokehJS (one self-contained file). Otherwise the page loads
         ``../_bokeh/bokeh-<version>.min.js``: call :func:`vendor_bokeh` on the
         output folder.
-    snapshots:
-        epoch -> (Activations, Signatures) of the network recorded at that epoch;
-        when given, the training section draws one small alluvial diagram per
-        epoch. ``None`` or empty: the section shows the per-epoch curves only.
 
     Returns
     -------
     dict
         ``{"index.html": str, "metrics.json": str, "config.toml": str}``. The page's
         stated total time includes this stage up to the page's own rendering.
-
-    Raises
-    ------
-    ConfigError
-        ``report.projection = "umap"`` without the umap-learn package.
     """
     started = time.perf_counter()
-    ctx = S.build_context(metrics, dataset)
+    ctx = S.build_context(metrics, arrays)
     seed = int(config.seed)
     detection = S.build_detection(ctx, metrics)
     sections = [
         S.build_answers(ctx, metrics, detection.values["ood"]),
         S.build_glance(ctx, metrics),
         S.build_seed_spread(ctx, metrics),
-        S.build_paths(ctx, metrics, acts, sigs),
-        S.build_projections(ctx, metrics, acts, sigs, dataset, config),
+        S.build_paths(ctx, metrics, arrays),
+        S.build_projections(ctx, metrics, arrays),
         S.build_layers(ctx, metrics),
-        S.build_probes(ctx, metrics, acts, dataset, sigs, seed),
+        S.build_probes(ctx, metrics, arrays, seed),
         detection,
-        S.build_exemplars(ctx, metrics, dataset, sigs, seed),
-        S.build_training(ctx, metrics, snapshots),
+        S.build_exemplars(ctx, metrics, arrays, seed),
+        S.build_training(ctx, metrics, arrays.snapshots, arrays.path_layers),
         S.build_reproducibility(metrics, manifest, config),
         S.build_glossary(),
     ]

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from sigreport.data import Dataset
 from sigreport.report import figures as F
+from sigreport.report.arrays import FigureArrays
 from sigreport.report.images import build_mosaic, png_data_uri
 from sigreport.sampling import seeded_subset
 
@@ -42,17 +42,6 @@ class Context:
     label: dict[int, str]       # "7", "3 (unseen)"
     name: dict[int, str]        # plain class name
     specific: dict[tuple, dict]  # path -> {"letter", "dominant", "total", "purity", "row"}
-    _images: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False)
-
-    def images(self, dataset: Dataset, split: str) -> np.ndarray | None:
-        """uint8 (n_samples, *image_shape) images of ``dataset``'s ``split`` ((H, W) grey or
-        (H, W, C)), recovered from its float inputs once per report however many sections
-        show some; None when the inputs are no images (vectors from an activations file)."""
-        if getattr(dataset, split).image_shape is None:
-            return None
-        if split not in self._images:
-            self._images[split] = getattr(dataset, split).images()
-        return self._images[split]
 
 
 def _letters(i: int) -> str:
@@ -69,18 +58,18 @@ def format_path(path: Sequence[int]) -> str:
     return " \u00b7 ".join("none" if int(p) < 0 else f"c{int(p)}" for p in path)
 
 
-def _class_names(metrics: dict, dataset: Dataset) -> dict[int, str]:
+def _class_names(metrics: dict, arrays: FigureArrays) -> dict[int, str]:
     names = metrics.get("experiment", {}).get("class_names") or {}
     out = {int(k): str(v) for k, v in names.items()}
-    for i, n in enumerate(dataset.class_names):
+    for i, n in enumerate(arrays.class_names):
         out.setdefault(i, n)
     return out
 
 
-def build_context(metrics: dict, dataset: Dataset) -> Context:
-    classes = [int(c) for c in dataset.classes]
-    probes = [int(c) for c in dataset.probe_classes]
-    names = _class_names(metrics, dataset)
+def build_context(metrics: dict, arrays: FigureArrays) -> Context:
+    classes = list(arrays.classes)
+    probes = list(arrays.probe_classes)
+    names = _class_names(metrics, arrays)
     label = {c: names.get(c, str(c)) for c in classes}
     label.update({c: f"{names.get(c, str(c))} (unseen)" for c in probes})
     specific: dict[tuple, dict] = {}
@@ -93,8 +82,8 @@ def build_context(metrics: dict, dataset: Dataset) -> Context:
     return Context(classes, probes, F.class_palette(classes, probes), label, names, specific)
 
 
-def split_paths(sigs: Any, split: str) -> list[tuple]:
-    return [tuple(p) for p in np.asarray(sigs.paths[split]).tolist()]
+def split_paths(arrays: FigureArrays, split: str) -> list[tuple]:
+    return [tuple(p) for p in arrays.split(split).paths.tolist()]
 
 
 def pick(rows: np.ndarray, n: int, seed: int) -> np.ndarray:

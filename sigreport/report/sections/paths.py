@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from sigreport.activations import Activations
 from sigreport.report import figures as F
+from sigreport.report.arrays import FigureArrays, SplitArrays
 from sigreport.report.sections.common import Context, Section, format_path
 
 __all__ = ["MAX_LISTED_PATHS", "alluvial_layout", "build_paths"]
@@ -15,22 +15,20 @@ __all__ = ["MAX_LISTED_PATHS", "alluvial_layout", "build_paths"]
 MAX_LISTED_PATHS = 12
 
 
-def alluvial_layout(ctx: Context, acts: Activations, sigs: Any, letters: bool,
-                     n_curve: int = 14) -> tuple[F.AlluvialLayout, list[dict[int, str]],
-                                                 np.ndarray]:
+def alluvial_layout(ctx: Context, test: SplitArrays, probe: SplitArrays,
+                    path_layers: tuple[str, ...], letters: bool, n_curve: int = 14
+                    ) -> tuple[F.AlluvialLayout, list[dict[int, str]], np.ndarray]:
     """Layout, node labels and paths (int64 (n, n_hidden)) of the test and unseen images.
 
     The columns are the true class, the path's hidden layers, and the prediction,
     drawn beside the path (it is not part of it)."""
-    test_paths = np.asarray(sigs.paths["test"], dtype=np.int64)
-    probe_paths = np.asarray(sigs.paths["probe"], dtype=np.int64)
-    paths = np.concatenate([test_paths, probe_paths]) if len(probe_paths) else test_paths
-    y = np.concatenate([acts.test.y, acts.probe.y]).astype(np.int64)
-    predicted = np.concatenate([acts.test.predicted, acts.probe.predicted]).astype(np.int64)
+    paths = np.concatenate([test.paths, probe.paths]) if len(probe) else test.paths
+    y = np.concatenate([test.y, probe.y])
+    predicted = np.concatenate([test.predicted, probe.predicted])
     node_ids = np.concatenate([y[:, None], paths, predicted[:, None]], axis=1)
     labels = [ctx.specific[p]["letter"] if letters and p in ctx.specific else ""
               for p in map(tuple, paths.tolist())]
-    columns = ["class", *sigs.path_layers, "prediction"]
+    columns = ["class", *path_layers, "prediction"]
     layout = F.layout_alluvial(node_ids, y, ctx.classes + ctx.probes, columns, labels,
                                n_curve=n_curve)
     node_label: list[dict[int, str]] = [dict(ctx.label)]
@@ -41,8 +39,9 @@ def alluvial_layout(ctx: Context, acts: Activations, sigs: Any, letters: bool,
     return layout, node_label, paths
 
 
-def _alluvial(ctx: Context, acts: Activations, sigs: Any) -> tuple[Any, dict]:
-    layout, node_label, _ = alluvial_layout(ctx, acts, sigs, letters=True)
+def _alluvial(ctx: Context, arrays: FigureArrays) -> tuple[Any, dict]:
+    layout, node_label, _ = alluvial_layout(ctx, arrays.test, arrays.probe, arrays.path_layers,
+                                            letters=True)
     columns = layout.columns
     # Only the paths listed under the figure get a tag on it.
     owner = {info["letter"]: info["dominant"]
@@ -60,14 +59,13 @@ def _alluvial(ctx: Context, acts: Activations, sigs: Any) -> tuple[Any, dict]:
                           "count": nd["count"],
                           "by_class": [(ctx.label[c], k) for c, k in parts],
                           "top": ctx.label.get(parts[0][0]), "purity": parts[0][1] / nd["count"]})
-    return fig, {"nodes": table, "n_test": len(acts.test.y),
-                 "n_probe": len(acts.probe.y)}
+    return fig, {"nodes": table, "n_test": len(arrays.test), "n_probe": len(arrays.probe)}
 
 
 
-def build_paths(ctx: Context, metrics: dict, acts: Activations, sigs: Any) -> Section:
+def build_paths(ctx: Context, metrics: dict, arrays: FigureArrays) -> Section:
     """The alluvial diagram of the test and unseen images, and the specific paths it letters."""
-    fig, nodes = _alluvial(ctx, acts, sigs)
+    fig, nodes = _alluvial(ctx, arrays)
     specific = [{"letter": i["letter"], "path": format_path(p),
                  "owner": ctx.label.get(i["dominant"]), "total": i["total"],
                  "purity": i["purity"],

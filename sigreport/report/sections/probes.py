@@ -6,9 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from sigreport.activations import Activations
-from sigreport.data import Dataset
 from sigreport.report import figures as F
+from sigreport.report.arrays import FigureArrays
 from sigreport.report.sections.common import (
     Context,
     Section,
@@ -35,12 +34,12 @@ def _never_seen(path: tuple, train_support: dict[tuple, int]) -> bool:
     return not _through_unassigned(path) and path not in train_support
 
 
-def _path_shares(ctx: Context, acts: Activations, sigs: Any,
+def _path_shares(ctx: Context, arrays: FigureArrays,
                  train_support: dict[tuple, int]) -> tuple[Any, dict]:
     rows: list[tuple[str, list[tuple]]] = []
     for split, classes in (("test", ctx.classes), ("probe", ctx.probes)):
-        paths = split_paths(sigs, split)
-        y = acts.split(split).y
+        paths = split_paths(arrays, split)
+        y = arrays.split(split).y
         for c in classes:
             rows.append((ctx.label[c], [paths[i] for i in np.flatnonzero(y == c)]))
     spec = list(ctx.specific.items())
@@ -81,13 +80,13 @@ def _path_shares(ctx: Context, acts: Activations, sigs: Any,
                  "segments": segments}
 
 
-def _probe_groups(ctx: Context, acts: Activations, dataset: Dataset, sigs: Any,
-                  train_support: dict[tuple, int], seed: int) -> list[dict]:
-    paths = split_paths(sigs, "probe")
-    images = ctx.images(dataset, "probe")
+def _probe_groups(ctx: Context, arrays: FigureArrays, train_support: dict[tuple, int],
+                  seed: int) -> list[dict]:
+    paths = split_paths(arrays, "probe")
+    images = arrays.probe.images
     out = []
     for c in ctx.probes:
-        rows_c = np.flatnonzero(acts.probe.y == c)
+        rows_c = np.flatnonzero(arrays.probe.y == c)
         groups: dict[tuple, list[int]] = {}
         for r in rows_c.tolist():
             groups.setdefault(paths[r], []).append(r)
@@ -101,7 +100,7 @@ def _probe_groups(ctx: Context, acts: Activations, dataset: Dataset, sigs: Any,
                 "count": len(rows), "fraction": len(rows) / max(1, len(rows_c)),
                 "through_unassigned": _through_unassigned(path),
                 "never_seen": _never_seen(path, train_support),
-                "unassigned_in": [h for h, p in zip(sigs.path_layers, path) if p < 0],
+                "unassigned_in": [h for h, p in zip(arrays.path_layers, path) if p < 0],
                 "training_support": train_support.get(path, 0),
                 "like": ctx.label.get(info["dominant"]) if info else None,
                 "color": F.tag_color(ctx.colors.get(info["dominant"], "#555555")) if info else None,
@@ -115,16 +114,15 @@ def _probe_groups(ctx: Context, acts: Activations, dataset: Dataset, sigs: Any,
 
 
 
-def build_probes(ctx: Context, metrics: dict, acts: Activations, dataset: Dataset, sigs: Any,
-                 seed: int) -> Section:
+def build_probes(ctx: Context, metrics: dict, arrays: FigureArrays, seed: int) -> Section:
     """Each class's share of images per path, the unseen images grouped by path, per-layer landing.
 
     The path shares are drawn without unseen classes too (for the trained classes alone).
     """
     # The distinct training paths first: far fewer than the training images.
-    distinct, support = np.unique(np.asarray(sigs.paths["train"]), axis=0, return_counts=True)
+    distinct, support = np.unique(arrays.train.paths, axis=0, return_counts=True)
     train_support = dict(zip(map(tuple, distinct.tolist()), support.tolist()))
-    fig, shares = _path_shares(ctx, acts, sigs, train_support)
+    fig, shares = _path_shares(ctx, arrays, train_support)
     return Section({"paths": fig}, {"paths": shares},
-                   {"probe_groups": _probe_groups(ctx, acts, dataset, sigs, train_support, seed),
+                   {"probe_groups": _probe_groups(ctx, arrays, train_support, seed),
                     "probes": metrics["answers"]["unseen"]})

@@ -7,13 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from sigreport.activations import Activations
-from sigreport.config import Config
-from sigreport.data import Dataset
 from sigreport.report import figures as F
+from sigreport.report.arrays import FigureArrays
 from sigreport.report.formatters import pct
 from sigreport.report.images import as_shown, png_data_uris
-from sigreport.report.projection import compute_projections
 from sigreport.report.sections.common import Context, Section, format_path
 
 __all__ = ["build_projections"]
@@ -21,16 +18,13 @@ __all__ = ["build_projections"]
 _UNASSIGNED = "#b0b0b0"
 
 
-def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
-                config: Config, metrics: dict) -> tuple[Any, dict]:
-    names = [lay["name"] for lay in metrics.get("layers", [])] or \
-        ["input", *acts.hidden, "logits"]
-    names = [n for n in names if n in acts.train.layers]
-    proj = compute_projections(acts, tuple(names), config.report, config.seed)
+def _projection(ctx: Context, arrays: FigureArrays, metrics: dict) -> tuple[Any, dict]:
+    proj = arrays.projection
+    names = list(proj.layers)
     n = len(proj.row)
     y = np.zeros(n, np.int64)
     pred = np.zeros(n, np.int64)
-    shape = dataset.test.image_shape
+    shape = arrays.image_shape
     # thumbnails in the data's image shape; none for inputs that are no images
     imgs = np.zeros((n, *shape), np.uint8) if shape is not None else None
     paths: list[str] = [""] * n
@@ -39,12 +33,12 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
         if not mask.any():
             continue
         rows = proj.row[mask]
-        y[mask] = acts.split(split).y[rows]
-        pred[mask] = acts.split(split).predicted[rows]
-        shown = ctx.images(dataset, split)
-        if imgs is not None and shown is not None:
-            imgs[mask] = shown[rows]
-        split_paths = np.asarray(sigs.paths[split])[rows]
+        part = arrays.split(split)
+        y[mask] = part.y[rows]
+        pred[mask] = part.predicted[rows]
+        if imgs is not None and part.images is not None:
+            imgs[mask] = part.images[rows]
+        split_paths = part.paths[rows]
         for i, p in zip(np.flatnonzero(mask), split_paths.tolist()):
             info = ctx.specific.get(tuple(p))
             paths[i] = format_path(p) + (f" (path {info['letter']})" if info else "")
@@ -54,25 +48,23 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
     cluster_legend = []
     layer_metrics = {lay["name"]: lay for lay in metrics.get("layers", [])}
     for name in names:
-        sig = sigs.layer(name)
         lab = np.zeros(n, np.int64)
         for split in ("test", "probe"):
             mask = proj.split == split
             if mask.any():
-                lab[mask] = np.asarray(sig.labels[split])[proj.row[mask]]
+                lab[mask] = arrays.split(split).labels[name][proj.row[mask]]
         dominant = layer_metrics.get(name, {}).get("cluster_dominant_class") or \
-            [None] * int(sig.n_clusters)
+            [None] * arrays.n_clusters[name]
         shades = F.cluster_palette(dominant, ctx.colors)
         cluster_label[name] = ["unassigned" if k < 0 else f"cluster c{k}" for k in lab.tolist()]
         cluster_color[name] = [_UNASSIGNED if k < 0 else shades[k] for k in lab.tolist()]
         present = sorted(set(lab.tolist()))
         cluster_legend.append((name, [("unassigned" if k < 0 else f"c{k}",
                                        _UNASSIGNED if k < 0 else shades[k]) for k in present]))
-    titles = []
-    for name in names:
-        ev = proj.explained.get(name)
-        titles.append(f"{name}" + (f"  \u00b7  PCA {pct(ev)} of variance"
-                                   if ev is not None else ""))
+    measured = metrics["projection"]
+    explained = [(lay["name"], lay["explained_variance"]) for lay in measured["layers"]]
+    titles = [name + (f"  \u00b7  PCA {pct(ev)} of variance" if ev is not None else "")
+              for name, ev in explained]
     fig = F.projection_figure(
         proj.xy, names, titles,
         point_color=[ctx.colors[int(c)] for c in y],
@@ -81,21 +73,14 @@ def _projection(ctx: Context, acts: Activations, sigs: Any, dataset: Dataset,
                     "pred": [ctx.name.get(int(p), str(p)) for p in pred], "path": paths},
         cluster_label=cluster_label, cluster_color=cluster_color, thumbs=thumbs,
         thumb_shape=(shape[0], shape[1]) if shape is not None else (28, 28))
-    counts = {ctx.label[int(c)]: int(k) for c, k in zip(*np.unique(y, return_counts=True))}
-    return fig, {"method": proj.method, "n_points": n, "counts": counts,
-                 "n_layers": len(names), "layers": names, "cluster_legend": cluster_legend,
-                 "explained": [(nm, proj.explained.get(nm)) for nm in names]}
+    counts = {ctx.label[int(c)]: k for c, k in measured["per_class"].items()}
+    return fig, {"method": measured["method"], "n_points": measured["n_points"],
+                 "counts": counts, "n_layers": len(names), "layers": names,
+                 "cluster_legend": cluster_legend, "explained": explained}
 
 
 
-def build_projections(ctx: Context, metrics: dict, acts: Activations, sigs: Any,
-                      dataset: Dataset, config: Config) -> Section:
-    """The projection panels and the numbers behind them.
-
-    Raises
-    ------
-    ConfigError
-        ``report.projection = "umap"`` without the umap-learn package.
-    """
-    fig, numbers = _projection(ctx, acts, sigs, dataset, config, metrics)
+def build_projections(ctx: Context, metrics: dict, arrays: FigureArrays) -> Section:
+    """The projection panels and the numbers behind them."""
+    fig, numbers = _projection(ctx, arrays, metrics)
     return Section({"projection": fig}, {"projection": numbers})

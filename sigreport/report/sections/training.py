@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from sigreport.activations import Activations
 from sigreport.report import figures as F
+from sigreport.report.arrays import SplitArrays
 from sigreport.report.formatters import pct
 from sigreport.report.sections.common import Context, Section
 from sigreport.report.sections.paths import alluvial_layout
-
-if TYPE_CHECKING:
-    from sigreport.signatures import Signatures
 
 __all__ = ["build_training"]
 
 
 def _snapshot_alluvials(ctx: Context, metrics: dict,
-                        snapshots: dict[int, tuple[Activations, Signatures]]
-                        ) -> tuple[Any, list[dict]]:
+                        snapshots: dict[int, tuple[SplitArrays, SplitArrays]],
+                        path_layers: tuple[str, ...]) -> tuple[Any, list[dict]]:
     """One small alluvial diagram per recorded epoch, in a grid, and a row of numbers each.
 
     Accuracy and the count of distinct training paths come from ``metrics["snapshots"]``;
@@ -30,19 +27,19 @@ def _snapshot_alluvials(ctx: Context, metrics: dict,
     measured = {int(s["epoch"]): s for s in metrics.get("snapshots") or []}
     panels, rows = [], []
     for epoch in sorted(snapshots):
-        acts_e, sigs_e = snapshots[epoch]
-        layout, node_label, paths = alluvial_layout(ctx, acts_e, sigs_e, letters=False,
-                                                     n_curve=10)
-        test_paths = paths[:len(acts_e.test.y)]
+        test, probe = snapshots[epoch]
+        layout, node_label, paths = alluvial_layout(ctx, test, probe, path_layers,
+                                                    letters=False, n_curve=10)
+        test_paths = paths[:len(test)]
         on_majority = 0
         for c in ctx.classes:
-            members = test_paths[acts_e.test.y == c]
+            members = test_paths[test.y == c]
             if len(members):
                 on_majority += int(np.unique(members, axis=0, return_counts=True)[1].max())
         m = measured.get(int(epoch), {})
         acc = m.get("test_accuracy")
-        if acc is None and len(acts_e.test.y):
-            acc = float(np.mean(acts_e.test.predicted == acts_e.test.y))
+        if acc is None and len(test):
+            acc = float(np.mean(test.predicted == test.y))
         rows.append({"epoch": int(epoch), "test_accuracy": acc,
                      "n_distinct_train": m.get("n_distinct_paths"),
                      "n_distinct_shown": len(np.unique(paths, axis=0)) if len(paths) else 0,
@@ -60,7 +57,8 @@ def _snapshot_alluvials(ctx: Context, metrics: dict,
 
 
 def build_training(ctx: Context, metrics: dict,
-                   snapshots: dict[int, tuple[Activations, Signatures]] | None) -> Section:
+                   snapshots: dict[int, tuple[SplitArrays, SplitArrays]],
+                   path_layers: tuple[str, ...]) -> Section:
     """Loss and accuracy per epoch, per-snapshot measures and path diagrams, seed stability."""
     section = Section()
     history = (metrics.get("model") or {}).get("history") or {}
@@ -72,7 +70,7 @@ def build_training(ctx: Context, metrics: dict,
             snapshot_rows, [lay["name"] for lay in metrics.get("layers", [])])
     if snapshots:
         section.figures["snapshot_paths"], section.data["snapshot_paths"] = \
-            _snapshot_alluvials(ctx, metrics, snapshots)
+            _snapshot_alluvials(ctx, metrics, snapshots, path_layers)
     section.values.update(history=history, snapshots=snapshot_rows,
                           network=(metrics.get("experiment") or {}).get("network"),
                           stability=metrics.get("stability"))

@@ -8,6 +8,7 @@ import numpy as np
 
 from sigreport.activations import Activations
 from sigreport.report import figures as F
+from sigreport.report.alluvial_layout import AlluvialLayout, layout_alluvial
 from sigreport.report.sections.common import Context, Section, format_path
 
 __all__ = ["MAX_LISTED_PATHS", "alluvial_layout", "build_paths"]
@@ -16,7 +17,7 @@ MAX_LISTED_PATHS = 12
 
 
 def alluvial_layout(ctx: Context, acts: Activations, sigs: Any, letters: bool,
-                     n_curve: int = 14) -> tuple[F.AlluvialLayout, list[dict[int, str]],
+                     n_curve: int = 14) -> tuple[AlluvialLayout, list[dict[int, str]],
                                                  np.ndarray]:
     """Layout, node labels and paths (int64 (n, n_hidden)) of the test and unseen images.
 
@@ -31,8 +32,8 @@ def alluvial_layout(ctx: Context, acts: Activations, sigs: Any, letters: bool,
     labels = [ctx.specific[p]["letter"] if letters and p in ctx.specific else ""
               for p in map(tuple, paths.tolist())]
     columns = ["class", *sigs.path_layers, "prediction"]
-    layout = F.layout_alluvial(node_ids, y, ctx.classes + ctx.probes, columns, labels,
-                               n_curve=n_curve)
+    layout = layout_alluvial(node_ids, y, ctx.classes + ctx.probes, columns, labels,
+                             n_curve=n_curve)
     node_label: list[dict[int, str]] = [dict(ctx.label)]
     for col in range(1, len(columns) - 1):
         keys = np.unique(node_ids[:, col])
@@ -50,16 +51,15 @@ def _alluvial(ctx: Context, acts: Activations, sigs: Any) -> tuple[Any, dict]:
     fig = F.alluvial_figure(layout, ctx.colors, ctx.label, node_label, path_owner=owner,
                             hatched=ctx.probes,
                             height=min(720, 360 + 18 * max(
-                                len([n for n in layout.nodes if n["col"] == c])
-                                for c in range(len(columns)))))
+                                len(layout.column_nodes(c)) for c in range(len(columns)))))
     table = []
     for col in range(1, len(columns) - 1):
-        for nd in (n for n in layout.nodes if n["col"] == col):
-            parts = sorted(nd["by_class"].items(), key=lambda kv: -kv[1])
-            table.append({"column": columns[col], "node": node_label[col][nd["key"]],
-                          "count": nd["count"],
+        for nd in layout.column_nodes(col):
+            parts = nd.by_count()
+            table.append({"column": columns[col], "node": node_label[col][nd.key],
+                          "count": nd.count,
                           "by_class": [(ctx.label[c], k) for c, k in parts],
-                          "top": ctx.label.get(parts[0][0]), "purity": parts[0][1] / nd["count"]})
+                          "top": ctx.label.get(parts[0][0]), "purity": parts[0][1] / nd.count})
     return fig, {"nodes": table, "n_test": len(acts.test.y),
                  "n_probe": len(acts.probe.y)}
 

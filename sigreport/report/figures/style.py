@@ -121,9 +121,6 @@ THEME = Theme(json={"attrs": {
 }})
 """The look of every figure; the report applies it to the document that holds them."""
 
-# CKA heatmap: near-white at 0 to dark blue at 1.
-
-
 
 def fit(fig):
     """Keep ``fig``'s size on a wide page; below its width, scale it down with its column."""
@@ -168,6 +165,7 @@ def add_legend(fig, items: list[tuple[str, list] | LegendItem], location: str = 
 
 
 def strings(values: Sequence[str]) -> np.ndarray:
+    """``values`` as a numpy string array: Bokeh walks a list item by item looking for models."""
     return np.asarray(list(values), dtype=str)
 
 

@@ -23,6 +23,8 @@ BLAS's own threads, the layers one after another both ways.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 import statistics
 import sys
@@ -42,13 +44,14 @@ _MODEL = re.compile(r'"type":"object","name":"')
 
 
 def _plotted_draw(fig, source, glyph_type, look, hover=None, **renderer):
-    """``figures._draw`` through bokeh.plotting's glyph methods (``fig.line(...)`` and the like)."""
+    """``figures.style.draw`` through bokeh.plotting's glyph methods (``fig.line(...)`` and
+    the like)."""
     hover = {f"hover_{k}": v for k, v in (hover or {}).items()}
     return create_renderer(glyph_type, fig, source=source, **look, **hover, **renderer)
 
 
 def _plotted_selectable(fig, source, glyph_type, look, **renderer):
-    """``figures._selectable`` through bokeh.plotting, as the projections were drawn."""
+    """``figures.style.selectable`` through bokeh.plotting, as the projections were drawn."""
     return create_renderer(glyph_type, fig, source=source, **look, **renderer,
                            selection_line_color="#111111", selection_line_width=0.8,
                            nonselection_fill_alpha=0.08, nonselection_line_alpha=0.0)
@@ -57,7 +60,7 @@ def _plotted_selectable(fig, source, glyph_type, look, **renderer):
 @contextmanager
 def _as_before():
     """Draw with bokeh.plotting and walk every model for callbacks before serializing."""
-    draw, selectable, embed = figures._draw, figures._selectable, render._embed
+    embed = render._embed
 
     def walked_embed(sections):
         out = embed(sections)
@@ -65,12 +68,25 @@ def _as_before():
             submodel_has_python_callbacks(list(doc.roots))
         return out
 
-    figures._draw, figures._selectable, render._embed = (_plotted_draw, _plotted_selectable,
-                                                         walked_embed)
+    # Each figure module holds its own reference to the style's helpers.
+    plotted = {"draw": _plotted_draw, "selectable": _plotted_selectable}
+    saved = [(module, name, getattr(module, name)) for module in _figure_modules()
+             for name in plotted if hasattr(module, name)]
+    for module, name, _ in saved:
+        setattr(module, name, plotted[name])
+    render._embed = walked_embed
     try:
         yield
     finally:
-        figures._draw, figures._selectable, render._embed = draw, selectable, embed
+        for module, name, original in saved:
+            setattr(module, name, original)
+        render._embed = embed
+
+
+def _figure_modules() -> list:
+    """The modules of the figures package (each imported)."""
+    return [importlib.import_module(f"{figures.__name__}.{info.name}")
+            for info in pkgutil.iter_modules(figures.__path__)]
 
 
 def _render(m) -> tuple[float, float, str]:

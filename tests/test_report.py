@@ -20,7 +20,9 @@ from sigreport.config import ReportConfig
 from sigreport.errors import ConfigError
 from sigreport.report import check_projection, render_report, vendor_bokeh
 from sigreport.report import figures as F
+from sigreport.report.alluvial_layout import layout_alluvial
 from sigreport.report.assets import bokeh_files
+from sigreport.report.figures.alluvial import NARROWEST_PAGE, _alluvial_unit
 from sigreport.report.images import build_mosaic, encode_png, png_data_uri
 from sigreport.report.projection import compute_projections, select_points
 from sigreport.report.sections import format_path
@@ -150,57 +152,6 @@ def test_cluster_shades_are_distinct_within_a_class():
     assert shades[1] == colors[7]
 
 
-# --- alluvial geometry: an oracle check against naive counting -------------------------------
-
-
-def test_alluvial_counts_match_a_naive_count():
-    rng = np.random.default_rng(1)
-    n = 300
-    y = rng.choice([1, 7, 3], size=n)
-    hidden = rng.integers(-1, 4, size=(n, 2))
-    pred = np.where(rng.random(n) < 0.8, np.where(y == 3, 7, y), 1)
-    ids = np.column_stack([y, hidden, pred])
-    labels = np.where(rng.random(n) < 0.3, "A", "")
-    layout = F.layout_alluvial(ids, y, [1, 7, 3], ["class", "h1", "h2", "prediction"], labels)
-
-    for node in layout.nodes:
-        naive = sum(1 for i in range(n) if ids[i, node["col"]] == node["key"])
-        assert node["count"] == naive
-        assert node["y1"] - node["y0"] == pytest.approx(naive)
-        by_class = Counter(int(y[i]) for i in range(n) if ids[i, node["col"]] == node["key"])
-        assert node["by_class"] == dict(by_class)
-    for col in range(3):
-        flows = Counter()
-        for r in layout.ribbons:
-            if r["col"] == col:
-                flows[(r["src"], r["dst"], r["cls"])] += r["count"]
-        naive = Counter((int(ids[i, col]), int(ids[i, col + 1]), int(y[i])) for i in range(n))
-        assert flows == naive
-    # Ribbons leave and enter each node without overlapping: they tile it exactly.
-    for node in layout.nodes:
-        col, key = node["col"], node["key"]
-        if col < 3:
-            tops = sorted((r["ys"][0], r["ys"][0] + r["count"]) for r in layout.ribbons
-                          if r["col"] == col and r["src"] == key)
-            assert tops[0][0] == pytest.approx(node["y0"])
-            for (_a0, a1), (b0, _b1) in itertools.pairwise(tops):
-                assert a1 == pytest.approx(b0)
-            assert tops[-1][1] == pytest.approx(node["y1"])
-    # Noise (-1) sits at the bottom of its column.
-    for col in (1, 2):
-        nodes = [nd for nd in layout.nodes if nd["col"] == col]
-        assert max(nodes, key=lambda nd: nd["y0"])["key"] == -1
-
-
-def test_alluvial_first_and_last_columns_follow_the_class_order():
-    y = np.array([7, 1, 3, 1, 7, 3])
-    ids = np.column_stack([y, [0, 1, 0, 1, 0, 2], np.where(y == 3, 7, y)])
-    layout = F.layout_alluvial(ids, y, [1, 7, 3], ["class", "h1", "prediction"])
-    first = [nd["key"] for nd in sorted(layout.nodes, key=lambda nd: nd["y0"]) if nd["col"] == 0]
-    last = [nd["key"] for nd in sorted(layout.nodes, key=lambda nd: nd["y0"]) if nd["col"] == 2]
-    assert first == [1, 7, 3] and last == [1, 7]
-
-
 def test_path_tags_stay_clear_of_the_node_labels_on_a_phone():
     rng = np.random.default_rng(2)
     n = 400
@@ -209,15 +160,15 @@ def test_path_tags_stay_clear_of_the_node_labels_on_a_phone():
     ids = np.column_stack([y, hidden, y])
     labels = np.where(y == 1, "A", "B")
     columns = ["class", "hidden1", "hidden2", "hidden3", "prediction"]
-    layout = F.layout_alluvial(ids, y, [1, 7], columns, labels)
+    layout = layout_alluvial(ids, y, [1, 7], columns, labels)
     node_label = [{1: "1", 7: "7"}] + [{0: "c0", 1: "c1", -1: "none"}] * 3 + [{1: "1", 7: "7"}]
     fig = F.alluvial_figure(layout, {1: "#1f77b4", 7: "#2ca02c"}, {1: "1", 7: "7"}, node_label,
                             path_owner={"A": 1, "B": 7})
     tags = next(m for m in fig.center if getattr(m, "text_font_style", None) == "bold"
                 and m.source.data["text"] and m.source.data["text"][0] in "AB")
     # what the page's script makes of the x range at the narrowest page
-    unit = F._alluvial_unit(F.NARROWEST_PAGE, -fig.x_range.start, fig.x_range.end,
-                            *_alluvial_margins(fig))
+    unit = _alluvial_unit(NARROWEST_PAGE, -fig.x_range.start, fig.x_range.end,
+                          *_alluvial_margins(fig))
     label_end = 3 + layout.node_width / 2 + 0.015 + (0.6 * 11 * len("none") + 4) / unit
     assert sorted(tags.source.data["text"]) == ["A", "B"]
     for x in tags.source.data["x"]:

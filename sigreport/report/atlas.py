@@ -400,7 +400,7 @@ def _separation_findings(groups: list[_Group], sep: dict[str, Any], n_hidden: in
 
 def atlas_figure(heatmap: Heatmap, cell_px: int | None = None):
     """One heatmap: a coloured, labelled rectangle per cell; a click opens the cell's report."""
-    from sigreport.report.figures import _fit, _no_grid
+    from sigreport.report.figures.style import fit, no_grid
 
     wide = len(heatmap.cols) > 1 and heatmap.key != "detection"
     cw = cell_px or (42 if wide else 40 if heatmap.key == "detection" else 64)
@@ -422,8 +422,8 @@ def atlas_figure(heatmap: Heatmap, cell_px: int | None = None):
                  name=f"atlas-{heatmap.key}", min_border_right=20)
     # Narrower than its width (a phone), the heatmap shrinks with its card: cells narrow,
     # the text keeps its size.
-    _fit(fig)
-    _no_grid(fig)
+    fit(fig)
+    no_grid(fig)
     fig.axis.axis_line_color = None
     fig.axis.major_tick_line_color = None
     fig.xaxis.axis_label = heatmap.x_label or None
@@ -470,7 +470,7 @@ def render_atlas(atlas: Atlas, bokeh_url: str = "../reports/_bokeh") -> str:
     from markupsafe import Markup
 
     from sigreport.report.assets import script_tags
-    from sigreport.report.figures import THEME
+    from sigreport.report.figures.style import THEME
     from sigreport.report.formatters import template_env
 
     figs = {h.key: atlas_figure(h) for h in atlas.heatmaps}

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from sigreport.report import figures as F
+from sigreport.report.alluvial_layout import AlluvialLayout, layout_alluvial
 from sigreport.report.arrays import FigureArrays, SplitArrays
 from sigreport.report.sections.common import Context, Section, format_path
 
@@ -17,7 +18,7 @@ MAX_LISTED_PATHS = 12
 
 def alluvial_layout(ctx: Context, test: SplitArrays, probe: SplitArrays,
                     path_layers: tuple[str, ...], letters: bool, n_curve: int = 14
-                    ) -> tuple[F.AlluvialLayout, list[dict[int, str]], np.ndarray]:
+                    ) -> tuple[AlluvialLayout, list[dict[int, str]], np.ndarray]:
     """Layout, node labels and paths (int64 (n, n_hidden)) of the test and unseen images.
 
     The columns are the true class, the path's hidden layers, and the prediction,
@@ -29,8 +30,8 @@ def alluvial_layout(ctx: Context, test: SplitArrays, probe: SplitArrays,
     labels = [ctx.specific[p]["letter"] if letters and p in ctx.specific else ""
               for p in map(tuple, paths.tolist())]
     columns = ["class", *path_layers, "prediction"]
-    layout = F.layout_alluvial(node_ids, y, ctx.classes + ctx.probes, columns, labels,
-                               n_curve=n_curve)
+    layout = layout_alluvial(node_ids, y, ctx.classes + ctx.probes, columns, labels,
+                             n_curve=n_curve)
     node_label: list[dict[int, str]] = [dict(ctx.label)]
     for col in range(1, len(columns) - 1):
         keys = np.unique(node_ids[:, col])
@@ -49,16 +50,15 @@ def _alluvial(ctx: Context, arrays: FigureArrays) -> tuple[Any, dict]:
     fig = F.alluvial_figure(layout, ctx.colors, ctx.label, node_label, path_owner=owner,
                             hatched=ctx.probes,
                             height=min(720, 360 + 18 * max(
-                                len([n for n in layout.nodes if n["col"] == c])
-                                for c in range(len(columns)))))
+                                len(layout.column_nodes(c)) for c in range(len(columns)))))
     table = []
     for col in range(1, len(columns) - 1):
-        for nd in (n for n in layout.nodes if n["col"] == col):
-            parts = sorted(nd["by_class"].items(), key=lambda kv: -kv[1])
-            table.append({"column": columns[col], "node": node_label[col][nd["key"]],
-                          "count": nd["count"],
+        for nd in layout.column_nodes(col):
+            parts = nd.by_count()
+            table.append({"column": columns[col], "node": node_label[col][nd.key],
+                          "count": nd.count,
                           "by_class": [(ctx.label[c], k) for c, k in parts],
-                          "top": ctx.label.get(parts[0][0]), "purity": parts[0][1] / nd["count"]})
+                          "top": ctx.label.get(parts[0][0]), "purity": parts[0][1] / nd.count})
     return fig, {"nodes": table, "n_test": len(arrays.test), "n_probe": len(arrays.probe)}
 
 

@@ -44,8 +44,7 @@ def _snapshot_alluvials(ctx: Context, metrics: dict,
                      "n_distinct_train": m.get("n_distinct_paths"),
                      "n_distinct_shown": len(np.unique(paths, axis=0)) if len(paths) else 0,
                      "majority_share": on_majority / max(1, len(test_paths))})
-        n_nodes = max(len([n for n in layout.nodes if n["col"] == c])
-                      for c in range(len(layout.columns)))
+        n_nodes = max(len(layout.column_nodes(c)) for c in range(len(layout.columns)))
         title = f"epoch {int(epoch)}" + (f"  \u00b7  test accuracy {pct(acc)}"
                                          if acc is not None else "")
         panels.append(F.alluvial_figure(

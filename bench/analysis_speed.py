@@ -278,12 +278,12 @@ def _signature_steps(run: _Run) -> None:
 def _analysis_steps(run: _Run) -> list:
     """Each step of ``compute_metrics`` in the stage's order, timed, and checked against the
     end-to-end metrics. Returns the novelty scores for the comparisons."""
-    from sigreport import ood
-    from sigreport.analysis import _SNAPSHOT_PROBE_SUBSAMPLE
+    from sigreport.analysis import ood
     from sigreport.analysis._common import make_resamples, plain
     from sigreport.analysis.detection import novelty_scores
     from sigreport.analysis.differ import answer_signatures_differ
     from sigreport.analysis.layers import cka_matrix, describe_layers
+    from sigreport.analysis.metrics import _SNAPSHOT_PROBE_SUBSAMPLE
     from sigreport.analysis.paths import compute_path_stats, summarize_paths
     from sigreport.analysis.separation import answer_separation, compute_alignment
     from sigreport.analysis.snapshots import describe_snapshots
@@ -414,8 +414,7 @@ def _naive_analysis(run: _Run, scores: list) -> None:
     from sklearn.metrics import adjusted_mutual_info_score, roc_auc_score
     from sklearn.neighbors import NearestNeighbors
 
-    from sigreport import ood
-    from sigreport.analysis import linear_cka, linear_probe_correct
+    from sigreport.analysis import linear_cka, linear_probe_correct, ood
     from sigreport.analysis._common import interval, make_resamples
     from sigreport.analysis.measures import (
         ami_samples,
@@ -586,9 +585,9 @@ def _naive_analysis(run: _Run, scores: list) -> None:
 def _naive_scheduling(run: _Run) -> None:
     """What ``compute_metrics`` leaves out or overlaps, against doing it plainly."""
     from sigreport._threads import run_jobs
-    from sigreport.analysis import _SNAPSHOT_PROBE_SUBSAMPLE
     from sigreport.analysis._common import make_resamples
     from sigreport.analysis.detection import detection_jobs
+    from sigreport.analysis.metrics import _SNAPSHOT_PROBE_SUBSAMPLE
     from sigreport.analysis.paths import compute_path_stats
     from sigreport.analysis.separation import AlignmentRequest, alignment_jobs, compute_alignment
     from sigreport.signatures import cluster_layer_names

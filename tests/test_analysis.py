@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 from sklearn.metrics import adjusted_mutual_info_score, roc_auc_score, roc_curve
 
-from sigreport import ood
 from sigreport.activations import Activations, LayerInfo, SplitActivations
 from sigreport.analysis import (
     compute_metrics,
@@ -23,6 +22,7 @@ from sigreport.analysis import (
     detection,
     linear_cka,
     measures,
+    ood,
     purity,
 )
 from sigreport.config import Config, SignaturesConfig
@@ -506,7 +506,7 @@ def test_snapshots_take_accuracy_from_history_when_it_has_the_epoch(toy, metrics
 def test_snapshot_epochs_measure_what_each_epoch_alone_measures(toy):
     """Epochs sharing the input measure it once; an epoch whose input differs measures its own,
     and every value equals the alignment of that epoch computed by itself."""
-    from sigreport.analysis import _SNAPSHOT_PROBE_SUBSAMPLE
+    from sigreport.analysis.metrics import _SNAPSHOT_PROBE_SUBSAMPLE
     from sigreport.analysis.separation import compute_alignment
 
     acts, sigs = toy

@@ -18,8 +18,7 @@ from test_analysis import (  # noqa: F401 -- metrics and toy: fixtures shared wi
     with_control,
 )
 
-from sigreport import ood
-from sigreport.analysis import compute_metrics, compute_path_stats, detection
+from sigreport.analysis import compute_metrics, compute_path_stats, detection, ood
 from sigreport.analysis.detection import Score
 
 # --- the half-split ------------------------------------------------------------------

@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 from sklearn.decomposition import PCA
 
-from sigreport import ood as novelty
 from sigreport._threads import Job, parallel_map, run_jobs
 from sigreport.activations import Activations, SplitActivations
+from sigreport.analysis import ood as novelty
 from sigreport.analysis._common import class_index, interval
 from sigreport.analysis.paths import PathStats, compute_path_stats
 from sigreport.analysis.types import (

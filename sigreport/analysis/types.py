@@ -123,24 +123,26 @@ class UnseenVerdict(TypedDict):
     input_rule: str
 
 
-class Unseen(TypedDict):
-    class_: int            # written as "class"
-    n_samples: int
-    predicted_as: dict[str, float]
-    test_predicted_as: dict[str, float]
-    novel_path_fraction: float
-    test_novel_path_fraction: float | None
-    unassigned_any_fraction: float
-    test_unassigned_any_fraction: float | None
-    layers: list[UnseenLayer]
-    top_paths: list[dict[str, Any]]
-    most_borrowed_path: list[int] | None
-    most_borrowed_path_fraction: float
-    most_borrowed_path_dominant_class: int | None
-    control_epoch: int | None
-    controls: list[UnseenControlRow]
-    quantile_sweep: dict[str, Any] | None
-    verdict: UnseenVerdict
+# "class" is a keyword: the functional form names the key as metrics.json writes it.
+Unseen = TypedDict("Unseen", {
+    "class": int,
+    "n_samples": int,
+    "predicted_as": dict[str, float],
+    "test_predicted_as": dict[str, float],
+    "novel_path_fraction": float,
+    "test_novel_path_fraction": float | None,
+    "unassigned_any_fraction": float,
+    "test_unassigned_any_fraction": float | None,
+    "layers": list[UnseenLayer],
+    "top_paths": list[dict[str, Any]],
+    "most_borrowed_path": list[int] | None,
+    "most_borrowed_path_fraction": float,
+    "most_borrowed_path_dominant_class": int | None,
+    "control_epoch": int | None,
+    "controls": list[UnseenControlRow],
+    "quantile_sweep": dict[str, Any] | None,
+    "verdict": UnseenVerdict,
+})
 
 
 class DetectionBest(TypedDict):
@@ -201,3 +203,179 @@ class Share(TypedDict):
     ci: Interval
     n: int
     coverage: NotRequired[float | None]     # faithfulness only: test share on non-novel paths
+
+
+class Signature(TypedDict):
+    method: str
+    k: int | None
+    k_rule: str
+    k_max: int
+    standardize: bool
+    boundary: str
+    boundary_quantile: float
+    fit_on: NotRequired[str]
+
+
+class Experiment(TypedDict):
+    name: str
+    title: str
+    dataset: str
+    classes: list[int]
+    probe_classes: list[int]
+    class_names: dict[str, str]
+    n_train: int
+    n_test: int
+    n_probe: int
+    hidden: list[int]
+    activation: str
+    conv: NotRequired[list[int]]            # the built-in CNN only
+    pool: NotRequired[str]                  # the built-in CNN only
+    network: NotRequired[dict[str, Any]]    # an outside network only
+    loss: str
+    seed: int
+    seeds: list[int]
+    signatures: Signature
+    confidence: float
+    n_bootstrap: int
+
+
+class History(TypedDict):
+    epoch: list[int]
+    train_loss: list[float | None]
+    train_accuracy: list[float | None]
+    test_accuracy: list[float | None]
+
+
+class Model(TypedDict):
+    test_accuracy: float | None
+    test_accuracy_ci: Interval
+    train_accuracy: float | None
+    history: History
+
+
+class Layer(TypedDict):
+    index: int
+    name: str
+    kind: str
+    width: int
+    linear_probe_accuracy: float | None
+    linear_probe_accuracy_ci: Interval
+    cka_labels: float | None
+    cka_labels_ci: Interval
+    cluster_class_ami: float | None
+    cluster_class_ami_ci: Interval
+    cluster_class_nmi: float | None
+    cluster_class_ari: float | None
+    purity: float | None
+    n_clusters: int
+    k_selection: dict[str, Any]
+    unassigned_rate: float | None
+    cluster_counts: list[int]
+    unassigned_counts: dict[str, int]
+    probe_cluster_counts: dict[str, list[int]]
+    probe_unassigned_counts: dict[str, int]
+    cluster_dominant_class: list[int | None]
+    distance: str
+    binary: dict[str, Any]
+
+
+class PathRow(TypedDict):
+    path: list[int]
+    counts: dict[str, int]
+    test_counts: dict[str, int]
+    probe_counts: dict[str, int]
+    total: int
+    support: int
+    purity: float | None
+    dominant_class: int | None
+    specific: bool
+    novel: bool
+
+
+class Paths(TypedDict):
+    layers: list[str]
+    unassigned: int
+    n_distinct_train: int
+    n_distinct_test: int
+    n_distinct_probe: int
+    specific_threshold: float
+    min_support: int
+    n_specific: int
+    specific_per_class: dict[str, int]
+    path_purity_train: float | None
+    table: list[PathRow]
+    table_cap: int
+    table_truncated: bool
+    coverage: dict[str, float | None]
+    specific_share: dict[str, Any]
+    novel_share: dict[str, Any]
+    faithfulness: Share
+    faithfulness_specific: Share
+    noise: dict[str, Any] | None
+
+
+class OodRow(TypedDict):
+    probe_class: str
+    method: str
+    family: str
+    layer: str
+    layers: list[str]
+    auroc: float | None
+    auroc_ci: Interval
+    fpr95: float | None
+    fpr95_ci: Interval
+    n_known: int
+    n_unknown: int
+    roc: dict[str, Any]
+
+
+class Answers(TypedDict):
+    separation: Separation
+    signatures_differ: SignaturesDiffer
+    unseen: list[Unseen]
+    unseen_detection: DetectionSummary | None
+
+
+class ProjectionLayer(TypedDict):
+    name: str
+    explained_variance: float | None
+
+
+class Projection(TypedDict):
+    method: str
+    n_points: int
+    per_class: dict[str, int]
+    layers: list[ProjectionLayer]
+
+
+class Metrics(TypedDict):
+    """metrics.json as a whole (``sigreport/metrics.schema.json``)."""
+
+    schema_version: int
+    experiment: Experiment
+    model: Model
+    layers: list[Layer]
+    cka: dict[str, Any]
+    answers: Answers
+    paths: Paths
+    ood: list[OodRow]
+    stability: dict[str, Any] | None
+    seed_spread: dict[str, Any] | None
+    snapshots: list[dict[str, Any]]
+    subsampling: dict[str, str]
+    projection: NotRequired[Projection]    # written by the run after the analysis
+
+
+# Each type above and the schema object it describes ("#/properties/x" or "#/$defs/x"),
+# checked key for key by tests/test_metrics_types.py.
+SCHEMA_OF: dict[str, Any] = {
+    "#": Metrics, "#/properties/experiment": Experiment,
+    "#/properties/experiment/properties/signatures": Signature,
+    "#/properties/model": Model, "#/properties/model/properties/history": History,
+    "#/$defs/layer": Layer, "#/$defs/path_row": PathRow, "#/properties/paths": Paths,
+    "#/$defs/ood_row": OodRow, "#/properties/answers": Answers,
+    "#/properties/projection": Projection,
+    "#/properties/projection/properties/layers/items": ProjectionLayer,
+    "#/$defs/separation": Separation, "#/$defs/signatures_differ": SignaturesDiffer,
+    "#/$defs/unseen_class": Unseen, "#/$defs/detection_summary": DetectionSummary,
+}

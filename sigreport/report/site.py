@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from sigreport.config import RESERVED_NAMES
@@ -53,6 +53,9 @@ from sigreport.store import (
     os_error_line,
     recover_folders,
 )
+
+if TYPE_CHECKING:  # the types only: the site needs none of the analysis at run time
+    from sigreport.analysis.types import Metrics, Unseen
 
 __all__ = ["SITE_MARKER", "RunEntry", "build_site", "discover_runs", "read_checked_json",
            "write_site_pages"]
@@ -98,53 +101,47 @@ class RunEntry:
 
     name: str
     folder: Path
-    metrics: dict
+    metrics: Metrics
     manifest: dict
     files: tuple[str, ...] = ()
 
     @property
     def summary(self) -> dict[str, Any]:
-        """The numbers the home page and the comparison show, from metrics.json."""
-        m, exp = self.metrics, self.metrics.get("experiment", {})
-        names = {str(k): str(v) for k, v in (exp.get("class_names") or {}).items()}
-        answers = m.get("answers", {}) or {}
-        ood = [e for e in m.get("ood", []) or []
-               if e.get("auroc") is not None and e.get("probe_class") == "all"]
-        best = max(ood, key=lambda e: e["auroc"], default=None)
-        best_sig = max((e for e in ood if e.get("family") == "signature"),
-                       key=lambda e: e["auroc"], default=None)
-        layers = m.get("layers", []) or []
-        unseen = answers.get("unseen", []) or []
-        sep = answers.get("separation", {}) or {}
-        coverage = (m.get("paths", {}) or {}).get("coverage", {}) or {}
-        js = [p.get("js") for p in (answers.get("signatures_differ", {}) or {}).get(
-            "per_layer", []) or [] if p.get("js") is not None]
+        """The numbers the home page and the comparison show, from metrics.json (checked
+        against its schema: every key it requires is there)."""
+        m, exp = self.metrics, self.metrics["experiment"]
+        names = {str(k): str(v) for k, v in exp["class_names"].items()}
+        answers = m["answers"]
+        ood = [e for e in m["ood"] if e["auroc"] is not None and e["probe_class"] == "all"]
+        best = max(ood, key=lambda e: e["auroc"] or 0.0, default=None)
+        best_sig = max((e for e in ood if e["family"] == "signature"),
+                       key=lambda e: e["auroc"] or 0.0, default=None)
+        layers, sep = m["layers"], answers["separation"]
+        js = [p["js"] for p in answers["signatures_differ"]["per_layer"] if p["js"] is not None]
         return {
             "name": self.name,
-            "title": exp.get("title") or self.manifest.get("title") or "",
-            "dataset": exp.get("dataset", ""),
-            "classes": [names.get(str(c), str(c)) for c in exp.get("classes", [])],
-            "probes": [names.get(str(c), str(c)) for c in exp.get("probe_classes", [])],
-            "hidden": exp.get("hidden", []),
-            "activation": exp.get("activation", ""),
-            "n_train": exp.get("n_train"),
-            "seeds": exp.get("seeds") or [exp.get("seed")],
-            "accuracy": (m.get("model") or {}).get("test_accuracy"),
-            "separation_layer": sep.get("separation_layer"),
-            "separation_index": sep.get("separation_layer_index"),
-            "input_value": sep.get("input_linear_probe_accuracy"),
-            "probe_accuracy": [(lay.get("name"), lay.get("linear_probe_accuracy"))
-                               for lay in layers],
-            "ami": [(lay.get("name"), lay.get("cluster_class_ami")) for lay in layers],
-            "cka": [(lay.get("name"), lay.get("cka_labels")) for lay in layers],
+            "title": exp["title"] or self.manifest.get("title") or "",
+            "dataset": exp["dataset"],
+            "classes": [names.get(str(c), str(c)) for c in exp["classes"]],
+            "probes": [names.get(str(c), str(c)) for c in exp["probe_classes"]],
+            "hidden": exp["hidden"],
+            "activation": exp["activation"],
+            "n_train": exp["n_train"],
+            "seeds": exp["seeds"] or [exp["seed"]],
+            "accuracy": m["model"]["test_accuracy"],
+            "separation_layer": sep["separation_layer"],
+            "separation_index": sep["separation_layer_index"],
+            "input_value": sep["input_linear_probe_accuracy"],
+            "probe_accuracy": [(lay["name"], lay["linear_probe_accuracy"]) for lay in layers],
+            "ami": [(lay["name"], lay["cluster_class_ami"]) for lay in layers],
+            "cka": [(lay["name"], lay["cka_labels"]) for lay in layers],
             "max_js": max(js) if js else None,
-            "n_specific": sum(1 for r in (m.get("paths", {}) or {}).get("table", [])
-                              if r.get("specific")),
-            "coverage": [(names.get(str(c), str(c)), v) for c, v in coverage.items()],
-            "novel": [_novel_shares(names.get(str(u.get("class")), str(u.get("class"))), u)
-                      for u in unseen],
+            "n_specific": sum(1 for r in m["paths"]["table"] if r["specific"]),
+            "coverage": [(names.get(str(c), str(c)), v) for c, v in m["paths"]["coverage"].items()],
+            "novel": [_novel_shares(names.get(str(u["class"]), str(u["class"])), u)
+                      for u in answers["unseen"]],
             "best_auroc": best["auroc"] if best else None,
-            "best_method": f"{best['method']} ({best['layer']}, {best.get('family')})"
+            "best_method": f"{best['method']} ({best['layer']}, {best['family']})"
             if best else None,
             "signature_auroc": best_sig["auroc"] if best_sig else None,
             "signature_method": f"{best_sig['method']} ({best_sig['layer']})" if best_sig else None,
@@ -153,12 +150,12 @@ class RunEntry:
         }
 
 
-def _novel_shares(name: str, unseen: dict) -> dict[str, Any]:
+def _novel_shares(name: str, unseen: Unseen) -> dict[str, Any]:
     """An unseen class's share on a novel path and its two parts: through an unassigned
     layer, and never seen in training (the rest, as the two never overlap; counted in
     images, so that the rounding of the two shares leaves no spurious remainder)."""
-    novel, through = unseen.get("novel_path_fraction"), unseen.get("unassigned_any_fraction")
-    n, never = unseen.get("n_samples"), None
+    novel, through = unseen["novel_path_fraction"], unseen["unassigned_any_fraction"]
+    n, never = unseen["n_samples"], None
     if novel is not None and through is not None and n:
         never = max(0, round(novel * n) - round(through * n)) / n
     return {"cls": name, "novel": novel, "through_unassigned": through if never is not None
@@ -305,7 +302,7 @@ def _run_files(folder: Path, warn: Warn) -> list[str]:
 
 def _entry(name: str, folder: Path, files: list[str]) -> RunEntry:
     """The run whose files are in ``folder``, with its checked metrics and manifest."""
-    metrics = _read_json(folder / "metrics.json", "metrics.schema.json")
+    metrics = cast("Metrics", _read_json(folder / "metrics.json", "metrics.schema.json"))
     manifest = _read_json(folder / "manifest.json", "manifest.schema.json")
     return RunEntry(name, folder, metrics, manifest, tuple(files))
 
@@ -628,8 +625,8 @@ def build_site(reports_dir: Path | str, site_dir: Path | str = "site",
             with tempfile.TemporaryDirectory(prefix="sigreport-site-") as tmp:
                 docs = Path(tmp) / "docs"
                 _stage_pages(site_dir, docs, warn)
-                atlases = write_atlas_pages(reports_dir, {r.name: r.metrics for r in runs}, docs,
-                                            warn)
+                metrics = {r.name: cast(dict, r.metrics) for r in runs}
+                atlases = write_atlas_pages(reports_dir, metrics, docs, warn)
                 write_site_pages(runs, docs, skipped, atlases)
                 mkdocs_yml = config_file
                 if not mkdocs_yml.is_file():

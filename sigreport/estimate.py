@@ -14,6 +14,8 @@ The estimate is only as good as the machine is like that one: the CLI says so.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -24,7 +26,8 @@ from sigreport.config import Config
 from sigreport.errors import ConfigError
 
 __all__ = ["CALIBRATION", "MEMORY_LIMIT_ENV", "STAGES", "RunSize", "available_bytes",
-           "estimate_bytes", "estimate_seconds", "memory_limit", "run_size", "stage_features"]
+           "estimate_bytes", "estimate_seconds", "machine_scale", "memory_limit", "record_run",
+           "run_size", "stage_features"]
 
 STAGES = ("data", "train", "activations", "signatures", "analysis", "projection", "report")
 # Training samples a snapshot epoch is measured on (pipeline.SNAPSHOT_TRAIN_CAP).
@@ -253,3 +256,66 @@ def memory_limit() -> tuple[float | None, str]:
         raise ConfigError(f"{MEMORY_LIMIT_ENV}={raw!r}: expected a number of GB >= 0 "
                           "(0: no memory check)")
     return (value * 1e9 if value > 0 else None), MEMORY_LIMIT_ENV
+
+
+# --- this machine's own runs -----------------------------------------------------------
+
+# How much an earlier run still counts against the next one: the record follows a machine
+# that changes (its load, its cores) within a few runs.
+_KEEP = 0.7
+
+
+def _machine_file(cores: int) -> Path:
+    from sigreport.store import cache_root
+
+    return cache_root() / "estimate" / f"{cores}-cores.json"
+
+
+def machine_scale(cores: int | None = None) -> tuple[dict[str, float], int]:
+    """Per stage, measured over estimated seconds on this machine's earlier runs with
+    ``cores`` cores (default: this process's), and how many runs that comes from.
+
+    The constants above were fitted on a 2-core machine; each run on another machine (or
+    a busier one) is recorded by :func:`record_run`, per core count, and the next
+    estimate is scaled by it. Empty (no scaling) before the first run, or when the cache
+    folder cannot be read.
+    """
+    path = _machine_file(cores or os.cpu_count() or 1)
+    try:
+        record = json.loads(path.read_text("utf-8"))
+        scale = {stage: float(m) / float(e) for stage, (m, e) in record["stages"].items()
+                 if stage in STAGES and float(e) > 0 and float(m) >= 0}
+        return scale, int(record["runs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}, 0
+
+
+def record_run(estimated_s: dict[str, float], measured_s: dict[str, float],
+               skip: Sequence[str] = (), cores: int | None = None) -> None:
+    """Add one run's measured and (unscaled) estimated seconds per stage to this machine's
+    record, leaving out the stages in ``skip`` (training that came from the cache). The
+    record is only an aid: a cache folder that cannot be written keeps none."""
+    from sigreport.store import cache_problem
+
+    if cache_problem() is not None or not estimated_s:
+        return
+    path = _machine_file(cores or os.cpu_count() or 1)
+    try:
+        record = json.loads(path.read_text("utf-8"))
+        stages = {s: [float(m), float(e)] for s, (m, e) in record["stages"].items()}
+        runs = int(record["runs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        stages, runs = {}, 0
+    for stage in STAGES:
+        if stage in skip or stage not in estimated_s or stage not in measured_s:
+            continue
+        m, e = stages.get(stage, [0.0, 0.0])
+        stages[stage] = [_KEEP * m + measured_s[stage], _KEEP * e + estimated_s[stage]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        part.write_text(json.dumps({"runs": runs + 1, "stages": stages}), "utf-8")
+        os.replace(part, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            part.unlink()

@@ -125,6 +125,8 @@ class StageMonitor:
         self.timings: dict[str, float] = {}
         self.peak_rss_mb: dict[str, float] = {}
         self.estimate_s: dict[str, float] = {}
+        self.estimate_base_s: dict[str, float] = {}  # before this machine's scaling
+        self.recorded = False  # whether this run's times went into the machine's record
         self.peak_rss_method = PER_STAGE
         self._stages = list(stages)
         self._log = log

@@ -128,3 +128,46 @@ def test_the_estimate_counts_the_data_image_size_and_a_cnns_convolutions():
 
     shapes = param_shapes(architecture("cnn", (28, 28, 1), (8, 16), (32,), 2))
     assert size.parameters == sum(prod(w) + prod(b) for w, b in shapes)
+
+
+def test_this_machines_runs_scale_the_next_estimate(tmp_path, monkeypatch):
+    from sigreport.estimate import machine_scale, record_run
+
+    monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
+    assert machine_scale(4) == ({}, 0)
+    record_run({"train": 2.0, "analysis": 4.0}, {"train": 3.0, "analysis": 2.0, "data": 1.0},
+               cores=4)
+    scale, runs = machine_scale(4)
+    assert runs == 1 and scale == {"train": 1.5, "analysis": 0.5}  # data: never estimated
+    # An earlier run counts 0.7 against the next; a stage in skip is left as it was.
+    record_run({"train": 2.0, "analysis": 4.0}, {"train": 100.0, "analysis": 4.0},
+               skip=("train",), cores=4)
+    scale, runs = machine_scale(4)
+    assert runs == 2 and scale["train"] == 1.5
+    assert scale["analysis"] == pytest.approx((0.7 * 2.0 + 4.0) / (0.7 * 4.0 + 4.0))
+    assert machine_scale(2) == ({}, 0)  # per core count
+    (tmp_path / "cache" / "estimate" / "4-cores.json").write_text("{not json", "utf-8")
+    assert machine_scale(4) == ({}, 0)
+
+
+def test_a_run_records_its_times_and_the_next_says_so(tmp_path):
+    import json
+    import os
+
+    from conftest import run_cli, tiny_args
+
+    env = dict(os.environ, SIGREPORT_CACHE=str(tmp_path / "cache"))
+    first = run_cli(*tiny_args("--out", str(tmp_path / "out")), env=env)
+    assert first.returncode == 0, first.stderr
+    assert "calibrated on a 2-core machine" in first.stderr + first.stdout
+    path = tmp_path / "cache" / "estimate" / f"{os.cpu_count()}-cores.json"
+    record = json.loads(path.read_text("utf-8"))
+    assert record["runs"] == 1 and set(record["stages"]) >= {"train", "analysis", "report"}
+    second = run_cli(*tiny_args("--out", str(tmp_path / "out")), env=env)
+    assert second.returncode == 0, second.stderr
+    assert (f"scaled to this {os.cpu_count()}-core machine by its last runs (1 recorded)"
+            in second.stderr + second.stdout)
+    again = json.loads(path.read_text("utf-8"))
+    # The second run's training came from the cache: its time is not recorded.
+    assert again["runs"] == 2 and again["stages"]["train"] == record["stages"]["train"]
+    assert again["stages"]["analysis"] != record["stages"]["analysis"]

@@ -101,10 +101,10 @@ BAD_OVERRIDES = [
     ("data.probe_classes=[3, 3]", "data.probe_classes", "[3, 3]"),
     ("data.classes=[7]", "data.classes", "[7]"),
     ("data.classes=[]", "data.classes", "[]"),
-    # class ids the data sets lack
-    ("data.classes=[1, 10]", "data.classes", "10"),
+    # class ids no data set has (ids a data set lacks are refused once it is loaded)
+    ("data.classes=[1, -1]", "data.classes", "-1"),
     ("data.classes=[-1, 7]", "data.classes", "-1"),
-    ("data.probe_classes=[10]", "data.probe_classes", "10"),
+    ("data.probe_classes=[-3]", "data.probe_classes", "-3"),
     # probes overlapping the trained classes
     ("data.probe_classes=[7]", "data.probe_classes", "[7]"),
     ("data.probe_classes=[3, 1]", "data.probe_classes", "[3, 1]"),

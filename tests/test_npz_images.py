@@ -204,3 +204,30 @@ def test_colour_images_encode_as_rgb_pngs_and_tile_uninverted():
     grid = build_mosaic(imgs, n_cols=2, pad=1, background=0)
     assert grid.shape == (2 * 13 + 1, 2 * 17 + 1, 3)
     np.testing.assert_array_equal(grid[1:13, 18:34], imgs[1])
+
+
+def test_label_ids_above_nine_run_and_validate(digits, tmp_path):
+    x, y = digits
+    path = tmp_path / "many.npz"
+    np.savez(path, x=x, y=y + 10)  # 1, 3, 7 -> 11, 13, 17: a data set of 18 label ids
+    out = tmp_path / "out"
+    args = ["run", "mnist-1-7", "--out", str(out)]
+    for item in ('name="many"', f'data.path="{path}"', "data.classes=[11, 17]",
+                 "data.probe_classes=[13]", "data.n_per_class=150", "data.n_test_per_class=30",
+                 "model.hidden=[16, 8]", "train.epochs=3", "train.batch_size=32"):
+        args += ["--set", item]
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((out / "many" / "metrics.json").read_text())
+    schema = json.loads((resources.files("sigreport") / "metrics.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(metrics)
+    exp = metrics["experiment"]
+    assert (exp["classes"], exp["probe_classes"]) == ([11, 17], [13])
+    assert sorted(metrics["paths"]["coverage"]) == ["11", "17"]
+    assert metrics["model"]["test_accuracy"] > 0.5
+    assert "13 (unseen)" in (out / "many" / "index.html").read_text()
+    # An id the data set does not have is named in one line, before any work.
+    one_error_line(run_cli("run", "mnist-1-7", "--out", str(tmp_path / "out2"), "--set",
+                           "data.classes=[1, 12]"),
+                   "data.classes: class 12 has no images in the train split of this data set")
+    assert not (tmp_path / "out2").exists()

@@ -21,8 +21,9 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from sigreport.analysis.types import Metrics
 from sigreport.config import Config, load_config, override_config
 from sigreport.errors import OutputError
 
@@ -122,7 +123,7 @@ class Report:
     """
 
     config: Config
-    metrics: dict[str, Any]
+    metrics: Metrics
     manifest: dict[str, Any]
     _measured: Measured | None = field(default=None, repr=False)
     # standalone flag -> the folder's files in that mode (index.html, metrics.json, ...)
@@ -241,7 +242,7 @@ class Report:
                     from None
         from sigreport.report.site import read_report_json
 
-        metrics = read_report_json(folder / "metrics.json", "metrics.schema.json")
+        metrics = cast(Metrics, read_report_json(folder / "metrics.json", "metrics.schema.json"))
         manifest = read_report_json(folder / "manifest.json", "manifest.schema.json")
         config = load_config(str(folder / "config.toml"))
         from sigreport.report.arrays import ARRAYS_FILE

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sigreport.activations import Activations
+from sigreport.analysis.types import Metrics
 from sigreport.config import Config, config_to_dict, ignored_training_keys
 from sigreport.data import Dataset, check_data, load_raw, prepare_dataset
 from sigreport.data.sources import image_shape
@@ -69,7 +70,7 @@ class BuiltRun:
     """A run's report folder as files (relative path -> content), not yet written."""
 
     files: dict[str, str | bytes]
-    metrics: dict
+    metrics: Metrics
     manifest: dict
 
 
@@ -78,7 +79,7 @@ class RunResult:
     """Where a run wrote its report, and what it measured."""
 
     folder: Path
-    metrics: dict
+    metrics: Metrics
     manifest: dict
 
 
@@ -281,7 +282,7 @@ def _outside_result(network, dataset: Dataset, seed: int, last_epoch: int) -> Ou
     return OutsideResult(params=network, snapshots=snapshots, seed=seed)
 
 
-def _describe_outside(metrics: dict, network) -> None:
+def _describe_outside(metrics: Metrics, network) -> None:
     """The metrics of an outside network: where it came from, which layers were recorded
     and how, no loss, and no epoch snapshots (there are no epochs)."""
     exp = metrics["experiment"]
@@ -359,7 +360,7 @@ def _write_with_bokeh(out: Path, folder: Path, files: dict) -> None:
         raise
 
 
-def _log_answers(metrics: dict, log: Callable[[str], None]) -> None:
+def _log_answers(metrics: Metrics, log: Callable[[str], None]) -> None:
     """The answers in a few terminal lines: separation layer, each question's verdict (the
     names stored in metrics.json), best detector per family."""
     answers = metrics["answers"]
@@ -399,7 +400,7 @@ class Measured:
     acts: Activations
     sigs: Any
     arrays: FigureArrays
-    metrics: dict
+    metrics: Metrics
     manifest: dict
     monitor: StageMonitor
 

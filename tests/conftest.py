@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
+import typeguard
+
+from sigreport.analysis.types import Metrics
 
 # A run small enough for the test suite: real data, real training, a few seconds.
 TINY_OVERRIDES = (
@@ -35,6 +41,15 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
     """Run ``python -m sigreport ARGS`` in a subprocess, as a user would."""
     return subprocess.run([sys.executable, "-m", "sigreport", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def check_metrics(metrics: dict) -> None:
+    """``metrics`` follows metrics.schema.json and, value for value, the types the report
+    reads it through (``sigreport.analysis.types.Metrics``)."""
+    schema = json.loads((resources.files("sigreport") / "metrics.schema.json").read_text("utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(metrics)
+    typeguard.check_type(metrics, Metrics,
+                         collection_check_strategy=typeguard.CollectionCheckStrategy.ALL_ITEMS)
 
 
 def one_error_line(proc: subprocess.CompletedProcess, needle: str) -> str:

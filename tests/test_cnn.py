@@ -4,12 +4,10 @@ run, and an ONNX graph built from its weights that records the same activations.
 from __future__ import annotations
 
 import json
-from importlib import resources
 
-import jsonschema
 import numpy as np
 import pytest
-from conftest import TINY_OVERRIDES, run_cli
+from conftest import TINY_OVERRIDES, check_metrics, run_cli
 from onnx_graphs import cnn_graph, save
 
 from sigreport.activations import capture_activations
@@ -85,8 +83,7 @@ def test_a_cnn_run_writes_a_full_report_and_reuses_its_cache(tmp_path):
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     metrics = json.loads((tmp_path / "out" / "cnn" / "metrics.json").read_text())
-    schema = json.loads((resources.files("sigreport") / "metrics.schema.json").read_text())
-    jsonschema.Draft202012Validator(schema).validate(metrics)
+    check_metrics(metrics)
     exp = metrics["experiment"]
     assert exp["conv"] == [4, 8] and exp["pool"] == "mean" and exp["hidden"] == [4, 8, 8]
     assert [lay["name"] for lay in metrics["layers"]] == ["input", "conv1", "conv2", "hidden1",

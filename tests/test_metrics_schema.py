@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 import numpy as np
 import pytest
+from conftest import check_metrics
 
 from sigreport.activations import Activations, LayerInfo, SplitActivations
 from sigreport.analysis import SCHEMA_VERSION, compute_metrics
@@ -176,6 +177,7 @@ def test_schema_is_valid_draft_2020_12(schema):
 
 def test_full_metrics_validate(validator, full_metrics):
     assert not _errors(validator, full_metrics)
+    check_metrics(json.loads(json.dumps(full_metrics)))
     m = full_metrics
     # every optional section is really there, so the schema was checked against it
     assert m["stability"] is not None and m["paths"]["noise"] is not None
@@ -192,6 +194,7 @@ def test_metrics_of_other_methods_validate(validator, method):
     metrics = _metrics(_with_method(method))
     assert metrics["experiment"]["signatures"]["method"] == method
     assert not _errors(validator, metrics)
+    check_metrics(json.loads(json.dumps(metrics)))
 
 
 def test_metrics_without_probes_validate(validator):
@@ -204,6 +207,7 @@ def test_metrics_without_probes_validate(validator):
     assert metrics["ood"] == [] and metrics["answers"]["unseen"] == []
     assert metrics["answers"]["unseen_detection"] is None
     assert not _errors(validator, metrics)
+    check_metrics(json.loads(json.dumps(metrics)))
 
 
 @pytest.mark.parametrize("breakage", [

@@ -26,6 +26,7 @@ from sigreport.report.figures.alluvial import NARROWEST_PAGE, _alluvial_unit
 from sigreport.report.images import build_mosaic, encode_png, png_data_uri
 from sigreport.report.projection import compute_projections, select_points
 from sigreport.report.sections import format_path
+from sigreport.report.sections.glossary import anchor as glossary_anchor
 
 BOKEH_JS = f"../_bokeh/bokeh-{bokeh.__version__}.min.js"
 
@@ -531,6 +532,26 @@ def test_each_answer_gets_a_glance_drawn_from_the_metrics_its_card_reads(small_r
 
     ids = {anchor(t) for t, _ in GLOSSARY}
     assert all(i in ids for g in glance.values["glances"].values() for _, i in g["terms"])
+
+
+def test_the_answer_cards_link_their_terms_to_the_glossary(pages):
+    """Inside the cards' sentences (not only the glance's "In the glossary" line), the
+    technical terms are links to glossary entries the page has."""
+    page, _ = pages
+    cards = page.split('<div class="summary" id="summary">', 1)[1].split('<section', 1)[0]
+    cards = re.sub(r'<p class="terms">.*?</p>', "", cards, flags=re.DOTALL)
+    ids = set(re.findall(r'<dt id="(g-[^"]+)"', page))
+    links = re.findall(r'<a class="term" href="#([^"]+)">([^<]+)</a>', cards)
+    linked = {i for i, _ in links}
+    assert linked <= ids, linked - ids
+    # Q1's measure, the bootstrap difference, Q2's divergence and specific path, Q3's AUROC,
+    # unassigned and novel path are all linked where the sentence first names them.
+    for term in ("Paired bootstrap difference", "JS divergence of paths", "Specific path",
+                 "AUROC", "Unassigned", "Novel path", "Best score of a family",
+                 "Linear probe accuracy"):
+        assert glossary_anchor(term) in linked, term
+    texts = {text for _, text in links}
+    assert {"Jensen-Shannon divergence", "novel path", "unassigned", "AUROC"} <= texts
 
 
 def test_the_report_can_be_cited_from_its_manifest(pages, tiny_run):

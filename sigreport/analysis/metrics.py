@@ -9,7 +9,7 @@ the longest jobs first, and puts their plain values in the layout of
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from sigreport.analysis.separation import (
 from sigreport.analysis.snapshots import describe_snapshots
 from sigreport.analysis.spread import seed_spread_jobs
 from sigreport.analysis.stability import compute_stability
+from sigreport.analysis.types import Metrics
 from sigreport.analysis.unseen import Controls, describe_unseen, unassigned_jobs
 from sigreport.config import Config
 from sigreport.signatures import Signatures, cluster_layer_names
@@ -106,7 +107,7 @@ def compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations,
                     sigs: Signatures,
                     snapshots: dict[int, tuple[Activations, Signatures]] | None = None,
                     other_seeds: list[tuple[int, Activations, Signatures]] | None = None,
-                    noisy: SplitActivations | None = None) -> dict[str, Any]:
+                    noisy: SplitActivations | None = None) -> Metrics:
     """Every number the report shows, as plain JSON values.
 
     Parameters
@@ -133,12 +134,14 @@ def compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations,
 
     Returns
     -------
-    dict
-        The metrics layout of ``sigreport/metrics.schema.json``.
+    Metrics
+        The metrics layout of ``sigreport/metrics.schema.json``. The sections are built
+        as plain dicts; tests/conftest.py's ``check_metrics`` holds real runs to the
+        types value for value.
     """
     with single_threaded():
-        return _compute_metrics(config, dataset, train, acts, sigs, snapshots or {},
-                                other_seeds, noisy)
+        return cast(Metrics, _compute_metrics(config, dataset, train, acts, sigs,
+                                              snapshots or {}, other_seeds, noisy))
 
 
 def _compute_metrics(config: Config, dataset: Any, train: Any, acts: Activations,

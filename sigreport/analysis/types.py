@@ -231,7 +231,7 @@ class Experiment(TypedDict):
     conv: NotRequired[list[int]]            # the built-in CNN only
     pool: NotRequired[str]                  # the built-in CNN only
     network: NotRequired[dict[str, Any]]    # an outside network only
-    loss: str
+    loss: str | None                        # None for an outside network
     seed: int
     seeds: list[int]
     signatures: Signature
@@ -269,14 +269,14 @@ class Layer(TypedDict):
     purity: float | None
     n_clusters: int
     k_selection: dict[str, Any]
-    unassigned_rate: float | None
-    cluster_counts: list[int]
+    unassigned_rate: dict[str, float | None]
+    cluster_counts: dict[str, list[int]]
     unassigned_counts: dict[str, int]
     probe_cluster_counts: dict[str, list[int]]
     probe_unassigned_counts: dict[str, int]
     cluster_dominant_class: list[int | None]
-    distance: str
-    binary: dict[str, Any]
+    distance: dict[str, float | None]
+    binary: dict[str, Any] | None
 
 
 class PathRow(TypedDict):
@@ -315,7 +315,7 @@ class Paths(TypedDict):
 
 
 class OodRow(TypedDict):
-    probe_class: str
+    probe_class: int | str
     method: str
     family: str
     layer: str
@@ -348,6 +348,24 @@ class Projection(TypedDict):
     layers: list[ProjectionLayer]
 
 
+class SnapshotLayer(TypedDict):
+    name: str
+    cluster_class_ami: float | None
+    cka_labels: float | None
+    linear_probe_accuracy: float | None
+    n_clusters: int
+    unassigned_rate: dict[str, float | None]
+
+
+class Snapshot(TypedDict):
+    epoch: int
+    test_accuracy: float | None
+    layers: list[SnapshotLayer]
+    n_distinct_paths: int
+    path_purity: float | None
+    n_specific: int
+
+
 class Metrics(TypedDict):
     """metrics.json as a whole (``sigreport/metrics.schema.json``)."""
 
@@ -361,7 +379,7 @@ class Metrics(TypedDict):
     ood: list[OodRow]
     stability: dict[str, Any] | None
     seed_spread: dict[str, Any] | None
-    snapshots: list[dict[str, Any]]
+    snapshots: list[Snapshot]
     subsampling: dict[str, str]
     projection: NotRequired[Projection]    # written by the run after the analysis
 
@@ -375,6 +393,8 @@ SCHEMA_OF: dict[str, Any] = {
     "#/$defs/layer": Layer, "#/$defs/path_row": PathRow, "#/properties/paths": Paths,
     "#/$defs/ood_row": OodRow, "#/properties/answers": Answers,
     "#/properties/projection": Projection,
+    "#/$defs/snapshot": Snapshot,
+    "#/$defs/snapshot/properties/layers/items": SnapshotLayer,
     "#/properties/projection/properties/layers/items": ProjectionLayer,
     "#/$defs/separation": Separation, "#/$defs/signatures_differ": SignaturesDiffer,
     "#/$defs/unseen_class": Unseen, "#/$defs/detection_summary": DetectionSummary,

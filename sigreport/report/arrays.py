@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sigreport.analysis.types import Metrics, Projection
 from sigreport.errors import OutputError
 from sigreport.report.projection import Projections
 from sigreport.sampling import seeded_subset
@@ -153,7 +154,7 @@ def _exemplars(images: np.ndarray | None, train_paths: np.ndarray,
 
 def figure_arrays(dataset: Dataset, acts: Activations, sigs: Signatures,
                   snapshots: dict[int, tuple[Activations, Signatures]] | None,
-                  config: Config, metrics: dict[str, Any]) -> FigureArrays:
+                  config: Config, metrics: Metrics) -> FigureArrays:
     """The figures' arrays of one run; projects the layers of ``metrics["layers"]`` (those
     of them recorded) to 2-D; keeps the training images of ``metrics``' specific paths.
 
@@ -282,7 +283,7 @@ def load_arrays(path: Path | str) -> FigureArrays:
         projection=projection, snapshots=snapshots, exemplars=exemplars)
 
 
-def projection_metrics(arrays: FigureArrays) -> dict[str, Any]:
+def projection_metrics(arrays: FigureArrays) -> Projection:
     """metrics.json's ``projection`` section: the method, the points shown per class, and the
     share of each layer's variance its two axes explain (PCA; None for t-SNE and UMAP)."""
     p = arrays.projection

@@ -24,12 +24,14 @@ from bokeh.embed.util import RenderItem
 from bokeh.util.serialization import make_globally_unique_css_safe_id, make_globally_unique_id
 from markupsafe import Markup
 
+from sigreport.analysis.types import Metrics
 from sigreport.config import Config, config_to_toml
 from sigreport.report import figures as F
 from sigreport.report import sections as S
 from sigreport.report.arrays import FigureArrays
 from sigreport.report.assets import BOKEH_DIR, script_tags
 from sigreport.report.formatters import template_env
+from sigreport.report.sections.glossary import term as glossary_term
 
 __all__ = ["BOKEH_CHECKED", "render_report"]
 
@@ -40,7 +42,7 @@ __all__ = ["BOKEH_CHECKED", "render_report"]
 BOKEH_CHECKED = ("3.9",)
 
 
-def render_report(metrics: dict, manifest: dict, arrays: FigureArrays, config: Config,
+def render_report(metrics: Metrics, manifest: dict, arrays: FigureArrays, config: Config,
                   standalone: bool = False) -> dict[str, str | bytes]:
     """Render one run's report page.
 
@@ -132,7 +134,9 @@ def _page_template() -> jinja2.Template:
         folder = cache_root() / "templates"
         folder.mkdir(parents=True, exist_ok=True)
         compiled = _CompiledTemplates(str(folder))
-    return template_env(compiled).get_template("report.html.j2")
+    env = template_env(compiled)
+    env.globals["term"] = glossary_term
+    return env.get_template("report.html.j2")
 
 
 def _data_uri(text: str, mime: str) -> str:

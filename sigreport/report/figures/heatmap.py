@@ -9,14 +9,16 @@ from bokeh.core.properties import value
 from bokeh.models import ColumnDataSource, HoverTool, Rect, Text
 from bokeh.plotting import figure
 
+from sigreport.analysis.types import Layer
 from sigreport.report.figures.style import FONT, draw, fit, mix, no_grid, readable_on
 from sigreport.report.formatters import pct
 
 __all__ = ["heatmap_figure"]
 
 
-def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_classes: Sequence[int],
-                   colors: dict[int, str], class_label: dict[int, str]) -> list:
+def heatmap_figure(layers: Sequence[Layer], row_classes: Sequence[int],
+                   probe_classes: Sequence[int], colors: dict[int, str],
+                   class_label: dict[int, str]) -> list:
     """Class x cluster count tables, one panel per layer, with a last column "none": the
     class's images unassigned in that layer (outside every cluster's region).
 
@@ -31,15 +33,15 @@ def heatmap_figure(layers: Sequence[dict], row_classes: Sequence[int], probe_cla
         n_clusters = int(lay["n_clusters"])
         # Each row: its count per cluster, then its unassigned count.
         counts = {int(c): [*v, lay["unassigned_counts"][c]]
-                  for c, v in lay.get("cluster_counts", {}).items()}
+                  for c, v in lay["cluster_counts"].items()}
         counts.update({int(c): [*v, lay["probe_unassigned_counts"][c]]
-                       for c, v in (lay.get("probe_cluster_counts") or {}).items()})
+                       for c, v in lay["probe_cluster_counts"].items()})
         rows = [c for c in row_classes if c in counts]
-        dominant = list(lay.get("cluster_dominant_class") or [None] * n_clusters)
+        dominant = lay["cluster_dominant_class"] or [None] * n_clusters
         # Order clusters by dominant class, then size.
         size = np.sum([counts[c] for c in rows if c not in probe_classes], axis=0) \
             if any(c not in probe_classes for c in rows) else np.zeros(n_clusters + 1)
-        rank = {c: i for i, c in enumerate(row_classes)}
+        rank: dict[int | None, int] = {c: i for i, c in enumerate(row_classes)}
         order = sorted(range(n_clusters), key=lambda k: (rank.get(dominant[k], 99), -size[k]))
         columns = [f"c{k}" for k in order] + ["none"]
         xs, ys, fill, alpha, text, hover_n, hover_f, what = [], [], [], [], [], [], [], []

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from bokeh.core.properties import value
@@ -21,12 +22,13 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
+from sigreport.analysis.types import SeparationRow
 from sigreport.report.figures.style import LEGEND_ROW, draw, fit
 
 __all__ = ["separation_figure"]
 
 
-def separation_figure(per_layer: Sequence[dict], separation_layer: str | None,
+def separation_figure(per_layer: Sequence[SeparationRow], separation_layer: str | None,
                       labels: dict[str, str], width: int = 330, height: int = 300):
     """Label alignment per layer: the trained network against its two controls.
 
@@ -36,6 +38,7 @@ def separation_figure(per_layer: Sequence[dict], separation_layer: str | None,
     separation layer is marked.
     """
     names = [row["layer"] for row in per_layer]
+    rows: list[Mapping[str, Any]] = list(per_layer)   # read by key names held in variables
     x = np.arange(len(names), dtype=np.float64)
     panels = []
     for measure, label in labels.items():
@@ -56,13 +59,13 @@ def separation_figure(per_layer: Sequence[dict], separation_layer: str | None,
                 ("value", "ci", "#2f6db5", "solid", "trained"),
                 ("control", "control_ci", "#c2410c", "dashed", "untrained (epoch 0)")):
             y = np.array([np.nan if row[key][measure] is None else row[key][measure]
-                          for row in per_layer], dtype=np.float64)
+                          for row in rows], dtype=np.float64)
             if key == "control":
                 y[0] = np.nan            # the input has no untrained counterpart
             if np.all(np.isnan(y)):
                 continue
-            lo = [row[ci_key][measure][0] if row[ci_key][measure] else np.nan for row in per_layer]
-            hi = [row[ci_key][measure][1] if row[ci_key][measure] else np.nan for row in per_layer]
+            lo = [row[ci_key][measure][0] if row[ci_key][measure] else np.nan for row in rows]
+            hi = [row[ci_key][measure][1] if row[ci_key][measure] else np.nan for row in rows]
             src = ColumnDataSource({"x": x, "y": y, "lo": lo, "hi": hi, "layer": names,
                                     "v": ["n/a" if np.isnan(v) else f"{v:.3f}" for v in y]})
             line = draw(fig, src, Line, dict(x="x", y="y", line_color=color, line_width=2,

@@ -17,14 +17,15 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
+from sigreport.analysis.types import History, Snapshot
 from sigreport.report.figures.style import LEGEND_ROW, add_legend, draw, fit, mix
 
 __all__ = ["snapshot_figure", "training_figure"]
 
 
-def training_figure(history: dict, width: int = 430, height: int = 260):
+def training_figure(history: History, width: int = 430, height: int = 260):
     """Loss and accuracy per epoch: two panels, the accuracy legend below its plot."""
-    epoch = np.asarray(history.get("epoch", []), dtype=np.float32)
+    epoch = np.asarray(history["epoch"], dtype=np.float32)
     loss = fit(figure(width=width, height=height + LEGEND_ROW, title="training loss",
                       tools="", toolbar_location=None))
     acc = fit(figure(width=width, height=height + LEGEND_ROW, title="accuracy", tools="",
@@ -34,9 +35,9 @@ def training_figure(history: dict, width: int = 430, height: int = 260):
         fig.xaxis.axis_label = "epoch"
         fig.xaxis.ticker = BasicTicker(min_interval=1, desired_num_ticks=8)
     src = ColumnDataSource({"e": epoch,
-                            "loss": np.asarray(history.get("train_loss", []), np.float32),
-                            "tr": np.asarray(history.get("train_accuracy", []), np.float32),
-                            "te": np.asarray(history.get("test_accuracy", []), np.float32)})
+                            "loss": np.asarray(history["train_loss"], np.float32),
+                            "tr": np.asarray(history["train_accuracy"], np.float32),
+                            "te": np.asarray(history["test_accuracy"], np.float32)})
     r = draw(loss, src, Line, dict(x="e", y="loss", line_width=2.2, line_color="#2f6db5"))
     draw(loss, src, Scatter, dict(x="e", y="loss", size=6, fill_color="#2f6db5",
                                   line_color="white"))
@@ -50,7 +51,7 @@ def training_figure(history: dict, width: int = 430, height: int = 260):
     return [loss, acc]
 
 
-def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width: int = 430,
+def snapshot_figure(snapshots: Sequence[Snapshot], layer_names: Sequence[str], width: int = 430,
                     height: int = 260):
     """How signatures form during training: per-layer AMI, and path count and purity, per epoch."""
     epochs = np.array([s["epoch"] for s in snapshots], dtype=np.float32)
@@ -67,17 +68,17 @@ def snapshot_figure(snapshots: Sequence[dict], layer_names: Sequence[str], width
     shades = [mix("#2f6db5", t) for t in np.linspace(0.6, -0.45, max(1, len(layer_names)))]
     items = []
     for name, color in zip(layer_names, shades):
-        y = [next((lay.get("cluster_class_ami") for lay in s.get("layers", [])
-                   if lay.get("name") == name), None) for s in snapshots]
+        y = [next((lay["cluster_class_ami"] for lay in s["layers"] if lay["name"] == name),
+                  None) for s in snapshots]
         src = ColumnDataSource({"x": epochs,
                                 "y": np.array([np.nan if v is None else v for v in y], np.float32)})
         r = draw(nmi, src, Line, dict(x="x", y="y", line_color=color, line_width=2))
         draw(nmi, src, Scatter, dict(x="x", y="y", size=5, fill_color=color, line_color="white"))
         items.append((name, [r]))
     add_legend(nmi, items, below=True, ncols=3)
-    purity = np.array([np.nan if s.get("path_purity") is None else s["path_purity"]
+    purity = np.array([np.nan if s["path_purity"] is None else s["path_purity"]
                        for s in snapshots], np.float32)
-    count = np.array([s.get("n_distinct_paths") or 0 for s in snapshots], np.float32)
+    count = np.array([s["n_distinct_paths"] for s in snapshots], np.float32)
     top = float(count.max()) * 1.1 if len(count) and count.max() > 0 else 1.0
     paths.extra_y_ranges = {"count": Range1d(0, top)}
     paths.add_layout(LinearAxis(y_range_name="count", axis_label="distinct paths"), "right")

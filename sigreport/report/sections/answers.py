@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sigreport.analysis.types import Metrics, SeparationRow, UnseenControlRow, UnseenVerdict
 from sigreport.report.sections.common import Context, Section, format_path
+from sigreport.report.sections.glossary import glossary_name
 from sigreport.report.sections.layers import MEASURE_LABELS
 
 __all__ = ["build_answers"]
@@ -10,10 +14,10 @@ __all__ = ["build_answers"]
 _DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
-def _q1(metrics: dict) -> dict:
+def _q1(metrics: Metrics) -> dict:
     sep = metrics["answers"]["separation"]
     m = sep["measure"]
-    rows = {r["layer"]: r for r in sep["per_layer"]}
+    rows: dict[str | None, SeparationRow] = {r["layer"]: r for r in sep["per_layer"]}
     at = rows.get(sep["separation_layer"])
     inp = sep["per_layer"][0]
     first = sep["first_layer_by_measure"]
@@ -21,7 +25,7 @@ def _q1(metrics: dict) -> dict:
         "verdict": sep["verdict"], "n_agree": sep["n_measures_agree"],
         "n_measures": len(sep["measures"]),
         "layer": sep["separation_layer"], "reason": sep["reason"],
-        "measure": MEASURE_LABELS[m],
+        "measure": MEASURE_LABELS[m], "measure_term": glossary_name(MEASURE_LABELS[m]),
         "value": at["value"][m] if at else None, "ci": at["ci"][m] if at else None,
         "control": at["control"][m] if at else None,
         "control_ci": at["control_ci"][m] if at else None,
@@ -42,7 +46,7 @@ def _q1(metrics: dict) -> dict:
     }
 
 
-def _q2(ctx: Context, metrics: dict) -> dict:
+def _q2(ctx: Context, metrics: Metrics) -> dict:
     differ = metrics["answers"]["signatures_differ"]
     paths = metrics["paths"]
     last = differ["per_layer"][-1] if differ["per_layer"] else None
@@ -63,7 +67,7 @@ def _q2(ctx: Context, metrics: dict) -> dict:
     }
 
 
-def _q3(ctx: Context, metrics: dict) -> tuple[list[dict], dict | None]:
+def _q3(ctx: Context, metrics: Metrics) -> tuple[list[dict], dict | None]:
     detection = metrics["answers"]["unseen_detection"]
     out = []
     for u in metrics["answers"]["unseen"]:
@@ -75,7 +79,7 @@ def _q3(ctx: Context, metrics: dict) -> tuple[list[dict], dict | None]:
         best = detection["best_per_family_by_class"].get(str(c), {}) if detection else {}
         first = u["layers"][0] if u["layers"] else None
         verdict = u["verdict"]
-        rows = {r["layer"]: r for r in u["controls"]}
+        rows: dict[str | None, UnseenControlRow] = {r["layer"]: r for r in u["controls"]}
         # the layer the operating point is quoted at: the verdict's hidden layer, else the
         # hidden layer where most of them are unassigned
         at = rows.get(verdict["layer"]) if verdict["layer"] != "input" else None
@@ -103,7 +107,7 @@ def _q3(ctx: Context, metrics: dict) -> tuple[list[dict], dict | None]:
     return out, (detection["best_per_family"] if detection else None)
 
 
-def _q3_headline(verdict: dict) -> str:
+def _q3_headline(verdict: UnseenVerdict) -> str:
     """The verdict's statement as the answer's first words."""
     text = verdict["statement"]
     return text[:1].upper() + text[1:]
@@ -127,7 +131,7 @@ def _q3_sweep(sweep: dict | None) -> dict | None:
     return {"cols": cols, "rows": rows}
 
 
-def _q3_sweep_at(sweep: dict | None, at: dict | None) -> dict | None:
+def _q3_sweep_at(sweep: dict[str, Any] | None, at: UnseenControlRow | None) -> dict | None:
     """The trained network's rates at the operating point's layer at the lowest and highest
     swept quantile."""
     if not sweep or not at:
@@ -150,37 +154,37 @@ def _phrase(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _experiment_line(metrics: dict, ctx: Context) -> dict:
-    exp = metrics.get("experiment", {})
+def _experiment_line(metrics: Metrics, ctx: Context) -> dict:
+    exp = metrics["experiment"]
+    network = exp.get("network") or {}
     # The widths of the recorded layers, input first (a convolutional block's: its channels).
-    widths = [int(lay["width"]) for lay in metrics.get("layers", []) if lay.get("width")]
-    arch = " \u2192 ".join(str(w) for w in widths)
+    arch = " \u2192 ".join(str(lay["width"]) for lay in metrics["layers"])
     return {
-        "arch": arch, "activation": exp.get("activation"), "network": exp.get("network"),
+        "arch": arch, "activation": exp["activation"], "network": exp.get("network"),
         # recorded activations given without their untrained network's: the input is the
         # only control of every verdict
-        "no_control": (exp.get("network") or {}).get("control") is False,
+        "no_control": network.get("control") is False,
         # "images", or "vectors" (an activations file's inputs that are no images)
-        "inputs": (exp.get("network") or {}).get("inputs", "images"),
+        "inputs": network.get("inputs", "images"),
         "conv": exp.get("conv"), "pool": exp.get("pool"),
-        "loss": str(exp.get("loss") or "").replace("_", "-"),
-        "dataset": _DATASET_NAMES.get(exp.get("dataset"), exp.get("dataset")),
+        "loss": (exp["loss"] or "").replace("_", "-"),
+        "dataset": _DATASET_NAMES.get(exp["dataset"], exp["dataset"]),
         "classes": [ctx.label[c] for c in ctx.classes],
         "classes_phrase": _phrase([ctx.label[c] for c in ctx.classes]),
         "probes": [ctx.name.get(c, str(c)) for c in ctx.probes],
-        "n_train": exp.get("n_train"), "n_test": exp.get("n_test"), "n_probe": exp.get("n_probe"),
-        "test_accuracy": metrics.get("model", {}).get("test_accuracy"),
-        "train_accuracy": metrics.get("model", {}).get("train_accuracy"),
-        "seeds": exp.get("seeds") or [exp.get("seed")],
+        "n_train": exp["n_train"], "n_test": exp["n_test"], "n_probe": exp["n_probe"],
+        "test_accuracy": metrics["model"]["test_accuracy"],
+        "train_accuracy": metrics["model"]["train_accuracy"],
+        "seeds": exp["seeds"] or [exp["seed"]],
         # what the clusters and their regions were fitted on, in words
         "fitted_on": ("training and probe images"
-                      if exp.get("signatures", {}).get("fit_on") == "train+probe"
+                      if exp["signatures"].get("fit_on") == "train+probe"
                       else "training images"),
     }
 
 
 
-def build_answers(ctx: Context, metrics: dict, ood_rows: list[dict]) -> Section:
+def build_answers(ctx: Context, metrics: Metrics, ood_rows: list[dict]) -> Section:
     """The experiment in one line, the class colour legend and the three answers, every
     number read from the metrics."""
     legend = [(ctx.label[c], ctx.colors[c], c in ctx.probes) for c in ctx.classes + ctx.probes]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from sigreport.analysis.types import Metrics
 from sigreport.report import figures as F
 from sigreport.report.arrays import FigureArrays
 from sigreport.report.images import build_mosaic, png_data_uri
@@ -58,27 +59,26 @@ def format_path(path: Sequence[int]) -> str:
     return " \u00b7 ".join("none" if int(p) < 0 else f"c{int(p)}" for p in path)
 
 
-def _class_names(metrics: dict, arrays: FigureArrays) -> dict[int, str]:
-    names = metrics.get("experiment", {}).get("class_names") or {}
-    out = {int(k): str(v) for k, v in names.items()}
+def _class_names(metrics: Metrics, arrays: FigureArrays) -> dict[int, str]:
+    out = {int(k): str(v) for k, v in metrics["experiment"]["class_names"].items()}
     for i, n in enumerate(arrays.class_names):
         out.setdefault(i, n)
     return out
 
 
-def build_context(metrics: dict, arrays: FigureArrays) -> Context:
+def build_context(metrics: Metrics, arrays: FigureArrays) -> Context:
     classes = list(arrays.classes)
     probes = list(arrays.probe_classes)
     names = _class_names(metrics, arrays)
     label = {c: names.get(c, str(c)) for c in classes}
     label.update({c: f"{names.get(c, str(c))} (unseen)" for c in probes})
     specific: dict[tuple, dict] = {}
-    for row in metrics.get("paths", {}).get("table", []):
-        if row.get("specific"):
+    for row in metrics["paths"]["table"]:
+        if row["specific"]:
             key = tuple(int(p) for p in row["path"])
             specific[key] = {"letter": _letters(len(specific)), "row": row,
-                             "dominant": row.get("dominant_class"), "total": row.get("total"),
-                             "purity": row.get("purity")}
+                             "dominant": row["dominant_class"], "total": row["total"],
+                             "purity": row["purity"]}
     return Context(classes, probes, F.class_palette(classes, probes), label, names, specific)
 
 

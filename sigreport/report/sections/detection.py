@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sigreport.analysis.types import Metrics
 from sigreport.report import figures as F
 from sigreport.report.sections.common import Context, Section
 
 __all__ = ["build_detection"]
 
 
-def _ood_rows(ctx: Context, metrics: dict) -> tuple[list[dict], list[dict], str | None]:
-    rows = []
+def _ood_rows(ctx: Context, metrics: Metrics) -> tuple[list[dict], list[dict], str | None]:
+    rows: list[dict[str, Any]] = []
     for e in metrics["ood"]:
         pc = e["probe_class"]
         who = "all unseen" if pc == "all" else ctx.label.get(int(pc), str(pc))
@@ -41,13 +44,13 @@ def _ood_rows(ctx: Context, metrics: dict) -> tuple[list[dict], list[dict], str 
 
 
 
-def build_detection(ctx: Context, metrics: dict) -> Section:
+def build_detection(ctx: Context, metrics: Metrics) -> Section:
     """The detection table rows (``values["ood"]``, best first per unseen class), the best
     score of each family beside the untrained network's, and the ROC plot."""
     rows, curves, who = _ood_rows(ctx, metrics)
     figures = {"roc": F.roc_figure(curves)} if curves else {}
     summary = metrics["answers"]["unseen_detection"]
-    untrained = (summary.get("untrained") or {}) if summary else {}
+    untrained: dict[str, Any] = dict(summary.get("untrained") or {}) if summary else {}
     return Section(figures, values={
         "ood": rows, "roc_for": who,
         "families": summary["families"] if summary else {},

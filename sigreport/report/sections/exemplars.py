@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sigreport.analysis.types import Metrics
 from sigreport.report import figures as F
 from sigreport.report.arrays import FigureArrays
 from sigreport.report.images import as_shown, png_data_uri
@@ -34,7 +35,7 @@ def _exemplars(ctx: Context, arrays: FigureArrays) -> list[dict]:
     return out
 
 
-def _atypical(ctx: Context, metrics: dict, arrays: FigureArrays, seed: int) -> list[dict]:
+def _atypical(ctx: Context, metrics: Metrics, arrays: FigureArrays, seed: int) -> list[dict]:
     out = []
     rows_of: dict[str, dict[int, int]] = {}  # split -> {source index: row}
     for entry in metrics["answers"]["signatures_differ"]["routed_like"]:
@@ -59,7 +60,7 @@ def _atypical(ctx: Context, metrics: dict, arrays: FigureArrays, seed: int) -> l
 
 
 
-def build_exemplars(ctx: Context, metrics: dict, arrays: FigureArrays, seed: int) -> Section:
+def build_exemplars(ctx: Context, metrics: Metrics, arrays: FigureArrays, seed: int) -> Section:
     """Mean image and sample of each specific path; grids of the atypical images."""
     return Section(values={"exemplars": _exemplars(ctx, arrays),
                            "atypical": _atypical(ctx, metrics, arrays, seed)})

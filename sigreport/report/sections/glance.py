@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sigreport.analysis.types import Metrics
 from sigreport.report import figures as F
 from sigreport.report.sections.common import Context, Section
 from sigreport.report.sections.glossary import GLOSSARY, anchor
@@ -22,7 +23,7 @@ def _terms(*names: str) -> list[tuple[str, str]]:
     return [(known[n.lower()], anchor(known[n.lower()])) for n in names if n.lower() in known]
 
 
-def _q1(metrics: dict) -> tuple[object, dict]:
+def _q1(metrics: Metrics) -> tuple[object, dict]:
     sep = metrics["answers"]["separation"]
     m = sep["measure"]
     fig = F.separation_figure(sep["per_layer"], sep["separation_layer"], {m: MEASURE_LABELS[m]},
@@ -34,7 +35,7 @@ def _q1(metrics: dict) -> tuple[object, dict]:
                                  "Linear probe accuracy")}
 
 
-def _q2(ctx: Context, metrics: dict) -> tuple[object, dict]:
+def _q2(ctx: Context, metrics: Metrics) -> tuple[object, dict]:
     paths = metrics["paths"]
     routed = metrics["answers"]["signatures_differ"]["routed_like"]
     rows, own, other_class, rest = [], [], [], []
@@ -56,18 +57,18 @@ def _q2(ctx: Context, metrics: dict) -> tuple[object, dict]:
                                  "Routed like another class", "Faithfulness")}
 
 
-def _control_rates(metrics: dict, split: str, layers: list[str]) -> list[float | None] | None:
+def _control_rates(metrics: Metrics, split: str, layers: list[str]) -> list[float | None] | None:
     """The untrained network's unassigned share of ``split`` per layer, from the snapshot at
     the control epoch; None when no such snapshot was recorded."""
     epoch = metrics["answers"]["separation"]["control_epoch"]
-    snap = next((s for s in metrics.get("snapshots") or [] if s["epoch"] == epoch), None)
+    snap = next((s for s in metrics["snapshots"] if s["epoch"] == epoch), None)
     if snap is None:
         return None
-    by_name = {lay["name"]: lay for lay in snap.get("layers", [])}
-    return [(by_name.get(n, {}).get("unassigned_rate") or {}).get(split) for n in layers]
+    by_name = {lay["name"]: lay["unassigned_rate"] for lay in snap["layers"]}
+    return [by_name[n][split] if n in by_name else None for n in layers]
 
 
-def _q3(ctx: Context, metrics: dict) -> tuple[object, dict] | None:
+def _q3(ctx: Context, metrics: Metrics) -> tuple[object, dict] | None:
     unseen = metrics["answers"]["unseen"]
     if not unseen or not unseen[0]["layers"]:
         return None
@@ -94,7 +95,7 @@ def _q3(ctx: Context, metrics: dict) -> tuple[object, dict] | None:
                  "terms": _terms("Unassigned", "Novel path", "AUROC", "Score family")}
 
 
-def build_glance(ctx: Context, metrics: dict) -> Section:
+def build_glance(ctx: Context, metrics: Metrics) -> Section:
     """One small figure per answer card (``glance_q1`` .. ``glance_q3``) and its terms."""
     figures, values = {}, {}
     parts = {1: _q1(metrics), 2: _q2(ctx, metrics), 3: _q3(ctx, metrics)}

@@ -8,9 +8,11 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from markupsafe import Markup
+
 from sigreport.report.sections.common import Section
 
-__all__ = ["GLOSSARY", "PLAIN", "anchor", "build_glossary", "describe"]
+__all__ = ["GLOSSARY", "PLAIN", "anchor", "build_glossary", "describe", "glossary_name", "term"]
 
 # (term as the report says it, where the schema defines it: "$defs.name" or a property path
 # with "[]" for the items of an array)
@@ -87,9 +89,28 @@ PLAIN = {
 }
 
 
+_TERMS = frozenset(t for t, _ in GLOSSARY)
+
+
 def anchor(term: str) -> str:
     """The id of ``term``'s entry in the glossary ("g-cka-with-the-labels")."""
     return "g-" + "".join(ch if ch.isalnum() else "-" for ch in term.lower()).strip("-")
+
+
+def glossary_name(label: str) -> str:
+    """The glossary term that ``label`` is, whatever its case ("cluster / class AMI" ->
+    "Cluster / class AMI")."""
+    return next(t for t in _TERMS if t.lower() == label.lower())
+
+
+def term(name: str, text: str | None = None) -> Markup:
+    """``text`` (default: ``name``) as a link to ``name``'s glossary entry, for the answer
+    cards' sentences (the report template's ``term(...)``). ``name`` must be a glossary term,
+    so a renamed entry fails the render instead of leaving a dead link."""
+    if name not in _TERMS:
+        raise KeyError(f"{name!r} is not a glossary term")
+    return Markup('<a class="term" href="#{}">{}</a>').format(anchor(name),
+                                                               name if text is None else text)
 
 
 @cache

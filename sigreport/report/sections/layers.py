@@ -3,6 +3,7 @@ controls, CKA similarity."""
 
 from __future__ import annotations
 
+from sigreport.analysis.types import Metrics
 from sigreport.config import MEASURE_NAMES
 from sigreport.report import figures as F
 from sigreport.report.sections.common import Context, Section
@@ -13,7 +14,7 @@ __all__ = ["MEASURE_LABELS", "build_layers"]
 MEASURE_LABELS = MEASURE_NAMES
 
 
-def build_layers(ctx: Context, metrics: dict) -> Section:
+def build_layers(ctx: Context, metrics: Metrics) -> Section:
     """Heatmaps of the cluster counts, the alignment curves with controls and linear CKA."""
     layers = metrics["layers"]
     sep = metrics["answers"]["separation"]

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from sigreport.analysis.types import Metrics
 from sigreport.report import figures as F
 from sigreport.report.alluvial_layout import AlluvialLayout, layout_alluvial
 from sigreport.report.arrays import FigureArrays, SplitArrays
@@ -63,7 +64,7 @@ def _alluvial(ctx: Context, arrays: FigureArrays) -> tuple[Any, dict]:
 
 
 
-def build_paths(ctx: Context, metrics: dict, arrays: FigureArrays) -> Section:
+def build_paths(ctx: Context, metrics: Metrics, arrays: FigureArrays) -> Section:
     """The alluvial diagram of the test and unseen images, and the specific paths it letters."""
     fig, nodes = _alluvial(ctx, arrays)
     specific = [{"letter": i["letter"], "path": format_path(p),
@@ -73,4 +74,4 @@ def build_paths(ctx: Context, metrics: dict, arrays: FigureArrays) -> Section:
                 for p, i in ctx.specific.items()]
     return Section({"alluvial": fig}, {"alluvial": nodes},
                    {"specific": specific, "n_listed": MAX_LISTED_PATHS,
-                    "paths_meta": metrics.get("paths", {})})
+                    "paths_meta": metrics["paths"]})

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from sigreport.analysis.types import Metrics
 from sigreport.report import figures as F
 from sigreport.report.arrays import FigureArrays
 from sigreport.report.sections.common import (
@@ -114,7 +115,7 @@ def _probe_groups(ctx: Context, arrays: FigureArrays, train_support: dict[tuple,
 
 
 
-def build_probes(ctx: Context, metrics: dict, arrays: FigureArrays, seed: int) -> Section:
+def build_probes(ctx: Context, metrics: Metrics, arrays: FigureArrays, seed: int) -> Section:
     """Each class's share of images per path, the unseen images grouped by path, per-layer landing.
 
     The path shares are drawn without unseen classes too (for the trained classes alone).

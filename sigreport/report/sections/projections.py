@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from sigreport.analysis.types import Metrics
 from sigreport.report import figures as F
 from sigreport.report.arrays import FigureArrays
 from sigreport.report.formatters import pct
@@ -18,7 +19,7 @@ __all__ = ["build_projections"]
 _UNASSIGNED = "#b0b0b0"
 
 
-def _projection(ctx: Context, arrays: FigureArrays, metrics: dict) -> tuple[Any, dict]:
+def _projection(ctx: Context, arrays: FigureArrays, metrics: Metrics) -> tuple[Any, dict]:
     proj = arrays.projection
     names = list(proj.layers)
     n = len(proj.row)
@@ -46,14 +47,15 @@ def _projection(ctx: Context, arrays: FigureArrays, metrics: dict) -> tuple[Any,
     cluster_label: dict[str, Sequence[str]] = {}
     cluster_color: dict[str, Sequence[str]] = {}
     cluster_legend = []
-    layer_metrics = {lay["name"]: lay for lay in metrics.get("layers", [])}
+    layer_metrics = {lay["name"]: lay for lay in metrics["layers"]}
     for name in names:
         lab = np.zeros(n, np.int64)
         for split in ("test", "probe"):
             mask = proj.split == split
             if mask.any():
                 lab[mask] = arrays.split(split).labels[name][proj.row[mask]]
-        dominant = layer_metrics.get(name, {}).get("cluster_dominant_class") or \
+        lay = layer_metrics.get(name)
+        dominant = (lay["cluster_dominant_class"] if lay else None) or \
             [None] * arrays.n_clusters[name]
         shades = F.cluster_palette(dominant, ctx.colors)
         cluster_label[name] = ["unassigned" if k < 0 else f"cluster c{k}" for k in lab.tolist()]
@@ -80,7 +82,7 @@ def _projection(ctx: Context, arrays: FigureArrays, metrics: dict) -> tuple[Any,
 
 
 
-def build_projections(ctx: Context, metrics: dict, arrays: FigureArrays) -> Section:
+def build_projections(ctx: Context, metrics: Metrics, arrays: FigureArrays) -> Section:
     """The projection panels and the numbers behind them."""
     fig, numbers = _projection(ctx, arrays, metrics)
     return Section({"projection": fig}, {"projection": numbers})

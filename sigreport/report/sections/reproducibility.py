@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+from sigreport.analysis.types import Metrics
 from sigreport.config import Config, config_to_toml
 from sigreport.report.sections.common import Section
 
@@ -75,7 +76,7 @@ def _cite(manifest: dict, config: Config) -> dict:
             "bibtex_href": "data:application/x-bibtex;charset=utf-8," + quote(bibtex)}
 
 
-def build_reproducibility(metrics: dict, manifest: dict, config: Config) -> Section:
+def build_reproducibility(metrics: Metrics, manifest: dict, config: Config) -> Section:
     """What a reader needs to rerun the report, what was subsampled, and how to cite it."""
     return Section(values={"repro": _repro(manifest, config), "cite": _cite(manifest, config),
-                           "subsampling": metrics.get("subsampling") or {}})
+                           "subsampling": metrics["subsampling"]})

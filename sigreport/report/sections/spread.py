@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sigreport.analysis.types import Metrics
 from sigreport.report.sections.common import Context, Section
 from sigreport.report.sections.layers import MEASURE_LABELS
 
@@ -60,15 +61,15 @@ def _table(summary: dict[str, Any], rows: dict[str, list[dict[str, Any]]]) -> li
     return table + rows["q2"] + rows["q3"]
 
 
-def build_seed_spread(ctx: Context, metrics: dict) -> Section:
+def build_seed_spread(ctx: Context, metrics: Metrics) -> Section:
     """The ``spread`` values: one line per answer card (``accuracy``, ``q1``, ``q2``, ``q3``)
     and the table of the stability section."""
-    spread = metrics.get("seed_spread")
-    exp = metrics.get("experiment") or {}
+    spread = metrics["seed_spread"]
+    exp = metrics["experiment"]
     if spread is None:
         given = bool(exp.get("network"))
         # Said once, below the experiment line; the cards add nothing.
-        line = {"n_seeds": 1, "given": given, "seed": exp.get("seed"), "quiet": False}
+        line = {"n_seeds": 1, "given": given, "seed": exp["seed"], "quiet": False}
         return Section(values={"spread": {
             "n_seeds": 1, "given": given, "table": [], "accuracy": line,
             **{k: {**line, "quiet": True} for k in ("q1", "q2", "q3")}}})

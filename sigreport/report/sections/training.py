@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from sigreport.analysis.types import Metrics
 from sigreport.report import figures as F
 from sigreport.report.arrays import SplitArrays
 from sigreport.report.formatters import pct
@@ -15,7 +16,7 @@ from sigreport.report.sections.paths import alluvial_layout
 __all__ = ["build_training"]
 
 
-def _snapshot_alluvials(ctx: Context, metrics: dict,
+def _snapshot_alluvials(ctx: Context, metrics: Metrics,
                         snapshots: dict[int, tuple[SplitArrays, SplitArrays]],
                         path_layers: tuple[str, ...]) -> tuple[Any, list[dict]]:
     """One small alluvial diagram per recorded epoch, in a grid, and a row of numbers each.
@@ -24,7 +25,7 @@ def _snapshot_alluvials(ctx: Context, metrics: dict,
     the diagram's own counts (distinct paths of the test and unseen images, the share of
     test images on their class's most common path) are counted from the paths drawn.
     """
-    measured = {int(s["epoch"]): s for s in metrics.get("snapshots") or []}
+    measured = {s["epoch"]: s for s in metrics["snapshots"]}
     panels, rows = [], []
     for epoch in sorted(snapshots):
         test, probe = snapshots[epoch]
@@ -36,12 +37,12 @@ def _snapshot_alluvials(ctx: Context, metrics: dict,
             members = test_paths[test.y == c]
             if len(members):
                 on_majority += int(np.unique(members, axis=0, return_counts=True)[1].max())
-        m = measured.get(int(epoch), {})
-        acc = m.get("test_accuracy")
+        m = measured.get(int(epoch))
+        acc = m["test_accuracy"] if m else None
         if acc is None and len(test):
             acc = float(np.mean(test.predicted == test.y))
         rows.append({"epoch": int(epoch), "test_accuracy": acc,
-                     "n_distinct_train": m.get("n_distinct_paths"),
+                     "n_distinct_train": m["n_distinct_paths"] if m else None,
                      "n_distinct_shown": len(np.unique(paths, axis=0)) if len(paths) else 0,
                      "majority_share": on_majority / max(1, len(test_paths))})
         n_nodes = max(len(layout.column_nodes(c)) for c in range(len(layout.columns)))
@@ -55,22 +56,22 @@ def _snapshot_alluvials(ctx: Context, metrics: dict,
 
 
 
-def build_training(ctx: Context, metrics: dict,
+def build_training(ctx: Context, metrics: Metrics,
                    snapshots: dict[int, tuple[SplitArrays, SplitArrays]],
                    path_layers: tuple[str, ...]) -> Section:
     """Loss and accuracy per epoch, per-snapshot measures and path diagrams, seed stability."""
     section = Section()
-    history = (metrics.get("model") or {}).get("history") or {}
-    if history.get("epoch"):
+    history = metrics["model"]["history"]
+    if history["epoch"]:
         section.figures["training"] = F.training_figure(history)
-    snapshot_rows = metrics.get("snapshots") or []
+    snapshot_rows = metrics["snapshots"]
     if len(snapshot_rows) >= 2:
         section.figures["snapshots"] = F.snapshot_figure(
-            snapshot_rows, [lay["name"] for lay in metrics.get("layers", [])])
+            snapshot_rows, [lay["name"] for lay in metrics["layers"]])
     if snapshots:
         section.figures["snapshot_paths"], section.data["snapshot_paths"] = \
             _snapshot_alluvials(ctx, metrics, snapshots, path_layers)
     section.values.update(history=history, snapshots=snapshot_rows,
-                          network=(metrics.get("experiment") or {}).get("network"),
-                          stability=metrics.get("stability"))
+                          network=metrics["experiment"].get("network"),
+                          stability=metrics["stability"])
     return section

@@ -49,7 +49,7 @@ test: install-test chromium lint
 # Every script runs even when one before it is over its budget (exit status 1);
 # make then ends with the status of the failures it saw.
 BENCHES := train_throughput analysis_speed page_weight render_speed run_speed growth \
-           detection_families sweep_speed umap_speed seeds_speed original_speed
+           detection_families sweep_speed umap_speed seeds_speed original_speed cnn_train
 
 bench: install
 	$(PIP) -e '.[bench]'

@@ -128,6 +128,16 @@ class MLP(nnx.Module):
         return out
 
 
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+    """2x2 max pooling with stride 2 of NHWC images, an odd last row or column dropped: what
+    ``nnx.max_pool(x, (2, 2), strides=(2, 2))`` computes, as a reshape and a max. Its
+    gradient is an elementwise select, where ``reduce_window``'s is a select-and-scatter
+    that XLA's CPU code runs slowly (bench/cnn_train.py)."""
+    n, h, w, c = x.shape
+    h2, w2 = h // 2, w // 2
+    return x[:, :2 * h2, :2 * w2, :].reshape(n, h2, 2, w2, 2, c).max(axis=(2, 4))
+
+
 def pool_positions(x: jax.Array, pool: str) -> jax.Array:
     """(n, H, W, C) -> (n, C) by each channel's mean or maximum, or (n, H*W*C) flattened."""
     if pool == "flatten":
@@ -177,8 +187,7 @@ class CNN(nnx.Module):
              for a, b in itertools.pairwise(sizes)])
 
     def _block(self, conv: nnx.Conv, x: jax.Array) -> jax.Array:
-        x = ACTIVATIONS[self.activation](conv(x))
-        return nnx.max_pool(x, window_shape=(2, 2), strides=(2, 2))
+        return max_pool_2x2(ACTIVATIONS[self.activation](conv(x)))
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """Logits, float32 (n_samples, n_outputs), for inputs (n_samples, H*W*C)."""

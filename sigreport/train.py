@@ -412,7 +412,9 @@ def fit_models(dataset: Dataset, model: ModelConfig, train: TrainConfig, seeds: 
     the batch orders and initial weights :func:`fit_model` gives it; XLA's
     batched products may round differently from the one-seed program's (float32
     rounding, well within the tolerance ``tests/test_train.py`` checks). One seed
-    runs the one-seed program.
+    runs the one-seed program, and so does each seed of a convolutional network:
+    vmapped over seeds, its convolutions become grouped ones, which XLA's CPU code
+    ran about 3x slower than the seeds one after the other (``bench/cnn_train.py``).
 
     Returns
     -------
@@ -430,8 +432,10 @@ def fit_models(dataset: Dataset, model: ModelConfig, train: TrainConfig, seeds: 
     n_train = dataset.train.n_samples
     if n_train == 0:
         raise TrainingError("the training split is empty; check data.classes and data.n_per_class")
-    many = len(seeds) > 1
     arch = network_architecture(model, dataset)
+    if len(seeds) > 1 and arch[0] == "cnn":
+        return tuple(fit_models(dataset, model, train, (seed,), progress)[0] for seed in seeds)
+    many = len(seeds) > 1
     opt = _opt_spec(train)
     graphdef = nnx.graphdef(_abstract_model(arch, model.activation))
     states = [_init_state(np.uint32(seed), arch=arch, init=model.init) for seed in seeds]

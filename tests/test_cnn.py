@@ -98,3 +98,25 @@ def test_a_cnn_run_writes_a_full_report_and_reuses_its_cache(tmp_path):
     assert second.returncode == 0, second.stderr
     manifest = json.loads((tmp_path / "out" / "cnn" / "manifest.json").read_text())
     assert manifest["cache_hits"] == {"train_seed_0": True}
+
+
+def test_the_max_pool_is_flaxs_on_odd_and_even_sizes():
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from sigreport.model import max_pool_2x2
+
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(3, 7, 6, 4)).astype(np.float32))
+    ours = max_pool_2x2(x)
+    assert ours.shape == (3, 3, 3, 4)
+    assert np.array_equal(ours, nnx.max_pool(x, window_shape=(2, 2), strides=(2, 2)))
+
+
+def test_several_seeds_of_a_cnn_are_each_the_one_seed_network(trained):
+    from sigreport.train import fit_models
+
+    config, dataset, one = trained
+    both = fit_models(dataset, config.model, config.train, (config.seed, config.seed + 1))
+    assert all(np.array_equal(w, v) for (w, _), (v, _) in zip(both[0].params, one.params))
+    assert not np.array_equal(both[1].params[0][0], one.params[0][0])
+    assert both[0].history["test_accuracy"] == pytest.approx(one.history["test_accuracy"])

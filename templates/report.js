@@ -14,10 +14,15 @@
   });
   var colourMode = "class";
 
-  function outOfTabOrder(node) {
+  // ``watch`` is called with every shadow root met, so that what BokehJS adds later inside one
+  // (a toolbar's overflow menu, laid out after the figure) leaves the tab order too.
+  function outOfTabOrder(node, watch) {
     node.querySelectorAll("*").forEach(function (el) {
       if (el.matches("canvas, button, [tabindex]")) { el.setAttribute("tabindex", "-1"); }
-      if (el.shadowRoot) { outOfTabOrder(el.shadowRoot); }
+      if (el.shadowRoot) {
+        watch(el.shadowRoot);
+        outOfTabOrder(el.shadowRoot, watch);
+      }
     });
   }
 
@@ -26,39 +31,80 @@
     // canvases and toolbars inside leave the tab order so the keyboard goes to the tables.
     g.boxes.forEach(function (box) {
       box.classList.add("drawn");
-      outOfTabOrder(box);
-      // BokehJS adds controls when it lays a figure out again (a toolbar's overflow menu).
-      if ("ResizeObserver" in window) {
-        new ResizeObserver(function () { outOfTabOrder(box); }).observe(box);
+      var watched = [];
+      function watch(root) {
+        if (watched.indexOf(root) >= 0) { return; }
+        watched.push(root);
+        new MutationObserver(function () { outOfTabOrder(box, watch); })
+          .observe(root, {childList: true, subtree: true});
       }
+      watch(box);
+      outOfTabOrder(box, watch);
     });
   }
 
-  // What Bokeh.embed.embed_items does, less the macrotask it waits for first: the views are
-  // built in microtasks, so a section asked for in a print's beforeprint is built before the
-  // page is laid out for print.
-  function embed(data) {
+  // Each figure of a section is built in a task of its own, so that the page keeps answering
+  // while a section draws: its document starts with the first figure alone, and the others
+  // are added back one per idle slice (BokehJS builds a root added to a drawn document, into
+  // the box of its place among the roots). ``now`` builds them all at once: a print's
+  // beforeprint, which must have every figure before the page is laid out for paper.
+  var later = window.requestIdleCallback
+    ? function (f) { window.requestIdleCallback(f, {timeout: 250}); }
+    : function (f) { window.setTimeout(f, 0); };
+
+  // Resolves once BokehJS has a view of every root of ``doc``: a root added back is built in
+  // microtasks that nothing returns, so they are waited for here, in the same task.
+  function built(doc) {
+    var turns = 0;
+    function check() {
+      var views = window.Bokeh.index.roots.filter(function (v) { return v.model.document === doc; });
+      if (views.length >= doc.roots().length || ++turns > 100000) { return undefined; }
+      return Promise.resolve().then(check);
+    }
+    return Promise.resolve().then(check);
+  }
+
+  function embed(data, g, now) {
     var Document = window.Bokeh.require("document").Document;
     return Promise.all(data.render_items.map(function (item) {
-      var roots = item.root_ids.map(function (id) { return document.getElementById(item.roots[id]); });
-      return window.Bokeh.embed.add_document_standalone(
-        Document.from_json(data.docs_json[item.docid]), document.body, roots);
+      var doc = Document.from_json(data.docs_json[item.docid]);
+      var boxes = item.root_ids.map(function (id) { return document.getElementById(item.roots[id]); });
+      var rest = now ? [] : doc.roots().slice(1);
+      rest.forEach(function (m) { doc.remove_root(m); });
+      return window.Bokeh.embed.add_document_standalone(doc, document.body, boxes).then(function () {
+        return new Promise(function (resolve) {
+          g.finish = function () {
+            while (rest.length) { doc.add_root(rest.shift()); }
+            resolve(built(doc));
+          };
+          (function next() {
+            if (!rest.length) { resolve(built(doc)); return; }
+            later(function () {
+              if (rest.length) { doc.add_root(rest.shift()); }
+              next();
+            });
+          })();
+        });
+      });
     }));
   }
 
-  function render(g) {
+  function render(g, now) {
     if (!g.done) {
-      g.done = embed(JSON.parse(g.script.textContent)).then(function () {
+      g.done = embed(JSON.parse(g.script.textContent), g, now).then(function () {
         drawn(g);
         colourBy(colourMode);
         setUpProjections();
       });
+    } else if (now && g.finish) {
+      g.finish();
     }
     return g.done;
   }
 
-  function renderAll() {
-    return hasBokeh ? Promise.all(groups.map(render)) : Promise.resolve();
+  function renderAll(now) {
+    return hasBokeh ? Promise.all(groups.map(function (g) { return render(g, now); }))
+      : Promise.resolve();
   }
   window.sigreport = {renderAll: renderAll};
 
@@ -266,7 +312,7 @@
     });
   }
   function beforePrint() {
-    if (hasBokeh) { renderAll().then(printPictures); }
+    if (hasBokeh) { renderAll(true).then(printPictures); }
     document.querySelectorAll("details:not([open])").forEach(function (d) {
       d.open = true;
       opened.push(d);

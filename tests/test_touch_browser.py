@@ -1,19 +1,20 @@
 """The report and the atlas on a phone and a touch screen, in Debian's Chromium from file://.
 
-Pages are the tiny pipeline run's real output (tests/conftest.py); the 45-pair atlas is
-built from 45 copies of that run's report, one per digit pair, the way a sweep's index
-names them. Screenshots go to the test's tmp dir and to /tmp/shots/.
+Pages are the tiny pipeline run's real output (tests/conftest.py); the 45-pair atlas is a
+real sweep of every digit pair at a test's size. Screenshots go to the test's tmp dir and
+to /tmp/shots/.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from browser_fixtures import CHROMIUM, build_test_site, copy_run, save_shot
+from browser_fixtures import CHROMIUM, build_test_site, save_shot
+from conftest import run_cli
+from sweep_fixtures import write_sweep
 from test_browser import _POINT_JS, browser, tab  # noqa: F401 -- fixtures
 
 pytestmark = [
@@ -126,28 +127,42 @@ def report(site) -> Path:
     return site.public / "reports" / site.site_run / "index.html"
 
 
+# Every pair of digits, probed with the other eight, as the shipped mnist-pairs sweep runs it
+# (sigreport/presets/sweeps/mnist-pairs.toml), at the size of a test.
+PAIRS_SWEEP = f"""
+name = "{ATLAS}"
+title = "Every pair of digits"
+base = "mnist-1-7"
+pairs = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+probes = "rest"
+seeds = [0]
+
+[set]
+data.n_per_class = 60
+data.n_test_per_class = 20
+model.hidden = [8]
+train.epochs = 2
+train.batch_size = 32
+"""
+
+
 @pytest.fixture(scope="module")
-def atlas(tmp_path_factory, tiny_run) -> Path:
-    """The atlas page of a 45-run sweep of every digit pair: each run a copy of the tiny run's
-    report folder, named and indexed as ``sigreport sweep`` names and indexes them."""
+def atlas(tmp_path_factory) -> Path:
+    """The atlas page of a real 45-run sweep of every digit pair (``sigreport sweep`` on its
+    embedded cluster), each run its own network, numbers and unseen digits."""
     from sigreport.report.atlas import write_atlas_pages
-    from sigreport.sweep import SWEEPS_DIR
+    from sigreport.report.sweep_index import index_path, read_sweep_index
 
     root = tmp_path_factory.mktemp("pairs-atlas")
     reports = root / "reports"
-    shutil.copytree(tiny_run / "_bokeh", reports / "_bokeh")
-    pairs = [[a, b] for a in range(10) for b in range(a + 1, 10)]
-    runs = []
-    for a, b in pairs:
-        name = f"{ATLAS}-{a}-{b}"
-        copy_run(tiny_run / "tiny", reports, name)
-        runs.append({"name": name, "values": {"data.classes": [a, b]}})
-    (reports / SWEEPS_DIR).mkdir()
-    index = {"name": ATLAS, "title": "Every pair of digits", "axes": {"data.classes": pairs},
-             "runs": runs, "failed": {}}
-    (reports / SWEEPS_DIR / f"{ATLAS}.json").write_text(json.dumps(index), "utf-8")
+    sweep = write_sweep(root, PAIRS_SWEEP)
+    proc = run_cli("sweep", str(sweep), "--out", str(reports), timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    index = read_sweep_index(index_path(reports, ATLAS))
+    assert len(index["runs"]) == 45 and not index["failed"]
     metrics = {r["name"]: json.loads((reports / r["name"] / "metrics.json").read_text("utf-8"))
-               for r in runs}
+               for r in index["runs"]}
+    assert len({tuple(m["experiment"]["classes"]) for m in metrics.values()}) == 45
     written = write_atlas_pages(reports, metrics, root)
     assert [w["n_runs"] for w in written] == [45]
     return root / "atlas" / f"{ATLAS}.html"

@@ -402,6 +402,16 @@ def fit_model(dataset: Dataset, model: ModelConfig, train: TrainConfig, seed: in
     return fit_models(dataset, model, train, (seed,), progress)[0]
 
 
+def _fit_one_of_several(dataset: Dataset, model: ModelConfig, train: TrainConfig, seed: int,
+                        progress: bool) -> TrainResult:
+    """One seed of several, by the one-seed program; a divergence names the seed."""
+    try:
+        return fit_models(dataset, model, train, (seed,), progress)[0]
+    except TrainingError as exc:
+        raise TrainingError(str(exc).replace("training diverged", f"training of seed {seed} "
+                                             "diverged", 1)) from None
+
+
 def fit_models(dataset: Dataset, model: ModelConfig, train: TrainConfig, seeds: Sequence[int],
                progress: bool = False) -> tuple[TrainResult, ...]:
     """Train one network per seed, as :func:`fit_model` would each, in one program.
@@ -434,7 +444,7 @@ def fit_models(dataset: Dataset, model: ModelConfig, train: TrainConfig, seeds: 
         raise TrainingError("the training split is empty; check data.classes and data.n_per_class")
     arch = network_architecture(model, dataset)
     if len(seeds) > 1 and arch[0] == "cnn":
-        return tuple(fit_models(dataset, model, train, (seed,), progress)[0] for seed in seeds)
+        return tuple(_fit_one_of_several(dataset, model, train, seed, progress) for seed in seeds)
     many = len(seeds) > 1
     opt = _opt_spec(train)
     graphdef = nnx.graphdef(_abstract_model(arch, model.activation))

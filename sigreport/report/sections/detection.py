@@ -50,7 +50,7 @@ def build_detection(ctx: Context, metrics: Metrics) -> Section:
     rows, curves, who = _ood_rows(ctx, metrics)
     figures = {"roc": F.roc_figure(curves)} if curves else {}
     summary = metrics["answers"]["unseen_detection"]
-    untrained: dict[str, Any] = dict(summary.get("untrained") or {}) if summary else {}
+    untrained: dict[str, Any] = dict(summary["untrained"] or {}) if summary else {}
     return Section(figures, values={
         "ood": rows, "roc_for": who,
         "families": summary["families"] if summary else {},

@@ -32,7 +32,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -69,6 +69,7 @@ MAX_RUNS = 100
 # How long to wait for an existing cluster's scheduler and its first worker.
 CONNECT_TIMEOUT_S = 20
 _EVENT_TOPIC = "sigreport-sweep"
+_POLL_S = 0.1  # how often the client looks for finished runs and a Ctrl-C
 _TOP_KEYS = ("name", "title", "base", "pairs", "probes", "seeds", "set", "axes")
 _SLUG_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -526,6 +527,44 @@ class _Progress:
         self._bar.update(self._task, running=len(self._running), failed=self._failed)
 
 
+@contextmanager
+def _ctrl_c_as_flag() -> Iterator[list[int]]:
+    """In the block, a SIGINT only appends to the list it yields; the block reads it.
+
+    Python raises a SIGINT's KeyboardInterrupt in whatever code runs when it arrives; in a
+    garbage-collector callback (Dask installs one) it is printed and dropped, and a sweep
+    went on to its end.
+    """
+    import signal
+
+    asked: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield asked
+        return
+    saved = signal.signal(signal.SIGINT, lambda sig, _frame: asked.append(sig))
+    try:
+        yield asked
+    finally:
+        signal.signal(signal.SIGINT, saved)
+
+
+def _completed(futures: Iterable[Any], asked: list[int]) -> Iterator[Any]:
+    """The futures as they complete; KeyboardInterrupt between two once ``asked`` is not empty."""
+    from distributed import as_completed
+
+    pending = as_completed(futures)
+    while not pending.is_empty():
+        if asked:
+            raise KeyboardInterrupt
+        if not pending.has_ready():
+            time.sleep(_POLL_S)
+            continue
+        for future in pending.next_batch(block=False):
+            if asked:
+                raise KeyboardInterrupt
+            yield future
+
+
 def run_sweep(sweep: Sweep, out: Path | str, scheduler: str | None = None,
               n_workers: int | None = None, progress: bool = False,
               log: Callable[[str], None] = lambda _msg: None) -> SweepOutcome:
@@ -555,8 +594,6 @@ def run_sweep(sweep: Sweep, out: Path | str, scheduler: str | None = None,
         When ``out`` is not writable or the cluster cannot be reached; nothing
         is written then.
     """
-    from distributed import as_completed
-
     from sigreport.pipeline import write_report
 
     out = Path(out)
@@ -581,21 +618,22 @@ def run_sweep(sweep: Sweep, out: Path | str, scheduler: str | None = None,
         with _Progress(len(todo), progress) as bar:
             client.subscribe_topic(_EVENT_TOPIC, bar.started)
             try:
-                for future in as_completed(futures):
-                    name = futures[future]
-                    try:
-                        result = future.result()
-                    except Exception as exc:  # noqa: BLE001 -- a run's failure, reported
-                        result = {"error": f"{type(exc).__name__}: "
-                                           f"{' '.join(str(exc).split())[:300]}"}
-                    future.release()
-                    if "error" in result:
-                        failed[name] = result["error"]
-                        log(f"failed       {name}: {result['error']}")
-                    else:
-                        write_report(out, out / name, result["files"], standalone=False)
-                        done.append(name)
-                    bar.finished(name, "error" not in result)
+                with _ctrl_c_as_flag() as asked:
+                    for future in _completed(futures, asked):
+                        name = futures[future]
+                        try:
+                            result = future.result()
+                        except Exception as exc:  # noqa: BLE001 -- a run's failure, reported
+                            result = {"error": f"{type(exc).__name__}: "
+                                               f"{' '.join(str(exc).split())[:300]}"}
+                        future.release()
+                        if "error" in result:
+                            failed[name] = result["error"]
+                            log(f"failed       {name}: {result['error']}")
+                        else:
+                            write_report(out, out / name, result["files"], standalone=False)
+                            done.append(name)
+                        bar.finished(name, "error" not in result)
             finally:
                 client.unsubscribe_topic(_EVENT_TOPIC)
                 _write_index(out, sweep, failed)

@@ -244,6 +244,29 @@ def test_regression_deeply_nested_sweep_file_is_one_line(tmp_path, text):
 # --- Ctrl-C and an unreachable scheduler ------------------------------------------------------
 
 
+def test_regression_a_ctrl_c_that_lands_in_a_gc_callback_still_stops_the_sweep():
+    # A SIGINT arriving while Dask's garbage-collector callback ran raised KeyboardInterrupt
+    # there; Python printed and dropped it, and the sweep ran to its end with status 0.
+    import gc
+    import os
+    import signal
+
+    from sigreport.sweep import _ctrl_c_as_flag
+
+    def ctrl_c_in_callback(phase, _info):
+        if phase == "start":
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with _ctrl_c_as_flag() as asked:
+        gc.callbacks.append(ctrl_c_in_callback)
+        try:
+            gc.collect()
+        finally:
+            gc.callbacks.remove(ctrl_c_in_callback)
+        assert asked == [signal.SIGINT]   # kept for the loop that waits on the runs to read
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 @pytest.mark.slow
 def test_regression_ctrl_c_of_a_sweep_is_one_line_and_the_cluster_goes_quietly(tmp_path):
     # Ctrl-C printed 67 lines of worker tracebacks before the promised line, and one

@@ -538,7 +538,8 @@ def _ctrl_c_as_flag() -> Iterator[list[int]]:
     import signal
 
     asked: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):  # nohup, `&` in a script
         yield asked
         return
     saved = signal.signal(signal.SIGINT, lambda sig, _frame: asked.append(sig))

@@ -257,14 +257,19 @@ def test_regression_a_ctrl_c_that_lands_in_a_gc_callback_still_stops_the_sweep()
         if phase == "start":
             os.kill(os.getpid(), signal.SIGINT)
 
-    with _ctrl_c_as_flag() as asked:
-        gc.callbacks.append(ctrl_c_in_callback)
-        try:
-            gc.collect()
-        finally:
-            gc.callbacks.remove(ctrl_c_in_callback)
-        assert asked == [signal.SIGINT]   # kept for the loop that waits on the runs to read
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # As at a terminal, even where this test process was started with SIGINT ignored.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with _ctrl_c_as_flag() as asked:
+            gc.callbacks.append(ctrl_c_in_callback)
+            try:
+                gc.collect()
+            finally:
+                gc.callbacks.remove(ctrl_c_in_callback)
+            assert asked == [signal.SIGINT]   # kept for the loop that waits on the runs
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @pytest.mark.slow
@@ -283,7 +288,9 @@ def test_regression_ctrl_c_of_a_sweep_is_one_line_and_the_cluster_goes_quietly(t
     env = dict(os.environ, SIGREPORT_CACHE=str(tmp_path / "cache"))
     proc = subprocess.Popen([sys.executable, "-m", "sigreport", "sweep", str(path), "--out",
                              str(out), "--workers", "2"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            # a terminal's SIGINT, even where this process ignores it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
         # Once a first run is written, the workers are busy with the others.

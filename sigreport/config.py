@@ -23,6 +23,7 @@ from sigreport.errors import ConfigError
 
 __all__ = [
     "ALL",
+    "DATASET_NAMES",
     "DEFAULT_PRESET",
     "N_DATASET_CLASSES",
     "RESERVED_NAMES",
@@ -40,6 +41,7 @@ __all__ = [
     "load_config",
     "names_a_file",
     "override_config",
+    "question_title",
     "read_text_file",
     "read_toml",
 ]
@@ -50,6 +52,7 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu", "leaky_relu")
 LOSSES = ("cross_entropy", "mse")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 DATASETS = ("mnist", "fashion-mnist")
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}  # in the report's words
 CLUSTER_METHODS = ("kmeans", "gmm", "agglomerative", "hdbscan")
 K_RULES = ("silhouette", "silhouette-max-classes")
 PROJECTIONS = ("pca", "tsne", "umap")
@@ -540,9 +543,41 @@ def load_config(source: str | None = None, overrides: list[str] | tuple[str, ...
     if source is not None and source not in list_presets():
         # A file without a name reports under its own name, never over the default's.
         raw.setdefault("name", Path(source).stem)
+    _apply_overrides(raw, overrides)
+    return _validate(raw)
+
+
+# What a run asks (the data and its classes); a preset's title names its own answer to it.
+_QUESTION_KEYS = ("dataset", "path", "classes", "probe_classes")
+
+
+def _question(raw: dict[str, Any]) -> tuple[Any, ...]:
+    data = raw.get("data")
+    data = data if isinstance(data, dict) else {}
+    return tuple(data.get(key, getattr(DataConfig, key)) for key in _QUESTION_KEYS)
+
+
+def question_title(dataset: str, classes: Any, probes: Any) -> str:
+    """A title in the presets' words, from what a run asks: "MNIST 2 vs 5, probed with 3"."""
+    def ids(values: Any) -> list[str]:
+        return [str(v) for v in values] if isinstance(values, list | tuple) else [str(values)]
+
+    trained, probed = ids(classes), ids(probes)
+    head = " vs ".join(trained) if len(trained) == 2 else "classes " + ", ".join(trained)
+    tail = f", probed with {' and '.join(probed)}" if probed else ""
+    return f"{DATASET_NAMES.get(dataset, str(dataset))} {head}{tail}"
+
+
+def _apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> None:
+    """Apply ``KEY=VALUE`` overrides to ``raw``; one that changes what the run asks and
+    leaves its title as it was gives it a title from what it now asks, so that a preset's
+    title ("MNIST 1 vs 7, probed with 3") never names a question the run did not ask."""
+    asked, title = _question(raw), raw.get("title")
     for assignment in overrides:
         _apply_override(raw, assignment)
-    return _validate(raw)
+    if title and raw.get("title") == title and _question(raw) != asked:
+        dataset, _, classes, probes = _question(raw)
+        raw["title"] = question_title(dataset, classes, probes)
 
 
 def override_config(config: Config, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -550,8 +585,7 @@ def override_config(config: Config, overrides: list[str] | tuple[str, ...] = ())
     if not overrides:
         return config
     raw = config_to_dict(config)
-    for assignment in overrides:
-        _apply_override(raw, assignment)
+    _apply_overrides(raw, overrides)
     return _validate(raw)
 
 

@@ -18,6 +18,7 @@ from sigreport.config import (
     config_to_toml,
     list_presets,
     load_config,
+    override_config,
 )
 from sigreport.errors import ConfigError
 
@@ -531,3 +532,22 @@ def test_regression_deep_toml_on_the_command_line_is_one_line_and_exit_2(tmp_pat
     one_error_line(run_cli("run", "deep.toml", cwd=tmp_path), "nested more than 32 levels")
     one_error_line(run_cli("run", "--set", "seed=" + "[" * _DEEP + "]" * _DEEP, cwd=tmp_path),
                    "--set seed: tables and arrays nested more than 32 levels")
+
+
+def test_regression_a_run_asking_other_classes_is_not_titled_with_the_presets_question():
+    # `--set data.classes=[0,...,8] --set data.probe_classes=[9]` kept the default preset's
+    # title: a Fashion-MNIST run of nine classes was headed "MNIST 1 vs 7, probed with 3".
+    assert load_config().title == "MNIST 1 vs 7, probed with 3"
+    assert load_config(None, ["train.epochs=2"]).title == "MNIST 1 vs 7, probed with 3"
+    assert load_config(None, ["data.classes=[2,5]"]).title == "MNIST 2 vs 5, probed with 3"
+    nine = load_config(None, ['data.dataset="fashion-mnist"', "data.classes=[0,1,2,3,4,5,6,7,8]",
+                              "data.probe_classes=[9]"])
+    assert nine.title == "Fashion-MNIST classes 0, 1, 2, 3, 4, 5, 6, 7, 8, probed with 9"
+    assert load_config(None, ["data.probe_classes=[]"]).title == "MNIST 1 vs 7"
+    # A title the user gives is theirs, in either order.
+    mine, other = 'title="mine"', "data.classes=[2,5]"
+    for order in ([mine, other], [other, mine]):
+        assert load_config(None, order).title == "mine"
+    # The same rule where a config made in Python is overridden.
+    assert override_config(load_config(), ["data.probe_classes=[4,5]"]).title == \
+        "MNIST 1 vs 7, probed with 4 and 5"

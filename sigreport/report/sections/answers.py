@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from sigreport.analysis.types import Metrics, SeparationRow, UnseenControlRow, UnseenVerdict
+from sigreport.config import DATASET_NAMES
 from sigreport.report.sections.common import Context, Section, format_path
 from sigreport.report.sections.glossary import glossary_name
 from sigreport.report.sections.layers import MEASURE_LABELS
 
 __all__ = ["build_answers"]
-
-_DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
-
 
 def _q1(metrics: Metrics) -> dict:
     sep = metrics["answers"]["separation"]
@@ -168,7 +166,7 @@ def _experiment_line(metrics: Metrics, ctx: Context) -> dict:
         "inputs": network.get("inputs", "images"),
         "conv": exp.get("conv"), "pool": exp.get("pool"),
         "loss": (exp["loss"] or "").replace("_", "-"),
-        "dataset": _DATASET_NAMES.get(exp["dataset"], exp["dataset"]),
+        "dataset": DATASET_NAMES.get(exp["dataset"], exp["dataset"]),
         "classes": [ctx.label[c] for c in ctx.classes],
         "classes_phrase": _phrase([ctx.label[c] for c in ctx.classes]),
         "probes": [ctx.name.get(c, str(c)) for c in ctx.probes],

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sigreport.activations import Activations
+from sigreport.activations import LAYER_KINDS, Activations
 from sigreport.analysis.types import Metrics
 from sigreport.config import Config, config_to_dict, ignored_training_keys
 from sigreport.data import Dataset, check_data, load_raw, prepare_dataset
@@ -63,6 +63,16 @@ DEFAULT_OUT = Path("site/reports")
 SNAPSHOT_TRAIN_CAP = 10000
 # The layers a snapshot epoch is clustered and measured on, and all the report draws.
 CLUSTERED_KINDS = ("input", "post", "logits")
+# A hidden layer's pre-activations serve one purpose: which of its units are active
+# (pre > 0, its binary signature). These activations keep the sign (post > 0 exactly when
+# pre > 0), so the signatures read it from the layer's output, and pre-activations are
+# not recorded: 3 x 60 MB a seed on nine classes of the full data.
+SIGN_KEEPING = ("relu", "leaky_relu", "elu", "tanh")
+
+
+def recorded_kinds(activation: str) -> tuple[str, ...]:
+    """The layer kinds a run records of a network with ``activation``."""
+    return tuple(k for k in LAYER_KINDS if k != "pre" or activation not in SIGN_KEEPING)
 
 
 @dataclass(frozen=True)
@@ -454,8 +464,9 @@ def measure(config: Config, force: bool = False, progress: bool = False,
     main = trained[main_seed]
 
     with monitor.stage("activations"):
-        pool = config.model.pooling
-        acts = {seed: capture_activations(t.params, dataset, config.model.activation, pool=pool)
+        pool, kinds = config.model.pooling, recorded_kinds(config.model.activation)
+        acts = {seed: capture_activations(t.params, dataset, config.model.activation, pool=pool,
+                                          kinds=kinds)
                 for seed, t in trained.items()}
         last_epoch = config.train.epochs
         snap_rows = _snapshot_rows(dataset.train.n_samples, main_seed)

@@ -142,3 +142,34 @@ def test_overflowing_network_is_reported_as_diverged(trained, mnist):
     huge = tuple((w * np.float32(1e12), b) for w, b in trained.params)
     with pytest.raises(TrainingError, match="diverged; lower train.learning_rate"):
         capture_activations(huge, mnist, "relu")
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu"])
+def test_a_run_records_pre_activations_only_where_the_output_does_not_say_which_units_fire(
+        mnist, activation):
+    # A run leaves the pre-activations out for activations that keep the sign; its binary
+    # signatures (units with pre > 0) are then read from the output: the same bits.
+    from sigreport.pipeline import SIGN_KEEPING, recorded_kinds
+
+    model = ModelConfig(hidden=(12, 6), activation=activation)
+    trained = fit_model(mnist, model, TrainConfig(epochs=1, batch_size=32), seed=0)
+    full = capture_activations(trained.params, mnist, activation)
+    kinds = recorded_kinds(activation)
+    assert ("pre" in kinds) == (activation not in SIGN_KEEPING)
+    if activation not in SIGN_KEEPING:
+        # sigmoid's output is positive everywhere; GELU's is for tiny negative inputs
+        return
+    slim = capture_activations(trained.params, mnist, activation, kinds=kinds)
+    assert not any(info.kind == "pre" for info in slim.layers)
+    for name in ("train", "test", "probe"):
+        layers, kept = full.split(name).layers, slim.split(name).layers
+        for hidden in full.hidden:
+            np.testing.assert_array_equal(kept[hidden] > 0, layers[f"{hidden}.pre"] > 0)
+            np.testing.assert_array_equal(kept[hidden], layers[hidden])
+    # Edge values of the functions themselves: zeros and the smallest normal floats (XLA on
+    # the CPU flushes subnormal results to zero, so a recorded pre-activation is never one).
+    from sigreport.model import ACTIVATIONS
+
+    tiny = np.finfo(np.float32).tiny
+    edge = np.array([0.0, -0.0, tiny, -tiny, 1e-7, -1e-7, 30.0, -30.0, -100.0], np.float32)
+    np.testing.assert_array_equal(np.asarray(ACTIVATIONS[activation](edge)) > 0, edge > 0)

@@ -286,11 +286,12 @@ def test_regression_ctrl_c_of_a_sweep_is_one_line_and_the_cluster_goes_quietly(t
     path = write_sweep(tmp_path, grid)
     out = tmp_path / "out"
     env = dict(os.environ, SIGREPORT_CACHE=str(tmp_path / "cache"))
-    proc = subprocess.Popen([sys.executable, "-m", "sigreport", "sweep", str(path), "--out",
+    # `python -m sigreport`, with a terminal's SIGINT even where this process ignores it
+    sigreport = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                 "from sigreport.cli import main; sys.exit(main())")
+    proc = subprocess.Popen([sys.executable, "-c", sigreport, "sweep", str(path), "--out",
                              str(out), "--workers", "2"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            # a terminal's SIGINT, even where this process ignores it
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
         # Once a first run is written, the workers are busy with the others.

@@ -105,17 +105,20 @@ def _one_document(sections):
     return PER_SECTION([merged])
 
 
-def _bokeh_in_head(page: str) -> str:
+def _bokeh_tags(page: str) -> str:
     tags = BOKEH_TAGS.search(page)
     assert tags, "the report no longer loads BokehJS with the tags this bench moves"
-    return page.replace(tags.group(0), "", 1).replace("</head>", tags.group(0) + "</head>", 1)
+    return tags.group(0)
+
+
+def _bokeh_in_head(page: str) -> str:
+    tags = _bokeh_tags(page)
+    return page.replace(tags, "", 1).replace("</head>", tags + "</head>", 1)
 
 
 def _bokeh_alone(page: str) -> str:
-    tags = BOKEH_TAGS.search(page)
-    assert tags
     return ("<!DOCTYPE html>\n<html><head><title>BokehJS</title></head><body><p>BokehJS</p>\n"
-            f"{tags.group(0)}</body></html>")
+            f"{_bokeh_tags(page)}</body></html>")
 
 
 def _write(files: dict, out: Path, name: str, eager: bool, whole: bool = False,

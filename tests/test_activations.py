@@ -157,7 +157,8 @@ def test_a_run_records_pre_activations_only_where_the_output_does_not_say_which_
     kinds = recorded_kinds(activation)
     assert ("pre" in kinds) == (activation not in SIGN_KEEPING)
     if activation not in SIGN_KEEPING:
-        # sigmoid's output is positive everywhere; GELU's is for tiny negative inputs
+        # sigmoid's output is positive everywhere; GELU's halves a tiny positive input,
+        # which can round to zero
         return
     slim = capture_activations(trained.params, mnist, activation, kinds=kinds)
     assert not any(info.kind == "pre" for info in slim.layers)

@@ -18,6 +18,7 @@ import contextlib
 import json
 import math
 import os
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,8 @@ from sigreport.config import Config
 from sigreport.errors import ConfigError
 
 __all__ = ["CALIBRATION", "MEMORY_LIMIT_ENV", "STAGES", "RunSize", "available_bytes",
-           "estimate_bytes", "estimate_seconds", "machine_scale", "memory_limit", "record_run",
-           "run_size", "stage_features"]
+           "estimate_bytes", "estimate_seconds", "machine_scale", "memory_limit",
+           "network_family", "record_run", "run_size", "stage_features"]
 
 STAGES = ("data", "train", "activations", "signatures", "analysis", "projection", "report")
 # Training samples a snapshot epoch is measured on (pipeline.SNAPSHOT_TRAIN_CAP).
@@ -260,61 +261,75 @@ def memory_limit() -> tuple[float | None, str]:
 
 # --- this machine's own runs -----------------------------------------------------------
 
-# How much an earlier run still counts against the next one: the record follows a machine
-# that changes (its load, its cores) within a few runs.
-_KEEP = 0.7
+# How many of this machine's latest runs scale the next estimate, per stage: the median of
+# their measured / estimated seconds, so that one run unlike the others (a machine busy for a
+# while, a network much bigger than usual) moves it no more than any other run does.
+RECENT_RUNS = 15
 
 
-def _machine_file(cores: int) -> Path:
+def network_family(config: Config) -> str:
+    """What this machine's record of runs is kept by: the network trained here ("mlp",
+    "cnn") or where an outside one comes from ("onnx", "activations"). A convolution
+    costs more per multiply-add than a dense layer on a CPU, so their runs scale apart."""
+    source = config.model.network_source
+    return config.model.network_kind if source == "train" else source
+
+
+def _machine_file(cores: int, family: str) -> Path:
     from sigreport.store import cache_root
 
-    return cache_root() / "estimate" / f"{cores}-cores.json"
+    return cache_root() / "estimate" / f"{cores}-cores-{family}.json"
 
 
-def machine_scale(cores: int | None = None) -> tuple[dict[str, float], int]:
-    """Per stage, measured over estimated seconds on this machine's earlier runs with
-    ``cores`` cores (default: this process's), and how many runs that comes from.
-
-    The constants above were fitted on a 2-core machine; each run on another machine (or
-    a busier one) is recorded by :func:`record_run`, per core count, and the next
-    estimate is scaled by it. Empty (no scaling) before the first run, or when the cache
-    folder cannot be read.
-    """
-    path = _machine_file(cores or os.cpu_count() or 1)
+def _read_record(path: Path) -> tuple[dict[str, list[float]], int]:
     try:
         record = json.loads(path.read_text("utf-8"))
-        scale = {stage: float(m) / float(e) for stage, (m, e) in record["stages"].items()
-                 if stage in STAGES and float(e) > 0 and float(m) >= 0}
-        return scale, int(record["runs"])
-    except (OSError, ValueError, KeyError, TypeError):
+        ratios = {stage: [float(r) for r in rs][-RECENT_RUNS:]
+                  for stage, rs in record["ratios"].items() if stage in STAGES}
+        if any(not math.isfinite(r) or r < 0 for rs in ratios.values() for r in rs):
+            raise ValueError("a ratio that is not a finite number of at least 0")
+        return ratios, int(record["runs"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}, 0
 
 
+def machine_scale(family: str = "mlp", cores: int | None = None
+                  ) -> tuple[dict[str, float], int]:
+    """Per stage, the median of measured over estimated seconds on this machine's latest
+    runs (at most :data:`RECENT_RUNS`) of networks of ``family`` with ``cores`` cores
+    (default: this process's), and how many runs were recorded in all.
+
+    The constants above were fitted on a 2-core machine; each run on another machine (or
+    a busier one) is recorded by :func:`record_run`, per core count and network family,
+    and the next estimate is scaled by it. Empty (no scaling) before the first run, or
+    when the cache folder cannot be read.
+    """
+    ratios, runs = _read_record(_machine_file(cores or os.cpu_count() or 1, family))
+    return {stage: statistics.median(rs) for stage, rs in ratios.items() if rs}, runs
+
+
 def record_run(estimated_s: dict[str, float], measured_s: dict[str, float],
-               skip: Sequence[str] = (), cores: int | None = None) -> None:
-    """Add one run's measured and (unscaled) estimated seconds per stage to this machine's
+               skip: Sequence[str] = (), family: str = "mlp", cores: int | None = None
+               ) -> None:
+    """Add one run's measured over (unscaled) estimated seconds per stage to this machine's
     record, leaving out the stages in ``skip`` (training that came from the cache). The
     record is only an aid: a cache folder that cannot be written keeps none."""
     from sigreport.store import cache_problem
 
     if cache_problem() is not None or not estimated_s:
         return
-    path = _machine_file(cores or os.cpu_count() or 1)
-    try:
-        record = json.loads(path.read_text("utf-8"))
-        stages = {s: [float(m), float(e)] for s, (m, e) in record["stages"].items()}
-        runs = int(record["runs"])
-    except (OSError, ValueError, KeyError, TypeError):
-        stages, runs = {}, 0
+    path = _machine_file(cores or os.cpu_count() or 1, family)
+    ratios, runs = _read_record(path)
     for stage in STAGES:
-        if stage in skip or stage not in estimated_s or stage not in measured_s:
+        if (stage in skip or stage not in measured_s
+                or not estimated_s.get(stage, 0.0) > 0 or not measured_s[stage] >= 0):
             continue
-        m, e = stages.get(stage, [0.0, 0.0])
-        stages[stage] = [_KEEP * m + measured_s[stage], _KEEP * e + estimated_s[stage]]
+        ratios[stage] = [*ratios.get(stage, []), measured_s[stage] / estimated_s[stage]
+                         ][-RECENT_RUNS:]
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f".{path.name}.{os.getpid()}")
     try:
-        part.write_text(json.dumps({"runs": runs + 1, "stages": stages}), "utf-8")
+        part.write_text(json.dumps({"runs": runs + 1, "ratios": ratios}), "utf-8")
         os.replace(part, path)
     except OSError:
         with contextlib.suppress(OSError):

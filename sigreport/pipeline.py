@@ -34,6 +34,7 @@ from sigreport.estimate import (
     estimate_seconds,
     machine_scale,
     memory_limit,
+    network_family,
     record_run,
     run_size,
 )
@@ -161,13 +162,14 @@ def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
     size = run_size(config, dataset.train.n_samples, dataset.test.n_samples,
                     dataset.probe.n_samples, snapshot_epochs(config.train), dataset.images_hwc)
     monitor.estimate_base_s = estimate_seconds(size)
-    scale, runs = machine_scale()
+    family = network_family(config)
+    scale, runs = machine_scale(family)
     monitor.estimate_s = {k: v * scale.get(k, 1.0) for k, v in monitor.estimate_base_s.items()}
     memory = estimate_bytes(size)
     peak = sum(memory.values())
     cores = os.cpu_count() or 1
-    basis = (f"scaled to this {cores}-core machine by its last runs ({runs} recorded)" if scale
-             else "calibrated on a 2-core machine")
+    basis = (f"scaled to this {cores}-core machine by its latest {family} runs ({runs} recorded)"
+             if scale else "calibrated on a 2-core machine")
     log(f"estimate     {sum(monitor.estimate_s.values()):7.0f} s, {peak / 1e9:.2f} GB peak "
         f"memory  (from images, epochs and widths; {basis})")
     limit, where = memory_limit()
@@ -572,7 +574,8 @@ def report_files(measured: Measured, standalone: bool = False) -> dict[str, str 
     if not m.monitor.recorded:  # once, however many pages are drawn
         # Training that came from the cache says nothing of how long training takes here.
         record_run(m.monitor.estimate_base_s, m.monitor.timings,
-                   skip=("train",) if any(m.manifest.get("cache_hits", {}).values()) else ())
+                   skip=("train",) if any(m.manifest.get("cache_hits", {}).values()) else (),
+                   family=network_family(m.config))
         m.monitor.recorded = True
     m.manifest["peak_rss_mb"] = dict(m.monitor.peak_rss_mb)
     files["manifest.json"] = json.dumps(m.manifest, indent=1) + "\n"

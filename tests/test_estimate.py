@@ -131,23 +131,45 @@ def test_the_estimate_counts_the_data_image_size_and_a_cnns_convolutions():
 
 
 def test_this_machines_runs_scale_the_next_estimate(tmp_path, monkeypatch):
-    from sigreport.estimate import machine_scale, record_run
+    from sigreport.estimate import RECENT_RUNS, machine_scale, record_run
 
     monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
-    assert machine_scale(4) == ({}, 0)
+    assert machine_scale("mlp", 4) == ({}, 0)
     record_run({"train": 2.0, "analysis": 4.0}, {"train": 3.0, "analysis": 2.0, "data": 1.0},
                cores=4)
-    scale, runs = machine_scale(4)
+    scale, runs = machine_scale("mlp", 4)
     assert runs == 1 and scale == {"train": 1.5, "analysis": 0.5}  # data: never estimated
-    # An earlier run counts 0.7 against the next; a stage in skip is left as it was.
+    # A stage in skip is left as it was; the others take the median of their runs' ratios.
     record_run({"train": 2.0, "analysis": 4.0}, {"train": 100.0, "analysis": 4.0},
                skip=("train",), cores=4)
-    scale, runs = machine_scale(4)
-    assert runs == 2 and scale["train"] == 1.5
-    assert scale["analysis"] == pytest.approx((0.7 * 2.0 + 4.0) / (0.7 * 4.0 + 4.0))
-    assert machine_scale(2) == ({}, 0)  # per core count
-    (tmp_path / "cache" / "estimate" / "4-cores.json").write_text("{not json", "utf-8")
-    assert machine_scale(4) == ({}, 0)
+    record_run({"train": 2.0, "analysis": 4.0}, {"train": 2.0, "analysis": 3.0}, cores=4)
+    scale, runs = machine_scale("mlp", 4)
+    assert runs == 3 and scale == {"train": 1.25, "analysis": 0.75}
+    # One run far off the others (a busy machine, another kind of work) moves the median
+    # by one place, not the scale by its size; only the latest RECENT_RUNS count.
+    record_run({"train": 2.0}, {"train": 2000.0}, cores=4)
+    assert machine_scale("mlp", 4)[0]["train"] == 1.5
+    for _ in range(RECENT_RUNS):
+        record_run({"train": 2.0}, {"train": 1.0}, cores=4)
+    scale, runs = machine_scale("mlp", 4)
+    assert runs == 4 + RECENT_RUNS and scale["train"] == 0.5
+    assert machine_scale("mlp", 2) == ({}, 0)  # per core count
+    assert machine_scale("cnn", 4) == ({}, 0)  # and per network family
+    for broken in ("{not json", '{"runs": 3, "ratios": {"train": [1.0, -2.0]}}',
+                   '{"runs": 3, "stages": {"train": [3.0, 2.0]}}'):  # an older record
+        (tmp_path / "cache" / "estimate" / "4-cores-mlp.json").write_text(broken, "utf-8")
+        assert machine_scale("mlp", 4) == ({}, 0)
+
+
+def test_each_network_family_keeps_its_own_record():
+    from sigreport.config import load_config
+    from sigreport.estimate import network_family
+
+    assert network_family(load_config("mnist-1-7")) == "mlp"
+    assert network_family(load_config("mnist-1-7", ['model.kind="cnn"',
+                                                     "model.conv=[8]"])) == "cnn"
+    assert network_family(load_config("mnist-1-7", ['model.source="onnx"',
+                                                     'model.path="net.onnx"'])) == "onnx"
 
 
 def test_a_run_records_its_times_and_the_next_says_so(tmp_path):
@@ -160,14 +182,14 @@ def test_a_run_records_its_times_and_the_next_says_so(tmp_path):
     first = run_cli(*tiny_args("--out", str(tmp_path / "out")), env=env)
     assert first.returncode == 0, first.stderr
     assert "calibrated on a 2-core machine" in first.stderr + first.stdout
-    path = tmp_path / "cache" / "estimate" / f"{os.cpu_count()}-cores.json"
+    path = tmp_path / "cache" / "estimate" / f"{os.cpu_count()}-cores-mlp.json"
     record = json.loads(path.read_text("utf-8"))
-    assert record["runs"] == 1 and set(record["stages"]) >= {"train", "analysis", "report"}
+    assert record["runs"] == 1 and set(record["ratios"]) >= {"train", "analysis", "report"}
     second = run_cli(*tiny_args("--out", str(tmp_path / "out")), env=env)
     assert second.returncode == 0, second.stderr
-    assert (f"scaled to this {os.cpu_count()}-core machine by its last runs (1 recorded)"
+    assert (f"scaled to this {os.cpu_count()}-core machine by its latest mlp runs (1 recorded)"
             in second.stderr + second.stdout)
     again = json.loads(path.read_text("utf-8"))
     # The second run's training came from the cache: its time is not recorded.
-    assert again["runs"] == 2 and again["stages"]["train"] == record["stages"]["train"]
-    assert again["stages"]["analysis"] != record["stages"]["analysis"]
+    assert again["runs"] == 2 and again["ratios"]["train"] == record["ratios"]["train"]
+    assert len(again["ratios"]["analysis"]) == 2

@@ -56,9 +56,12 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sigreport.analysis.types import Metrics
 
 BUDGET_S = 60.0
 HIDDEN = (256, 128, 64)
@@ -72,7 +75,7 @@ def _dataset(quick: bool):
     from sigreport.data import load_raw, prepare_dataset
     from sigreport.data.prepare import Split
 
-    cfg = DataConfig(classes=TRAINED, probe_classes=PROBE, n_per_class=None,
+    cfg = DataConfig(classes=TRAINED, probe_classes=PROBE, n_per_class="all",
                      n_test_per_class=None)
     if quick:
         cfg = DataConfig(classes=TRAINED, probe_classes=PROBE, n_per_class=300,
@@ -131,7 +134,7 @@ class _Run:
     sigs: Any
     control: tuple[Any, Any]
     noisy: Any
-    metrics: dict
+    metrics: Metrics
 
 
 def main() -> int:
@@ -187,7 +190,9 @@ def main() -> int:
     print(f"  clusters per layer {k_trained}; unassigned test share "
           f"{ {s.layer: round(s.unassigned_rate('test'), 4) for s in sigs.layers} }; "
           f"separation layer {sep['separation_layer']}", flush=True)
-    for family, best in metrics["answers"]["unseen_detection"]["best_per_family"].items():
+    detection = metrics["answers"]["unseen_detection"]
+    assert detection is not None, "digit 9 is the probe class"
+    for family, best in detection["best_per_family"].items():
         if best:
             print(f"  best {family} score: {best['method']} at {best['layer']}, "
                   f"AUROC {best['auroc']} {best['auroc_ci']}", flush=True)
@@ -233,7 +238,8 @@ def _signature_steps(run: _Run) -> None:
         raise SystemExit("the step replay covers k-means without standardisation")
     sub = seeded_subset(len(acts.train.y), cfg.subsample, seed, salt=0x5C)
     index = {info.name: info.index for info in acts.layers}
-    steps = {name: {} for name in ("k selection", "final k-means", "regions", "assignment")}
+    steps: dict[str, dict[str, float]] = {
+        name: {} for name in ("k selection", "final k-means", "regions", "assignment")}
     same_k, same_partition, same_labels = [], [], []
     for sig in sigs.layers:
         name = sig.layer
@@ -403,7 +409,7 @@ def _naive_signatures(run: _Run) -> None:
     paths, y = sigs.paths["train"], acts.train.y
     _, fast = _timed(count_paths, paths, y, acts.classes)
     t = time.perf_counter()
-    counter = Counter()
+    counter: Counter[tuple[tuple[int, ...], int]] = Counter()
     for row, label in zip(paths.tolist(), y.tolist()):
         counter[(tuple(row), label)] += 1
     _ratio("path counting (train)", fast, time.perf_counter() - t, f"({len(y)} paths)")
@@ -502,29 +508,30 @@ def _naive_analysis(run: _Run, scores: list) -> None:
     (_, fast_s), fast = _timed(js_divergence_samples, ids["test"], y_test, acts.classes,
                                res.weights)
     t = time.perf_counter()
-    naive_s = []
+    naive_js: list[float] = []
     for wb in res.weights:
         rep = np.repeat(np.arange(len(y_test)), wb.astype(np.int64))
         counts = {c: np.bincount(ids["test"][rep][y_test[rep] == c], minlength=ids["test"].max()
                                  + 1) for c in acts.classes}
-        naive_s.append(np.mean([jensenshannon(counts[a], counts[b], base=2) ** 2
+        naive_js.append(np.mean([jensenshannon(counts[a], counts[b], base=2) ** 2
                                 for i, a in enumerate(acts.classes) for b in acts.classes[i + 1:]]))
     _ratio(f"JS divergence of paths, {len(res.weights)} resamples", fast,
            time.perf_counter() - t, f"({len(y_test)} samples, {ids['test'].max() + 1} paths; "
-           f"largest difference {np.max(np.abs(fast_s - np.asarray(naive_s))):.1e})")
+           f"largest difference {np.max(np.abs(fast_s - np.asarray(naive_js))):.1e})")
 
     # AMI under bootstrap: resampled tables vs scikit-learn on each resample
     labels = sigs.layer(widest).labels["test"]
     (_, fast_s), fast = _timed(ami_samples, labels, y_test, res.weights)
     t = time.perf_counter()
-    naive_s = []
+    naive_ami: list[float] = []
     for wb in res.weights:
         rep = np.repeat(np.arange(len(y_test)), wb.astype(np.int64))
-        naive_s.append(adjusted_mutual_info_score(y_test[rep], labels[rep]))
+        naive_ami.append(adjusted_mutual_info_score(y_test[rep], labels[rep]))
     naive = time.perf_counter() - t
-    naive_s = np.asarray(naive_s)
+    naive_s = np.asarray(naive_ami)
     both = np.isfinite(fast_s) & np.isfinite(naive_s)
     ci_fast, ci_naive = interval(fast_s), interval(naive_s)
+    assert ci_fast is not None and ci_naive is not None, "some AMI resample is finite"
     _ratio(f"AMI, {len(res.weights)} resamples, {widest}", fast, naive,
            f"({len(y_test)} samples; largest difference "
            f"{np.max(np.abs(fast_s - naive_s)[both]):.1e}; not finite: "

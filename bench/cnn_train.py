@@ -74,7 +74,7 @@ def main() -> None:
     stacked = [jnp.stack([w * (1 + 0.1 * s) for s in range(SEEDS)]) for w in weights]
     vmapped = jax.jit(jax.vmap(jax.grad(_loss(max_pool_2x2)), in_axes=(0, None)))
 
-    times = {"reshape": [], "window": [], "vmapped": []}
+    times: dict[str, list[float]] = {"reshape": [], "window": [], "vmapped": []}
     for _ in range(args.rounds):
         times["reshape"].append(_best_ms(reshape, (weights, x), 1))
         times["window"].append(_best_ms(window, (weights, x), 1))

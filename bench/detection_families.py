@@ -92,12 +92,14 @@ def main() -> int:
               f"test accuracy {m['model']['test_accuracy']:.4f}; measured in {elapsed:.1f} s "
               f"(training {'from the cache' if cached else 'run now'})", flush=True)
         detection = m["answers"]["unseen_detection"]
+        assert detection is not None, f"{preset} has probe classes"
         sel = detection["selection"]
         print(f"  best score per family, all probe classes together: chosen by its AUROC "
               f"('chosen') on {sel['n_known_choose']} test and {sel['n_unknown_choose']} probe "
               f"images, measured on the other {sel['n_known_quote']} and "
               f"{sel['n_unknown_quote']} ({exp['n_bootstrap']} bootstrap resamples):", flush=True)
-        untrained = (detection["untrained"] or {}).get("best_per_family") or {}
+        control = detection["untrained"]
+        untrained = (control["best_per_family"] if control else None) or {}
         for line in _table(detection["best_per_family"], untrained):
             print(line.rstrip(), flush=True)
         best = detection["best_per_family"]["signature"]

@@ -34,6 +34,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from sigreport.report import render
 from sigreport.report.sections import Section
@@ -198,7 +199,7 @@ def main() -> None:
                     "Bokeh in head": _write(lazy_files, work / "head", name, eager=False,
                                             edit=_bokeh_in_head)}
         alone = _write(lazy_files, work / "alone", name, eager=False, edit=_bokeh_alone)
-        n_roots = lazy_files["index.html"].count("data-root-id=")
+        n_roots = cast(str, lazy_files["index.html"]).count("data-root-id=")
         results: dict[str, list[dict]] = {v: [] for v in variants}
         alone_ms: list[float] = []
         with sync_playwright() as p:

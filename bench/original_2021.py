@@ -23,14 +23,19 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sigreport.analysis.types import Layer, Metrics
 
 PRESETS = ("original-2021", "original-2021-sigreport")
 TRAINED, PROBE, OTHER = 1, 3, 7
 HIDDEN = ("hidden1", "hidden2")
 
 # A faithful re-run of the original Keras code (5 seeds), mean and sample sd: the
-# reference this script measures sigreport against. None: no spread given.
-ORIGINAL = {
+# reference this script measures sigreport against. None: no spread given. Each entry is
+# (mean, sd), and for "k" (the k per layer, the runs that found it, the runs).
+ORIGINAL: dict[str, tuple[Any, ...]] = {
     "test_accuracy": (0.984, 0.004),
     "k": ((2, 2), 5, 5),
     "nmi_hidden1": (0.78, 0.08),
@@ -58,7 +63,7 @@ ROWS = (
 )
 
 
-def _train_labels(layer: dict) -> tuple[list[int], list[int]]:
+def _train_labels(layer: Layer) -> tuple[list[int], list[int]]:
     """(class, cluster) of every training image of the layer, -1 for outside every region."""
     y, c = [], []
     for cls, counts in layer["cluster_counts"].items():
@@ -71,19 +76,21 @@ def _train_labels(layer: dict) -> tuple[list[int], list[int]]:
     return y, c
 
 
-def measure_run(metrics: dict) -> dict:
+def measure_run(metrics: Metrics) -> dict[str, Any]:
     """The table's measures of one run, read from its metrics.json content."""
     from sklearn.metrics import normalized_mutual_info_score
 
     layers = {lay["name"]: lay for lay in metrics["layers"]}
     unseen = next(u for u in metrics["answers"]["unseen"] if u["class"] == PROBE)
     probe_layers = {lay["layer"]: lay for lay in unseen["layers"]}
-    out = {
+    detection = metrics["answers"]["unseen_detection"]
+    signature = detection["best_per_family"]["signature"] if detection else None
+    assert signature is not None, "the presets' 3s have a signature-family score"
+    out: dict[str, Any] = {
         "test_accuracy": metrics["model"]["test_accuracy"],
         "k": tuple(layers[h]["n_clusters"] for h in HIDDEN),
         "threes_predicted_one": unseen["predicted_as"][str(TRAINED)],
-        "signature_auroc": metrics["answers"]["unseen_detection"]["best_per_family"]
-        ["signature"]["auroc"],
+        "signature_auroc": signature["auroc"],
         "separation_layer": metrics["answers"]["separation"]["separation_layer"],
     }
     for h in HIDDEN:
@@ -113,11 +120,11 @@ def _k_text(ks: list[tuple[int, ...]]) -> str:
     return ", ".join(f"({', '.join(map(str, k))}) in {n}/{len(ks)}" for k, n in counted)
 
 
-def summarise(runs: dict[str, list[dict]]) -> dict[str, dict[str, object]]:
+def summarise(runs: dict[str, list[dict]]) -> dict[str, dict[str, Any]]:
     """preset -> row key -> (mean, sd) or the k text, over its runs."""
-    out: dict[str, dict[str, object]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for preset, measured in runs.items():
-        row: dict[str, object] = {}
+        row: dict[str, Any] = {}
         for key, _label, _dec in ROWS:
             values = [m[key] for m in measured]
             row[key] = _k_text(values) if key == "k" else _mean_sd(values)
@@ -127,7 +134,7 @@ def summarise(runs: dict[str, list[dict]]) -> dict[str, dict[str, object]]:
     return out
 
 
-def within_spread(summary: dict[str, object]) -> dict[str, bool]:
+def within_spread(summary: dict[str, Any]) -> dict[str, bool]:
     """Row key -> whether the mean lies within the original's mean +/- sd (rows with a spread)."""
     verdict = {}
     for key, ref in ORIGINAL.items():
@@ -150,9 +157,12 @@ def _original_text(key: str, decimals: int) -> str:
     return _fmt(ref[0], ref[1], decimals)
 
 
-def _cell(summary: dict[str, object], key: str, decimals: int) -> str:
+def _cell(summary: dict[str, Any], key: str, decimals: int) -> str:
     value = summary[key]
-    return value if isinstance(value, str) else _fmt(*value, decimals)
+    if isinstance(value, str):
+        return value
+    mean, sd = value
+    return _fmt(mean, sd, decimals)
 
 
 def _config_lines(preset: str) -> list[str]:
@@ -179,7 +189,9 @@ def _keras_epsilon(preset: str) -> tuple[float, float, int]:
     from sigreport.config import load_config
 
     cfg = load_config(preset)
-    n_train = cfg.data.n_per_class * len(cfg.data.classes)
+    n_per_class = cfg.data.n_per_class
+    assert isinstance(n_per_class, int), f"{preset} takes a number of images per class"
+    n_train = n_per_class * len(cfg.data.classes)
     per_epoch = (n_train // cfg.train.batch_size if cfg.train.drop_last
                  else math.ceil(n_train / cfg.train.batch_size))
     steps = per_epoch * cfg.train.epochs
@@ -211,7 +223,7 @@ def _differing(a: str, b: str) -> list[str]:
     return out
 
 
-def _conclusions(s: dict[str, dict[str, object]], n_seeds: int) -> list[str]:
+def _conclusions(s: dict[str, dict[str, Any]], n_seeds: int) -> list[str]:
     orig, meth = s[PRESETS[0]], s[PRESETS[1]]
     lines = []
     sep = orig["separation"]
@@ -263,7 +275,7 @@ def _conclusions(s: dict[str, dict[str, object]], n_seeds: int) -> list[str]:
     return lines
 
 
-def render_page(s: dict[str, dict[str, object]], n_seeds: int, same_networks: bool) -> str:
+def render_page(s: dict[str, dict[str, Any]], n_seeds: int, same_networks: bool) -> str:
     verdict = within_spread(s[PRESETS[0]])
     shared = ("Both presets set the same data, network and training keys, and the runs "
               "confirm it: every seed's test accuracy and predictions of the 3s are the same "

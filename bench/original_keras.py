@@ -47,13 +47,15 @@ def _idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)
 
 
-def _first(x: np.ndarray, y: np.ndarray, keep: list[int], n: int | None) -> tuple:
+def _first(x: np.ndarray, y: np.ndarray, keep: list[int], n: int | None
+           ) -> tuple[np.ndarray, np.ndarray]:
     xs = [x[y == c][:n] for c in keep]
     ys = [y[y == c][:n] for c in keep]
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def _normalise(x: np.ndarray, y: np.ndarray, classes: list[int]) -> tuple:
+def _normalise(x: np.ndarray, y: np.ndarray, classes: list[int]
+               ) -> tuple[np.ndarray, np.ndarray]:
     x = (x.astype("float32") / x.max()).reshape(len(x), -1)
     return x, (y[:, None] == np.array(sorted(classes))[None, :]).astype("float32")
 

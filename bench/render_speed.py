@@ -31,6 +31,7 @@ import sys
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import cast
 
 from bokeh.embed.util import submodel_has_python_callbacks
 from bokeh.plotting._renderer import create_renderer
@@ -92,7 +93,8 @@ def _figure_modules() -> list:
 def _render(m) -> tuple[float, float, str]:
     wall, cpu = time.perf_counter(), time.process_time()
     files = render.render_report(m.metrics, m.manifest, m.arrays, m.config)
-    return time.perf_counter() - wall, time.process_time() - cpu, files["index.html"]
+    # the page is text (render_report's other files may be bytes)
+    return time.perf_counter() - wall, time.process_time() - cpu, cast(str, files["index.html"])
 
 
 def main() -> None:

@@ -42,9 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
+    from sigreport.monitor import peak_rss_mb
     from sigreport.pipeline import run
     from sigreport.store import enable_compilation_cache
-    from sigreport.sweep import _peak_rss_mb, load_sweep, run_sweep
+    from sigreport.sweep import load_sweep, run_sweep
 
     with tempfile.TemporaryDirectory(prefix="sigreport-sweep-bench-") as tmp:
         root = Path(tmp)
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                   + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()))
         for worker, mb in sorted(peaks.items()):
             print(f"peak memory, worker {worker}: {mb:7.0f} MB")
-        print(f"peak memory, this process (sequential arm): {_peak_rss_mb():7.0f} MB")
+        print(f"peak memory, this process (sequential arm): {peak_rss_mb():7.0f} MB")
         print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     if args.quick:
         print("(--quick: tiny runs, where start-up dominates)")

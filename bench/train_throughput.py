@@ -79,8 +79,9 @@ class _Sigreport:
 
         self.train, self.np = train, np
         self.opt = ("adam", LEARNING_RATE, 0.9, 0.0, 1e-8)
-        self.graphdef = nnx.graphdef(train._abstract_model(SIZES, "relu"))
-        self.state = train._init_state(np.uint32(0), sizes=SIZES, init="lecun_normal")
+        arch = ("mlp", SIZES)
+        self.graphdef = nnx.graphdef(train._abstract_model(arch, "relu"))
+        self.state = train._init_state(np.uint32(0), arch=arch, init="lecun_normal")
         self.opt_state = train._init_opt_state(self.state, opt=self.opt)
         self.x = jnp.asarray(x)
         self.onehot = jax.nn.one_hot(jnp.asarray(y), SIZES[-1], dtype=jnp.float32)
@@ -93,7 +94,8 @@ class _Sigreport:
             graphdef=self.graphdef, opt=self.opt, loss="cross_entropy").compile()
         self.compile_seconds = time.perf_counter() - start
 
-    def run_epoch(self) -> tuple[int, float]:
+    def run_epoch(self) -> tuple[int, float, float]:
+        """Samples trained on, seconds and the epoch's loss."""
         self.epoch += 1
         start = time.perf_counter()
         order = self.train._batch_order(0, self.epoch, self.n_samples, BATCH)
@@ -122,7 +124,8 @@ class _Torch:
         self.y = torch.from_numpy(y)
         self.generator = torch.Generator().manual_seed(0)
 
-    def run_epoch(self) -> tuple[int, float]:
+    def run_epoch(self) -> tuple[int, float, float]:
+        """Samples trained on, seconds and the last batch's loss."""
         torch = self.torch
         start = time.perf_counter()
         n_batches = len(self.x) // BATCH  # drop the last partial batch, as sigreport does
@@ -167,7 +170,7 @@ def bench(rounds: int, threads: int) -> None:
     theirs = _Torch(x, y, threads)
     rng = np.random.default_rng(0)
     best = {"sigreport": 0.0, "torch": 0.0, "peak": 0.0}
-    losses = {}
+    losses: dict[str, float] = {}
     for warm in range(rounds + 1):
         for name, runner in (("sigreport", ours), ("torch", theirs)):
             n, seconds, losses[name] = runner.run_epoch()
@@ -197,7 +200,7 @@ def capture_memory() -> None:
     from sigreport.train import fit_model
 
     # Every image of both splits: all ten classes, no per-class cap.
-    cfg = DataConfig(classes=tuple(range(10)), probe_classes=(), n_per_class=None)
+    cfg = DataConfig(classes=tuple(range(10)), probe_classes=(), n_per_class="all")
     dataset = prepare_dataset(load_raw(cfg), cfg, seed=0)
     model = ModelConfig(hidden=(256, 256, 256))
     start = time.perf_counter()
@@ -213,7 +216,7 @@ def capture_memory() -> None:
     print(f"peak_rss_mb={_peak_rss_mb():.0f}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=4, help="timed epochs per framework")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
@@ -225,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         capture_memory()
     else:
         bench(args.rounds, args.threads)
+    return 0
 
 
 if __name__ == "__main__":

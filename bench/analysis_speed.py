@@ -293,7 +293,7 @@ def _analysis_steps(run: _Run) -> list:
     from sigreport.analysis.paths import compute_path_stats, summarize_paths
     from sigreport.analysis.separation import answer_separation, compute_alignment
     from sigreport.analysis.snapshots import describe_snapshots
-    from sigreport.analysis.unseen import describe_unseen
+    from sigreport.analysis.unseen import Controls, describe_unseen, unassigned_jobs
     from sigreport.signatures import cluster_layer_names
 
     acts, sigs, config, seed = run.acts, run.sigs, run.config, run.config.seed
@@ -319,8 +319,15 @@ def _analysis_steps(run: _Run) -> list:
         separation = answer_separation(layers, trained, control, cfg.separation_measure, 0)
     with clock.step("Q2 signatures differ (+ control, bootstrap)"):
         differ = answer_signatures_differ(acts, sigs, ps, res, run.control, scfg, seed)
-    with clock.step("Q3 unseen class"):
-        unseen = describe_unseen(acts, sigs, ps, probes)
+    with clock.step("Q3 unseen class (+ controls' region sweep)",
+                    "the detection summary is the run's own: replayed in the steps below"):
+        nets = [(acts, sigs, names[:1] + tuple(sigs.path_layers)),
+                (acts0, sigs0, tuple(sigs0.path_layers))]
+        sweep_jobs, sweep_done = unassigned_jobs(nets, scfg)
+        by_net = sweep_done([job.run() for job in sweep_jobs])
+        controls = Controls(by_net[0], by_net[1], 0, scfg.boundary_quantile, res, seed)
+        unseen = describe_unseen(acts, sigs, ps, probes, controls,
+                                 run.metrics["answers"]["unseen_detection"])
     with clock.step("detection: scores of every family",
                     "input, network (incl. Deep k-NN), signature"):
         scores, _ = novelty_scores(acts, sigs, ps, config, seed)

@@ -261,10 +261,14 @@ def memory_limit() -> tuple[float | None, str]:
 
 # --- this machine's own runs -----------------------------------------------------------
 
-# How many of this machine's latest runs scale the next estimate, per stage: the median of
-# their measured / estimated seconds, so that one run unlike the others (a machine busy for a
-# while, a network much bigger than usual) moves it no more than any other run does.
+# Each stage's estimate is scaled by the runs of this machine most like it in size: the
+# median of measured / estimated seconds over the RECENT_RUNS recorded runs whose estimate
+# for that stage is nearest (by ratio) to this run's. A single scale would be wrong for runs
+# unlike the last ones (a small sweep's fixed costs, a full data set's), and a median lets
+# one run unlike the others (a machine busy for a while) move it no more than any other.
 RECENT_RUNS = 15
+# How many of the latest runs the record keeps per stage, to choose the nearest from.
+KEPT_RUNS = 120
 
 
 def network_family(config: Config) -> str:
@@ -281,31 +285,46 @@ def _machine_file(cores: int, family: str) -> Path:
     return cache_root() / "estimate" / f"{cores}-cores-{family}.json"
 
 
-def _read_record(path: Path) -> tuple[dict[str, list[float]], int]:
+def _read_record(path: Path) -> tuple[dict[str, list[tuple[float, float]]], int]:
+    """Per stage, the recorded (estimated seconds, measured / estimated) of the latest runs,
+    and how many runs were recorded in all; empty for a missing, broken or older record."""
     try:
         record = json.loads(path.read_text("utf-8"))
-        ratios = {stage: [float(r) for r in rs][-RECENT_RUNS:]
-                  for stage, rs in record["ratios"].items() if stage in STAGES}
-        if any(not math.isfinite(r) or r < 0 for rs in ratios.values() for r in rs):
-            raise ValueError("a ratio that is not a finite number of at least 0")
-        return ratios, int(record["runs"])
+        pairs = {stage: [(float(e), float(r)) for e, r in ps][-KEPT_RUNS:]
+                 for stage, ps in record["pairs"].items() if stage in STAGES}
+        if any(not (math.isfinite(e) and e > 0 and math.isfinite(r) and r >= 0)
+               for ps in pairs.values() for e, r in ps):
+            raise ValueError("an estimate or ratio that is not a finite number above 0")
+        return pairs, int(record["runs"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}, 0
 
 
-def machine_scale(family: str = "mlp", cores: int | None = None
-                  ) -> tuple[dict[str, float], int]:
-    """Per stage, the median of measured over estimated seconds on this machine's latest
-    runs (at most :data:`RECENT_RUNS`) of networks of ``family`` with ``cores`` cores
-    (default: this process's), and how many runs were recorded in all.
+def machine_scale(estimated_s: dict[str, float], family: str = "mlp",
+                  cores: int | None = None) -> tuple[dict[str, float], int]:
+    """Per stage of ``estimated_s`` (unscaled seconds), the median of measured over estimated
+    seconds of the :data:`RECENT_RUNS` recorded runs of networks of ``family`` with ``cores``
+    cores (default: this process's) whose estimate of that stage is nearest to this one's;
+    and how many runs were recorded in all.
 
     The constants above were fitted on a 2-core machine; each run on another machine (or
     a busier one) is recorded by :func:`record_run`, per core count and network family,
-    and the next estimate is scaled by it. Empty (no scaling) before the first run, or
-    when the cache folder cannot be read.
+    and the next estimate is scaled by the runs most like it. Empty (no scaling) before
+    the first run, or when the cache folder cannot be read.
     """
-    ratios, runs = _read_record(_machine_file(cores or os.cpu_count() or 1, family))
-    return {stage: statistics.median(rs) for stage, rs in ratios.items() if rs}, runs
+    pairs, runs = _read_record(_machine_file(cores or os.cpu_count() or 1, family))
+    scale = {}
+    for stage, seconds in estimated_s.items():
+        if not pairs.get(stage) or not seconds > 0:
+            continue
+        nearest = sorted(pairs[stage], key=lambda p: abs(math.log(p[0] / seconds)))
+        scale[stage] = statistics.median(r for _, r in nearest[:RECENT_RUNS])
+    return scale, runs
+
+
+def _g4(x: float) -> float:
+    """``x`` to 4 significant digits (the record's numbers are rough, its file small)."""
+    return float(f"{x:.4g}")
 
 
 def record_run(estimated_s: dict[str, float], measured_s: dict[str, float],
@@ -319,17 +338,17 @@ def record_run(estimated_s: dict[str, float], measured_s: dict[str, float],
     if cache_problem() is not None or not estimated_s:
         return
     path = _machine_file(cores or os.cpu_count() or 1, family)
-    ratios, runs = _read_record(path)
+    pairs, runs = _read_record(path)
     for stage in STAGES:
-        if (stage in skip or stage not in measured_s
-                or not estimated_s.get(stage, 0.0) > 0 or not measured_s[stage] >= 0):
+        est = estimated_s.get(stage, 0.0)
+        if stage in skip or stage not in measured_s or not est > 0 or not measured_s[stage] >= 0:
             continue
-        ratios[stage] = [*ratios.get(stage, []), measured_s[stage] / estimated_s[stage]
-                         ][-RECENT_RUNS:]
+        pairs[stage] = [*pairs.get(stage, []), (_g4(est), _g4(measured_s[stage] / est))
+                        ][-KEPT_RUNS:]
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f".{path.name}.{os.getpid()}")
     try:
-        part.write_text(json.dumps({"runs": runs + 1, "ratios": ratios}), "utf-8")
+        part.write_text(json.dumps({"runs": runs + 1, "pairs": pairs}), "utf-8")
         os.replace(part, path)
     except OSError:
         with contextlib.suppress(OSError):

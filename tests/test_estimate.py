@@ -131,34 +131,59 @@ def test_the_estimate_counts_the_data_image_size_and_a_cnns_convolutions():
 
 
 def test_this_machines_runs_scale_the_next_estimate(tmp_path, monkeypatch):
-    from sigreport.estimate import RECENT_RUNS, machine_scale, record_run
+    from sigreport.estimate import machine_scale, record_run
 
     monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
-    assert machine_scale("mlp", 4) == ({}, 0)
-    record_run({"train": 2.0, "analysis": 4.0}, {"train": 3.0, "analysis": 2.0, "data": 1.0},
-               cores=4)
-    scale, runs = machine_scale("mlp", 4)
+    est = {"train": 2.0, "analysis": 4.0}
+    assert machine_scale(est, "mlp", 4) == ({}, 0)
+    record_run(est, {"train": 3.0, "analysis": 2.0, "data": 1.0}, cores=4)
+    scale, runs = machine_scale(est, "mlp", 4)
     assert runs == 1 and scale == {"train": 1.5, "analysis": 0.5}  # data: never estimated
     # A stage in skip is left as it was; the others take the median of their runs' ratios.
-    record_run({"train": 2.0, "analysis": 4.0}, {"train": 100.0, "analysis": 4.0},
-               skip=("train",), cores=4)
-    record_run({"train": 2.0, "analysis": 4.0}, {"train": 2.0, "analysis": 3.0}, cores=4)
-    scale, runs = machine_scale("mlp", 4)
+    record_run(est, {"train": 100.0, "analysis": 4.0}, skip=("train",), cores=4)
+    record_run(est, {"train": 2.0, "analysis": 3.0}, cores=4)
+    scale, runs = machine_scale(est, "mlp", 4)
     assert runs == 3 and scale == {"train": 1.25, "analysis": 0.75}
     # One run far off the others (a busy machine, another kind of work) moves the median
-    # by one place, not the scale by its size; only the latest RECENT_RUNS count.
+    # by one place, not the scale by its size.
     record_run({"train": 2.0}, {"train": 2000.0}, cores=4)
-    assert machine_scale("mlp", 4)[0]["train"] == 1.5
+    assert machine_scale(est, "mlp", 4)[0]["train"] == 1.5
+    assert machine_scale(est, "mlp", 2) == ({}, 0)  # per core count
+    assert machine_scale(est, "cnn", 4) == ({}, 0)  # and per network family
+
+
+def test_the_scale_comes_from_the_runs_nearest_in_size(tmp_path, monkeypatch):
+    """Small runs (a sweep's) pay fixed costs the constants underestimate, big runs do not:
+    each run is scaled by the recorded runs most like it, whichever were the latest."""
+    from sigreport.estimate import KEPT_RUNS, RECENT_RUNS, machine_scale, record_run
+
+    monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
     for _ in range(RECENT_RUNS):
-        record_run({"train": 2.0}, {"train": 1.0}, cores=4)
-    scale, runs = machine_scale("mlp", 4)
-    assert runs == 4 + RECENT_RUNS and scale["train"] == 0.5
-    assert machine_scale("mlp", 2) == ({}, 0)  # per core count
-    assert machine_scale("cnn", 4) == ({}, 0)  # and per network family
-    for broken in ("{not json", '{"runs": 3, "ratios": {"train": [1.0, -2.0]}}',
-                   '{"runs": 3, "stages": {"train": [3.0, 2.0]}}'):  # an older record
-        (tmp_path / "cache" / "estimate" / "4-cores-mlp.json").write_text(broken, "utf-8")
-        assert machine_scale("mlp", 4) == ({}, 0)
+        record_run({"analysis": 5.0}, {"analysis": 6.0}, cores=4)  # the default's size
+    for _ in range(RECENT_RUNS):
+        record_run({"analysis": 0.1}, {"analysis": 4.0}, cores=4)  # a sweep's, the latest
+    assert machine_scale({"analysis": 5.0}, "mlp", 4)[0] == {"analysis": 1.2}
+    assert machine_scale({"analysis": 0.12}, "mlp", 4)[0] == {"analysis": 40.0}
+    assert machine_scale({"analysis": 0.0}, "mlp", 4)[0] == {}  # nothing to scale
+    # Only the latest KEPT_RUNS are kept to choose from.
+    for _ in range(KEPT_RUNS):
+        record_run({"analysis": 0.1}, {"analysis": 4.0}, cores=4)
+    scale, runs = machine_scale({"analysis": 5.0}, "mlp", 4)
+    assert scale == {"analysis": 40.0} and runs == 2 * RECENT_RUNS + KEPT_RUNS
+
+
+def test_a_broken_or_older_record_scales_nothing(tmp_path, monkeypatch):
+    from sigreport.estimate import machine_scale
+
+    monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "cache" / "estimate" / "4-cores-mlp.json"
+    path.parent.mkdir(parents=True)
+    for broken in ("{not json", '{"runs": 3, "pairs": {"train": [[1.0, -2.0]]}}',
+                   '{"runs": 3, "pairs": {"train": [[0.0, 2.0]]}}',
+                   '{"runs": 3, "ratios": {"train": [1.0, 2.0]}}',  # older records
+                   '{"runs": 3, "stages": {"train": [3.0, 2.0]}}'):
+        path.write_text(broken, "utf-8")
+        assert machine_scale({"train": 1.0}, "mlp", 4) == ({}, 0), broken
 
 
 def test_each_network_family_keeps_its_own_record():
@@ -184,12 +209,13 @@ def test_a_run_records_its_times_and_the_next_says_so(tmp_path):
     assert "calibrated on a 2-core machine" in first.stderr + first.stdout
     path = tmp_path / "cache" / "estimate" / f"{os.cpu_count()}-cores-mlp.json"
     record = json.loads(path.read_text("utf-8"))
-    assert record["runs"] == 1 and set(record["ratios"]) >= {"train", "analysis", "report"}
+    assert record["runs"] == 1 and set(record["pairs"]) >= {"train", "analysis", "report"}
     second = run_cli(*tiny_args("--out", str(tmp_path / "out")), env=env)
     assert second.returncode == 0, second.stderr
-    assert (f"scaled to this {os.cpu_count()}-core machine by its latest mlp runs (1 recorded)"
+    assert (f"scaled to this {os.cpu_count()}-core machine by its mlp runs nearest in size "
+            "(1 of 1 recorded)"
             in second.stderr + second.stdout)
     again = json.loads(path.read_text("utf-8"))
     # The second run's training came from the cache: its time is not recorded.
-    assert again["runs"] == 2 and again["ratios"]["train"] == record["ratios"]["train"]
-    assert len(again["ratios"]["analysis"]) == 2
+    assert again["runs"] == 2 and again["pairs"]["train"] == record["pairs"]["train"]
+    assert len(again["pairs"]["analysis"]) == 2

@@ -17,13 +17,18 @@ One module per question, assembled here:
 Everything is fitted on the training split; test samples measure, probe
 samples are only ever evaluated. The result is deterministic for a fixed seed,
 holds no timestamps, and its floats have 6 significant digits.
+
+Each name below is imported when first used: :mod:`.types` (what metrics.json holds)
+is read without scikit-learn, which the measures import.
 """
 
-from __future__ import annotations
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-from sigreport.analysis.measures import linear_cka, linear_probe_correct, purity
-from sigreport.analysis.metrics import SCHEMA_VERSION, compute_metrics
-from sigreport.analysis.paths import PathStats, compute_path_stats, count_paths
+if TYPE_CHECKING:
+    from sigreport.analysis.measures import linear_cka, linear_probe_correct, purity
+    from sigreport.analysis.metrics import SCHEMA_VERSION, compute_metrics
+    from sigreport.analysis.paths import PathStats, compute_path_stats, count_paths
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -35,3 +40,19 @@ __all__ = [
     "linear_probe_correct",
     "purity",
 ]
+
+_HOME = {"SCHEMA_VERSION": "metrics", "compute_metrics": "metrics", "PathStats": "paths",
+         "compute_path_stats": "paths", "count_paths": "paths", "linear_cka": "measures",
+         "linear_probe_correct": "measures", "purity": "measures"}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -63,10 +64,22 @@ def one_error_line(proc: subprocess.CompletedProcess, needle: str) -> str:
     return lines[0]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's private cache folder, set for the whole session before any other
+    session fixture runs (a fixture's sweep or run otherwise writes to the user's cache:
+    trained networks, compiled code and this machine's record of run times)."""
+    cache = str(tmp_path_factory.getbasetemp() / "cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SIGREPORT_CACHE", cache)
+        yield cache
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Every test gets the session's private cache, never the user's."""
-    monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+def _isolated_cache(_session_cache: str, monkeypatch: pytest.MonkeyPatch):
+    """Every test gets the session's private cache, never the user's, whatever an
+    earlier test did to the environment."""
+    monkeypatch.setenv("SIGREPORT_CACHE", _session_cache)
 
 
 @pytest.fixture(scope="session")

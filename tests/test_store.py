@@ -40,6 +40,17 @@ def cache(tmp_path, monkeypatch) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def cache_seen_by_a_session_fixture() -> str | None:
+    """What a session fixture (a sweep's, a run's) finds in the environment as it starts."""
+    return os.environ.get("SIGREPORT_CACHE")
+
+
+def test_session_fixtures_never_use_the_users_cache(cache_seen_by_a_session_fixture,
+                                                     tmp_path_factory):
+    assert cache_seen_by_a_session_fixture == str(tmp_path_factory.getbasetemp() / "cache")
+
+
 # --- cache keys --------------------------------------------------------------------
 
 

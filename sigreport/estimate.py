@@ -263,10 +263,14 @@ def memory_limit() -> tuple[float | None, str]:
 
 # Each stage's estimate is scaled by the runs of this machine most like it in size: the
 # median of measured / estimated seconds over the RECENT_RUNS recorded runs whose estimate
-# for that stage is nearest (by ratio) to this run's. A single scale would be wrong for runs
-# unlike the last ones (a small sweep's fixed costs, a full data set's), and a median lets
-# one run unlike the others (a machine busy for a while) move it no more than any other.
+# for that stage is nearest (by ratio) to this run's, of those within NEAR_FACTOR of it.
+# A single scale would be wrong for runs unlike the last ones (a small sweep's fixed costs,
+# a full data set's), and a median lets one run unlike the others (a machine busy for a
+# while) move it no more than any other. Runs further apart say nothing of each other: a
+# stage 60x smaller is mostly fixed costs, 20x its estimate where a default run's is 0.8x,
+# so with none near, the stage keeps its unscaled estimate.
 RECENT_RUNS = 15
+NEAR_FACTOR = 4.0
 # How many of the latest runs the record keeps per stage, to choose the nearest from.
 KEPT_RUNS = 120
 
@@ -301,25 +305,32 @@ def _read_record(path: Path) -> tuple[dict[str, list[tuple[float, float]]], int]
 
 
 def machine_scale(estimated_s: dict[str, float], family: str = "mlp",
-                  cores: int | None = None) -> tuple[dict[str, float], int]:
+                  cores: int | None = None) -> tuple[dict[str, float], int, int]:
     """Per stage of ``estimated_s`` (unscaled seconds), the median of measured over estimated
     seconds of the :data:`RECENT_RUNS` recorded runs of networks of ``family`` with ``cores``
-    cores (default: this process's) whose estimate of that stage is nearest to this one's;
-    and how many runs were recorded in all.
+    cores (default: this process's) whose estimate of that stage is nearest to this one's,
+    within :data:`NEAR_FACTOR` of it; how many runs the stage scaled by most runs used; and
+    how many runs were recorded in all.
 
     The constants above were fitted on a 2-core machine; each run on another machine (or
     a busier one) is recorded by :func:`record_run`, per core count and network family,
     and the next estimate is scaled by the runs most like it. Empty (no scaling) before
-    the first run, or when the cache folder cannot be read.
+    the first run, for a stage no recorded run was near in size, or when the cache folder
+    cannot be read.
     """
     pairs, runs = _read_record(_machine_file(cores or os.cpu_count() or 1, family))
-    scale = {}
+    scale, used = {}, 0
     for stage, seconds in estimated_s.items():
         if not pairs.get(stage) or not seconds > 0:
             continue
-        nearest = sorted(pairs[stage], key=lambda p: abs(math.log(p[0] / seconds)))
-        scale[stage] = statistics.median(r for _, r in nearest[:RECENT_RUNS])
-    return scale, runs
+        # Latest first, so that of runs as near as each other the latest are taken.
+        by_distance = sorted(((abs(math.log(e / seconds)), r) for e, r in reversed(pairs[stage])),
+                             key=lambda dr: dr[0])
+        near = [r for d, r in by_distance if d <= math.log(NEAR_FACTOR)][:RECENT_RUNS]
+        if near:
+            scale[stage] = statistics.median(near)
+            used = max(used, len(near))
+    return scale, used, runs
 
 
 def _g4(x: float) -> float:

@@ -29,7 +29,6 @@ from sigreport.data.sources import image_shape
 from sigreport.errors import ConfigError, OutputError
 from sigreport.estimate import (
     MEMORY_LIMIT_ENV,
-    RECENT_RUNS,
     STAGES,
     estimate_bytes,
     estimate_seconds,
@@ -164,13 +163,13 @@ def _estimate(config: Config, dataset: Dataset, monitor: StageMonitor,
                     dataset.probe.n_samples, snapshot_epochs(config.train), dataset.images_hwc)
     monitor.estimate_base_s = estimate_seconds(size)
     family = network_family(config)
-    scale, runs = machine_scale(monitor.estimate_base_s, family)
+    scale, used, runs = machine_scale(monitor.estimate_base_s, family)
     monitor.estimate_s = {k: v * scale.get(k, 1.0) for k, v in monitor.estimate_base_s.items()}
     memory = estimate_bytes(size)
     peak = sum(memory.values())
     cores = os.cpu_count() or 1
     basis = (f"scaled to this {cores}-core machine by its {family} runs nearest in size "
-             f"({min(runs, RECENT_RUNS)} of {runs} recorded)"
+             f"({used} of {runs} recorded)"
              if scale else "calibrated on a 2-core machine")
     log(f"estimate     {sum(monitor.estimate_s.values()):7.0f} s, {peak / 1e9:.2f} GB peak "
         f"memory  (from images, epochs and widths; {basis})")

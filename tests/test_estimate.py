@@ -135,21 +135,22 @@ def test_this_machines_runs_scale_the_next_estimate(tmp_path, monkeypatch):
 
     monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
     est = {"train": 2.0, "analysis": 4.0}
-    assert machine_scale(est, "mlp", 4) == ({}, 0)
+    assert machine_scale(est, "mlp", 4) == ({}, 0, 0)
     record_run(est, {"train": 3.0, "analysis": 2.0, "data": 1.0}, cores=4)
-    scale, runs = machine_scale(est, "mlp", 4)
-    assert runs == 1 and scale == {"train": 1.5, "analysis": 0.5}  # data: never estimated
+    scale, used, runs = machine_scale(est, "mlp", 4)
+    # data: never estimated
+    assert (used, runs) == (1, 1) and scale == {"train": 1.5, "analysis": 0.5}
     # A stage in skip is left as it was; the others take the median of their runs' ratios.
     record_run(est, {"train": 100.0, "analysis": 4.0}, skip=("train",), cores=4)
     record_run(est, {"train": 2.0, "analysis": 3.0}, cores=4)
-    scale, runs = machine_scale(est, "mlp", 4)
-    assert runs == 3 and scale == {"train": 1.25, "analysis": 0.75}
+    scale, used, runs = machine_scale(est, "mlp", 4)
+    assert (used, runs) == (3, 3) and scale == {"train": 1.25, "analysis": 0.75}
     # One run far off the others (a busy machine, another kind of work) moves the median
     # by one place, not the scale by its size.
     record_run({"train": 2.0}, {"train": 2000.0}, cores=4)
     assert machine_scale(est, "mlp", 4)[0]["train"] == 1.5
-    assert machine_scale(est, "mlp", 2) == ({}, 0)  # per core count
-    assert machine_scale(est, "cnn", 4) == ({}, 0)  # and per network family
+    assert machine_scale(est, "mlp", 2) == ({}, 0, 0)  # per core count
+    assert machine_scale(est, "cnn", 4) == ({}, 0, 0)  # and per network family
 
 
 def test_the_scale_comes_from_the_runs_nearest_in_size(tmp_path, monkeypatch):
@@ -168,8 +169,27 @@ def test_the_scale_comes_from_the_runs_nearest_in_size(tmp_path, monkeypatch):
     # Only the latest KEPT_RUNS are kept to choose from.
     for _ in range(KEPT_RUNS):
         record_run({"analysis": 0.1}, {"analysis": 4.0}, cores=4)
-    scale, runs = machine_scale({"analysis": 5.0}, "mlp", 4)
-    assert scale == {"analysis": 40.0} and runs == 2 * RECENT_RUNS + KEPT_RUNS
+    scale, used, runs = machine_scale({"analysis": 0.1}, "mlp", 4)
+    assert scale == {"analysis": 40.0}
+    assert (used, runs) == (RECENT_RUNS, 2 * RECENT_RUNS + KEPT_RUNS)
+
+
+def test_runs_far_from_this_one_in_size_do_not_scale_it(tmp_path, monkeypatch):
+    """A run 50x bigger than every recorded one keeps its unscaled estimate rather than
+    take the small runs' fixed costs (which made a default run's estimate 271 s for 24 s)."""
+    from sigreport.estimate import NEAR_FACTOR, RECENT_RUNS, machine_scale, record_run
+
+    monkeypatch.setenv("SIGREPORT_CACHE", str(tmp_path / "cache"))
+    for _ in range(45):  # a sweep of small runs
+        record_run({"analysis": 0.1, "train": 0.5}, {"analysis": 4.0, "train": 0.6}, cores=4)
+    assert machine_scale({"analysis": 5.0, "train": 1.0}, "mlp", 4) == (
+        {"train": 1.2}, RECENT_RUNS, 45)
+    record_run({"analysis": 5.0}, {"analysis": 6.0}, cores=4)  # one run of this size
+    assert machine_scale({"analysis": 5.0}, "mlp", 4) == ({"analysis": 1.2}, 1, 46)
+    # Within the factor (both ways) a run counts; just beyond, it does not.
+    assert machine_scale({"analysis": 0.1 * NEAR_FACTOR * 0.99}, "mlp", 4)[0] == {"analysis": 40.0}
+    assert machine_scale({"analysis": 5.0 / NEAR_FACTOR / 0.99}, "mlp", 4)[0] == {"analysis": 1.2}
+    assert machine_scale({"analysis": 0.1 * NEAR_FACTOR * 1.01}, "mlp", 4)[0] == {}
 
 
 def test_a_broken_or_older_record_scales_nothing(tmp_path, monkeypatch):
@@ -183,7 +203,7 @@ def test_a_broken_or_older_record_scales_nothing(tmp_path, monkeypatch):
                    '{"runs": 3, "ratios": {"train": [1.0, 2.0]}}',  # older records
                    '{"runs": 3, "stages": {"train": [3.0, 2.0]}}'):
         path.write_text(broken, "utf-8")
-        assert machine_scale({"train": 1.0}, "mlp", 4) == ({}, 0), broken
+        assert machine_scale({"train": 1.0}, "mlp", 4) == ({}, 0, 0), broken
 
 
 def test_each_network_family_keeps_its_own_record():

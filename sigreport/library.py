@@ -56,7 +56,7 @@ def prepare_process() -> None:
     # collector skips. Importing makes next to no garbage: no collection midway.
     gc.disable()
     try:
-        import sigreport.analysis
+        import sigreport.analysis.metrics
         import sigreport.report.render
         import sigreport.signatures
         import sigreport.train  # noqa: F401

@@ -174,19 +174,21 @@ def nearest_neighbours(bank: np.ndarray, queries: np.ndarray, k: int
     norms = np.concatenate([np.einsum("ij,ij->i", c, c) for c in
                             (bank[i:i + _ROW_CHUNK].astype(np.float64)
                              for i in range(0, n_bank, _ROW_CHUNK))])
-    columns = np.zeros((width, n_blocks * block), dtype=np.float32)   # contiguous: a faster product
-    columns[:, :n_bank] = bank.T
     pad_norms = np.full(n_blocks * block, np.inf, dtype=np.float32)   # padding is never near
     pad_norms[:n_bank] = norms
     bank_max = np.sqrt(norms.max())
-    buffer = np.empty((min(n_q, _QUERY_CHUNK), columns.shape[1]), dtype=np.float32)
+    # The product goes straight into the first n_bank columns (BLAS reads the bank
+    # transposed in place: no copy of it, as fast); the padding columns are never written,
+    # so they start finite and stay inf once pad_norms is added.
+    buffer = np.zeros((min(n_q, _QUERY_CHUNK), n_blocks * block), dtype=np.float32)
     for start in range(0, n_q, _QUERY_CHUNK):
         q = queries[start:start + _QUERY_CHUNK]
         q64 = q.astype(np.float64)
         # float32 rounding of |b|^2 - 2 q.b (a dot product of `width` terms) stays below eps
         eps = (2 * width + 8) * 1.01 * 2.0 ** -24 * (np.sqrt(np.einsum("ij,ij->i", q64, q64))
                                                      + bank_max) ** 2
-        est = np.matmul(q * np.float32(-2.0), columns, out=buffer[:len(q)])   # -2 q.b, exact
+        est = buffer[:len(q)]
+        np.matmul(q * np.float32(-2.0), bank.T, out=est[:, :n_bank])   # -2 q.b, exact
         est += pad_norms
         # block j holds the columns j, j + n_blocks, ...: its nearest is an elementwise minimum
         est = est.reshape(len(q), block, n_blocks)

@@ -85,11 +85,8 @@ def _isolated_cache(_session_cache: str, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The out folder of one tiny ``sigreport run`` in site mode (report in ``<out>/tiny/``)."""
-    import os
-
     out = tmp_path_factory.mktemp("reports")
-    env = dict(os.environ, SIGREPORT_CACHE=str(tmp_path_factory.getbasetemp() / "cache"))
-    proc = run_cli(*tiny_args("--out", str(out)), env=env)
+    proc = run_cli(*tiny_args("--out", str(out)))
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -97,11 +94,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_standalone_run(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Path:
     """The out folder of the same tiny run with ``--standalone`` (training comes from the cache)."""
-    import os
-
     out = tmp_path_factory.mktemp("standalone")
-    env = dict(os.environ, SIGREPORT_CACHE=str(tmp_path_factory.getbasetemp() / "cache"))
-    proc = run_cli(*tiny_args("--out", str(out), "--standalone"), env=env)
+    proc = run_cli(*tiny_args("--out", str(out), "--standalone"))
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -122,22 +116,14 @@ class Stages:
 
 
 @pytest.fixture(scope="session")
-def tiny_stages(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Stages:
+def tiny_stages(tiny_run: Path) -> Stages:
     import json
-    import os
 
     from sigreport.config import load_config
     from sigreport.pipeline import measure
 
-    before = os.environ.get("SIGREPORT_CACHE")
-    os.environ["SIGREPORT_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
-    try:  # the network tiny_run trained, from the session's cache
-        m = measure(load_config("mnist-1-7", TINY_OVERRIDES))
-    finally:
-        if before is None:
-            del os.environ["SIGREPORT_CACHE"]
-        else:
-            os.environ["SIGREPORT_CACHE"] = before
+    # the network tiny_run trained, from the session's cache
+    m = measure(load_config("mnist-1-7", TINY_OVERRIDES))
     assert m.manifest["cache_hits"] == {"train_seed_0": True}
     folder = tiny_run / "tiny"
     # The numbers as the run wrote them (what its pages show), the arrays as measured again.

@@ -90,7 +90,7 @@ def get_distributed_sweep(tmp_path_factory) -> DistributedSweep:
     from distributed import Client
 
     root = tmp_path_factory.mktemp("dask-cluster")
-    env = dict(os.environ, SIGREPORT_CACHE=str(tmp_path_factory.getbasetemp() / "cache"))
+    env = dict(os.environ)  # the session's private cache among it
     scheduler_file = root / "scheduler.json"
     procs: dict[str, subprocess.Popen] = {}
     try:

@@ -17,16 +17,14 @@ SPLITS = ("train", "test", "probe")
 
 
 @pytest.fixture(scope="module")
-def recorded(tiny_stages, tmp_path_factory):
+def recorded(tiny_stages):
     """The tiny run's activations (input, hidden layers, logits) and its untrained
     network's (epoch 0, from the run's cached training), with its data."""
     from sigreport.pipeline import _train_cached
 
     config, dataset = tiny_stages.config, tiny_stages.dataset
-    with pytest.MonkeyPatch.context() as mp:  # the session's cache, where tiny_run trained
-        mp.setenv("SIGREPORT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-        (result, hit), = _train_cached(config, dataset, (config.seed,), False, False,
-                                       []).values()
+    # from the session's cache, where tiny_run trained
+    (result, hit), = _train_cached(config, dataset, (config.seed,), False, False, []).values()
     assert hit
     control = capture_activations(result.snapshots[0], dataset, "relu")
     return tiny_stages.acts, control, dataset

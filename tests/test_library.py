@@ -21,17 +21,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def tiny_report(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> sigreport.Report:
+def tiny_report(tiny_run: Path) -> sigreport.Report:
     """The tiny run measured again through the library (its network from the run's cache)."""
-    before = os.environ.get("SIGREPORT_CACHE")
-    os.environ["SIGREPORT_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
-    try:
-        rep = sigreport.report("mnist-1-7", overrides=TINY_OVERRIDES)
-    finally:
-        if before is None:
-            del os.environ["SIGREPORT_CACHE"]
-        else:
-            os.environ["SIGREPORT_CACHE"] = before
+    rep = sigreport.report("mnist-1-7", overrides=TINY_OVERRIDES)
     assert rep.manifest["cache_hits"] == {"train_seed_0": True}
     return rep
 
@@ -203,9 +195,8 @@ def _guide_example() -> str:
 
 
 @pytest.mark.slow
-def test_the_python_guide_example_runs(tmp_path, tmp_path_factory):
-    env = dict(os.environ, SIGREPORT_CACHE=str(tmp_path_factory.getbasetemp() / "cache"))
-    proc = subprocess.run([sys.executable, "-c", _guide_example()], cwd=tmp_path, env=env,
+def test_the_python_guide_example_runs(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", _guide_example()], cwd=tmp_path,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "reports" / "mnist-1-7-small" / "index.html").is_file()

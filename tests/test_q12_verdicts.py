@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-import os
 import re
 from pathlib import Path
 
@@ -182,14 +181,13 @@ def planted(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> dict[st
     """name -> (metrics, visible text of the report) of each planted run."""
     out = {"tiny": tiny_run / "tiny"}
     base = tmp_path_factory.mktemp("q12")
-    env = dict(os.environ, SIGREPORT_CACHE=str(tmp_path_factory.getbasetemp() / "cache"))
     for name, extra in PLANTED.items():
         if name == "tiny":
             continue
         args = ["run", "mnist-1-7"]
         for item in TINY_OVERRIDES + extra + (f'name="{name}"',):
             args += ["--set", item]
-        proc = run_cli(*args, "--out", str(base), env=env)
+        proc = run_cli(*args, "--out", str(base))
         assert proc.returncode == 0, proc.stderr
         out[name] = base / name
     return {name: (json.loads((folder / "metrics.json").read_text("utf-8")),

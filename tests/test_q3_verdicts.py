@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import struct
 from pathlib import Path
@@ -64,7 +63,6 @@ def _planted_mnist(folder: Path, plant: str, seed: int = 0) -> Path:
 def planted(tmp_path_factory: pytest.TempPathFactory):
     """name -> (metrics, index.html text) of a tiny run with the given overrides; each run
     once per module."""
-    cache = str(tmp_path_factory.getbasetemp() / "cache")
     done: dict[str, tuple[dict, str]] = {}
 
     def run(name: str, *sets: str, plant: str | None = None) -> tuple[dict, str]:
@@ -76,8 +74,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory):
                 extra += ["--set", f'data.path="{folder}"']
             for s in sets:
                 extra += ["--set", s]
-            proc = run_cli(*tiny_args("--out", str(out), "--set", f'name="{name}"', *extra),
-                           env=dict(os.environ, SIGREPORT_CACHE=cache))
+            proc = run_cli(*tiny_args("--out", str(out), "--set", f'name="{name}"', *extra))
             assert proc.returncode == 0, proc.stderr
             folder = out / name
             done[name] = (json.loads((folder / "metrics.json").read_text("utf-8")),

@@ -26,11 +26,9 @@ def _tiny(seeds: tuple[int, ...]):
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory):
+def seeded():
     """The tiny run with three seeds: its metrics and its page (the session's cache)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SIGREPORT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-        m = _tiny(SEEDS)
+    m = _tiny(SEEDS)
     return m.metrics, report_files(m)["index.html"]
 
 
